@@ -1,0 +1,18 @@
+# spnrestore: RAW originals -> JPEG copies -> sensor noise -> fingerprints -> restoration model -> evaluation.
+# Run `snakemake --cores 8` (the default profile in profiles/default applies), `snakemake -n` for a dry-run.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/develop.smk"
+
+
+rule all:
+    input:
+        manifest=f"{RESULTS}/manifest.csv",
+    default_target: True

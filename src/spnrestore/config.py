@@ -1,0 +1,226 @@
+"""Configuration: ``config/config.yaml`` < ``.env`` < process environment < ``--config``.
+
+The drive keys have upper-case names in ``.env`` and the environment
+(``EXTERNAL_DRIVE``, ``ORIGINAL_IMAGES_DIR``, ``COMPRESSED_IMAGES_DIR``,
+``SPN_IMAGES_DIR``, ``QUALITY_LEVELS``) and lower-case names in the YAML file
+and on the command line (both spellings work with ``--config``). Every error
+names the key, where its value came from, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import jsonschema
+import yaml
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+ENV_KEYS = {
+    "EXTERNAL_DRIVE": "external_drive",
+    "ORIGINAL_IMAGES_DIR": "original_images_dir",
+    "COMPRESSED_IMAGES_DIR": "compressed_images_dir",
+    "SPN_IMAGES_DIR": "spn_images_dir",
+    "QUALITY_LEVELS": "quality_levels",
+}
+DEMO_DIR = ".demo"
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    """Read a YAML mapping; a syntax error names the file and the line."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}). Fix the syntax.") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}.")
+    return data
+
+
+def parse_quality_levels(text: str, source: str) -> list[int]:
+    """Parse ``"90,60,30"`` into ``[90, 60, 30]``; errors name the source and the bad item."""
+    items = [item.strip() for item in str(text).split(",") if item.strip()]
+    if not items:
+        raise ConfigError(f"QUALITY_LEVELS ({source}) is empty. Set it to comma-separated JPEG qualities, e.g. 90,60,30.")
+    levels = []
+    for item in items:
+        try:
+            levels.append(int(item))
+        except ValueError:
+            raise ConfigError(
+                f"QUALITY_LEVELS ({source}) = {text!r}: {item!r} is not an integer. "
+                "Use comma-separated integers between 1 and 100, e.g. 90,60,30."
+            ) from None
+    return levels
+
+
+def _from_env_mapping(values: Mapping[str, str | None], source: str, strict: bool) -> dict:
+    """Config entries from upper-case ``values``; unknown keys are errors when ``strict``."""
+    out = {}
+    for key, value in values.items():
+        if key not in ENV_KEYS:
+            if strict:
+                raise ConfigError(
+                    f"{source}: unknown key {key!r}. Known keys: {', '.join(ENV_KEYS)}. "
+                    "Remove it or correct its spelling (see .env.example)."
+                )
+            continue
+        if value is None:
+            raise ConfigError(f"{source}: key {key} has no value. Write it as {key}=VALUE or remove the line.")
+        name = ENV_KEYS[key]
+        out[name] = parse_quality_levels(value, source) if name == "quality_levels" else value
+    return out
+
+
+def _merge(base: dict, update: Mapping, sources: dict, source: str, prefix: str = "") -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value, sources, source, f"{prefix}{key}.")
+        else:
+            base[key] = copy.deepcopy(value)
+            sources[f"{prefix}{key}"] = source
+
+
+def _normalise_overrides(overrides: Mapping) -> dict:
+    """``--config`` entries: accept the upper-case .env names too."""
+    out = {}
+    for key, value in overrides.items():
+        if key in ENV_KEYS:
+            name = ENV_KEYS[key]
+            out[name] = parse_quality_levels(value, "--config") if name == "quality_levels" and isinstance(value, str) else value
+        else:
+            out[key] = value
+    return out
+
+
+def _schema_error_message(error: jsonschema.ValidationError, sources: Mapping[str, str]) -> str:
+    parts = [p for p in error.absolute_path if not isinstance(p, int)]
+    path = ".".join(str(p) for p in parts)
+    source = sources.get(path) or sources.get(path.split(".")[0]) or "config/config.yaml"
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known))
+        name = f"{path}.{extra[0]}" if path else extra[0]
+        source = sources.get(name, "config/config.yaml")
+        return (
+            f"unknown config key {name!r} (from {source}). Known keys{' under ' + path if path else ''}: "
+            f"{', '.join(known)}. Remove the key or fix its spelling."
+        )
+    if error.validator == "uniqueItems":
+        return f"config key {path!r} (from {source}) = {error.instance!r} has duplicated values. List each value once."
+    hint = error.schema.get("description", "")
+    return (
+        f"config key {path or '(top level)'!r} (from {source}) = {error.instance!r}: {error.message}."
+        + (f" Expected: {hint}" if hint else "")
+    )
+
+
+def resolve_config(
+    base: Mapping,
+    schema: Mapping,
+    dotenv_path: str | os.PathLike | None = ".env",
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping | None = None,
+) -> dict:
+    """Merge the configuration layers and validate the result against ``schema``.
+
+    Args:
+        base: the parsed ``config/config.yaml``.
+        schema: the parsed ``config/schema.yaml`` (JSON schema, draft 7).
+        dotenv_path: ``.env`` file to read if it exists (None: none).
+        environ: process environment (only the upper-case keys of ENV_KEYS are read).
+        overrides: ``snakemake --config`` entries.
+
+    Returns:
+        A new validated dict. Raises ConfigError naming key, source, value and fix.
+    """
+    config = copy.deepcopy(dict(base))
+    sources: dict[str, str] = {}
+    if dotenv_path is not None and Path(dotenv_path).is_file():
+        values = dotenv_values(dotenv_path)
+        _merge(config, _from_env_mapping(values, f"{dotenv_path}", strict=True), sources, str(dotenv_path))
+    if environ is not None:
+        present = {k: environ[k] for k in ENV_KEYS if k in environ}
+        _merge(config, _from_env_mapping(present, "environment", strict=False), sources, "environment")
+    if overrides:
+        _merge(config, _normalise_overrides(overrides), sources, "--config")
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ConfigError(_schema_error_message(errors[0], sources))
+    return config
+
+
+@dataclass(frozen=True)
+class DrivePaths:
+    """Absolute folders the workflow reads and writes."""
+
+    drive: Path
+    original: Path
+    compressed: Path
+    spn: Path
+    results: Path
+    demo: bool
+
+
+def drive_paths(config: Mapping, project_dir: str | os.PathLike, workdir: str | os.PathLike = ".") -> DrivePaths:
+    """Resolve the drive folders; a missing drive or Original folder is a ConfigError.
+
+    With an empty ``external_drive`` the demo drive ``<project_dir>/.demo/drive`` is
+    used (it need not exist yet: the workflow generates it).
+    """
+    project_dir = Path(project_dir).resolve()
+    workdir = Path(workdir).resolve()
+    demo = not str(config["external_drive"]).strip()
+    drive = project_dir / DEMO_DIR / "drive" if demo else Path(config["external_drive"]).expanduser()
+    if not demo:
+        if not drive.is_absolute():
+            drive = workdir / drive
+        if not drive.is_dir():
+            raise ConfigError(
+                f"EXTERNAL_DRIVE = {str(config['external_drive'])!r}: the folder does not exist "
+                "(is the drive mounted?). Mount the drive or correct EXTERNAL_DRIVE in .env, "
+                "the environment or --config external_drive=PATH."
+            )
+
+    def sub(key: str) -> Path:
+        path = Path(str(config[key])).expanduser()
+        return path if path.is_absolute() else drive / path
+
+    original = sub("original_images_dir")
+    if not demo and not original.is_dir():
+        raise ConfigError(
+            f"ORIGINAL_IMAGES_DIR = {str(config['original_images_dir'])!r}: {original} is not a folder. "
+            "It must hold one sub-folder per camera model with the RAW files; correct ORIGINAL_IMAGES_DIR."
+        )
+    results = str(config.get("results_dir") or "").strip()
+    if results:
+        results_path = Path(results).expanduser()
+        results_path = results_path if results_path.is_absolute() else workdir / results_path
+    else:
+        results_path = project_dir / DEMO_DIR / "results" if demo else workdir / "results"
+    return DrivePaths(drive, original, sub("compressed_images_dir"), sub("spn_images_dir"), results_path, demo)
+
+
+def load_config(
+    project_dir: str | os.PathLike,
+    workdir: str | os.PathLike = ".",
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping | None = None,
+) -> dict[str, Any]:
+    """Read ``config/config.yaml`` and ``config/schema.yaml`` of ``project_dir`` and resolve them.
+
+    ``.env`` is read from ``workdir`` (where snakemake runs).
+    """
+    project_dir = Path(project_dir)
+    base = load_yaml(project_dir / "config" / "config.yaml")
+    schema = load_yaml(project_dir / "config" / "schema.yaml")
+    return resolve_config(base, schema, Path(workdir) / ".env", os.environ if environ is None else environ, overrides)

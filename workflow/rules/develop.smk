@@ -1,0 +1,43 @@
+# RAW development and JPEG copies: one job per (camera, batch); each RAW is decoded once.
+
+
+rule develop:
+    input:
+        raws=batch_raw_files,
+    output:
+        table=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
+    params:
+        images=batch_images,
+        compressed=str(PATHS.compressed),
+        qualities=QUALITIES,
+        develop=config["develop"],
+        subsampling=config["jpeg"]["chroma_subsampling"],
+        on_bad_image=config["on_bad_image"],
+    log:
+        f"{LOGS}/develop/{{camera}}/{{batch}}.log",
+    benchmark:
+        f"{BENCH}/develop/{{camera}}/{{batch}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../../envs/spnrestore.yaml"
+    script:
+        "../scripts/develop.py"
+
+
+rule manifest:
+    input:
+        tables=all_batch_tables("develop"),
+    output:
+        manifest=f"{RESULTS}/manifest.csv",
+        skipped=f"{RESULTS}/skipped.csv",
+    params:
+        discovery_skipped=[vars(s) for s in SKIPPED],
+    log:
+        f"{LOGS}/manifest.log",
+    conda:
+        "../../envs/spnrestore.yaml"
+    script:
+        "../scripts/manifest.py"

@@ -1,0 +1,19 @@
+"""Develop one batch of RAW originals and write their JPEG copies (rule develop)."""
+
+from spnrestore.jobs import start_job
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = start_job(smk)
+
+from spnrestore.batch_develop import develop_batch  # noqa: E402
+
+develop_batch(
+    images=smk.params.images,
+    compressed=smk.params.compressed,
+    qualities=smk.params.qualities,
+    develop_settings=smk.params.develop,
+    subsampling=smk.params.subsampling,
+    on_bad_image=smk.params.on_bad_image,
+    table=smk.output.table,
+    log=log,
+)

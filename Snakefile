@@ -13,6 +13,6 @@ include: "workflow/rules/develop.smk"
 
 
 rule all:
+    default_target: True
     input:
         manifest=f"{RESULTS}/manifest.csv",
-    default_target: True

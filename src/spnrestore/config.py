@@ -134,7 +134,7 @@ def resolve_config(
 
     Args:
         base: the parsed ``config/config.yaml``.
-        schema: the parsed ``config/schema.yaml`` (JSON schema, draft 7).
+        schema: the parsed ``config/schema.yaml`` (JSON schema 2020-12).
         dotenv_path: ``.env`` file to read if it exists (None: none).
         environ: process environment (only the upper-case keys of ENV_KEYS are read).
         overrides: ``snakemake --config`` entries.
@@ -152,7 +152,7 @@ def resolve_config(
         _merge(config, _from_env_mapping(present, "environment", strict=False), sources, "environment")
     if overrides:
         _merge(config, _normalise_overrides(overrides), sources, "--config")
-    validator = jsonschema.Draft7Validator(schema)
+    validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         raise ConfigError(_schema_error_message(errors[0], sources))

@@ -4,7 +4,7 @@ import sys
 
 from snakemake.utils import validate
 
-from spnrestore.config import drive_paths, resolve_config, load_yaml
+from spnrestore.config import ENV_KEYS, drive_paths, resolve_config, load_yaml
 from spnrestore.discovery import discover
 from spnrestore.errors import SpnRestoreError
 
@@ -13,7 +13,7 @@ def _resolve_configuration():
     """Layer .env and the environment under --config, validate, resolve the drive folders."""
     try:
         resolved = resolve_config(
-            base=config,
+            base={k: v for k, v in config.items() if k not in ENV_KEYS},
             schema=load_yaml(os.path.join(workflow.basedir, "config", "schema.yaml")),
             dotenv_path=".env",
             environ=os.environ,
@@ -37,12 +37,16 @@ QUALITIES = list(config["quality_levels"])
 if PATHS.demo:
     from spnrestore.demo import ensure_demo_drive
 
-    ensure_demo_drive(PATHS.drive.parent, config["demo"], log=lambda m: print(m, file=sys.stderr))
+    ensure_demo_drive(
+        PATHS.drive.parent, config["demo"], log=lambda m: print(m, file=sys.stderr)
+    )
 
 try:
     IMAGES, SKIPPED = discover(PATHS.original, config["batches_per_camera"])
 except OSError as exc:
-    raise SystemExit(f"spnrestore: cannot list {PATHS.original}: {exc.strerror}. Check the drive and its permissions.")
+    raise SystemExit(
+        f"spnrestore: cannot list {PATHS.original}: {exc.strerror}. Check the drive and its permissions."
+    )
 
 BATCHES = {}
 for _image in IMAGES:
@@ -68,4 +72,7 @@ def batch_raw_files(wildcards):
 
 def all_batch_tables(stage):
     """Tracked per-batch tables of ``stage`` for every (camera, batch)."""
-    return [f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv" for camera, batch in sorted(BATCHES)]
+    return [
+        f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv"
+        for camera, batch in sorted(BATCHES)
+    ]

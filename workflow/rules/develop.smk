@@ -6,6 +6,16 @@ rule develop:
         raws=batch_raw_files,
     output:
         table=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
+    log:
+        f"{LOGS}/develop/{{camera}}/{{batch}}.log",
+    benchmark:
+        f"{BENCH}/develop/{{camera}}/{{batch}}.tsv"
+    conda:
+        "../../envs/spnrestore.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         images=batch_images,
         compressed=str(PATHS.compressed),
@@ -13,16 +23,6 @@ rule develop:
         develop=config["develop"],
         subsampling=config["jpeg"]["chroma_subsampling"],
         on_bad_image=config["on_bad_image"],
-    log:
-        f"{LOGS}/develop/{{camera}}/{{batch}}.log",
-    benchmark:
-        f"{BENCH}/develop/{{camera}}/{{batch}}.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../../envs/spnrestore.yaml"
     script:
         "../scripts/develop.py"
 
@@ -33,11 +33,11 @@ rule manifest:
     output:
         manifest=f"{RESULTS}/manifest.csv",
         skipped=f"{RESULTS}/skipped.csv",
-    params:
-        discovery_skipped=[vars(s) for s in SKIPPED],
     log:
         f"{LOGS}/manifest.log",
     conda:
         "../../envs/spnrestore.yaml"
+    params:
+        discovery_skipped=[vars(s) for s in SKIPPED],
     script:
         "../scripts/manifest.py"

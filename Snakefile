@@ -10,9 +10,15 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/develop.smk"
+include: "workflow/rules/spn.smk"
+include: "workflow/rules/dataset.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:
     default_target: True
     input:
         manifest=f"{RESULTS}/manifest.csv",
+        identification=f"{RESULTS}/spn/identification.csv",
+        metrics=f"{RESULTS}/evaluation/metrics.csv",

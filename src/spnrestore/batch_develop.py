@@ -1,4 +1,5 @@
-"""The develop stage for one batch of originals: decode each RAW once, write every JPEG quality.
+"""The develop stage for one batch of originals: decode each RAW once, write every JPEG
+quality, the residual of the uncompressed development and its gray intensity.
 
 Called by ``workflow/scripts/develop.py``. The batch table it writes (one row
 per image: metadata, status, reason) is the job's tracked output; the manifest
@@ -11,20 +12,33 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .atomic import save_csv
 from .errors import BadImageError
 from .develop import develop_raw
-from .jpeg import write_jpeg
+from .jpeg import write_jpeg, write_png
+from .residual_files import ORIGINAL, residual_path, save_residual
+from .spn import extract_residual, rgb2gray
 
-TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "status", "reason",
+TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "role", "status", "reason",
                  "width", "height", "make", "model", "raw_pattern", "orientation"]
 
 
 def jpeg_path(compressed: str | os.PathLike, camera: str, quality: int, image: str) -> Path:
     """``Compressed/<camera>/<quality>/<image>.jpg``."""
     return Path(compressed) / camera / str(quality) / f"{image}.jpg"
+
+
+def gray_uint8(rgb: np.ndarray) -> np.ndarray:
+    """Gray intensity (the residual's colour weights) of uint8 RGB, rounded to uint8 H x W."""
+    return np.clip(np.rint(rgb2gray(rgb.astype(np.float32))), 0, 255).astype(np.uint8)
+
+
+def intensity_path(intensity_dir: str | os.PathLike, camera: str, image: str) -> Path:
+    """Gray intensity of a developed original (uint8 PNG), kept for scoring its residual."""
+    return Path(intensity_dir) / camera / f"{image}.png"
 
 
 def develop_batch(
@@ -34,23 +48,29 @@ def develop_batch(
     develop_settings: Mapping,
     subsampling: str,
     on_bad_image: str,
+    spn: str | os.PathLike,
+    intensity_dir: str | os.PathLike,
+    sigma: float,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Develop each image of a batch and write its JPEGs at every quality.
 
     Args:
-        images: mappings with keys camera, image, path, format, batch.
+        images: mappings with keys camera, image, path, format, batch, role.
         compressed: the Compressed folder of the drive.
         qualities: JPEG qualities.
         develop_settings: the ``develop`` config section.
         subsampling: chroma subsampling, "420", "422" or "444".
         on_bad_image: "skip" records a bad original in the table and goes on; "fail" raises.
+        spn: the SPN folder of the drive (``SPN/<camera>/original/<image>.npy``).
+        intensity_dir: where the uint8 gray intensity of each development is kept (PNG).
+        sigma: noise standard deviation of the residual's wavelet denoiser (0..255 units).
         table: CSV written (atomically) at the end, one row per image.
     """
     rows = []
     for item in images:
-        row = {k: item[k] for k in ("camera", "image", "path", "format", "batch")}
+        row = {k: item[k] for k in ("camera", "image", "path", "format", "batch", "role")}
         try:
             developed = develop_raw(item["path"], develop_settings)
         except BadImageError as exc:
@@ -61,6 +81,9 @@ def develop_batch(
             continue
         for quality in qualities:
             write_jpeg(jpeg_path(compressed, item["camera"], quality, item["image"]), developed.rgb, quality, subsampling)
+        save_residual(residual_path(spn, item["camera"], ORIGINAL, item["image"]),
+                      extract_residual(developed.rgb, sigma=sigma))
+        write_png(intensity_path(intensity_dir, item["camera"], item["image"]), gray_uint8(developed.rgb))
         height, width = developed.rgb.shape[:2]
         rows.append({**row, "status": "ok", "reason": "", "width": width, "height": height,
                      "make": developed.make, "model": developed.model,

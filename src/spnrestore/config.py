@@ -89,6 +89,31 @@ def _merge(base: dict, update: Mapping, sources: dict, source: str, prefix: str 
             sources[f"{prefix}{key}"] = source
 
 
+def _coerce(value: Any, schema: Mapping) -> Any:
+    """Turn strings into the schema's scalar type where they parse (Snakemake passes nested
+    ``--config`` values as strings); anything else is left for validation to report."""
+    kind = schema.get("type")
+    if isinstance(value, Mapping):
+        props = schema.get("properties", {})
+        return {k: _coerce(v, props.get(k, {})) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce(v, schema.get("items", {})) for v in value]
+    if isinstance(value, str):
+        try:
+            if kind == "integer":
+                return int(value)
+            if kind == "number":
+                return float(value)
+        except ValueError:
+            return value
+        if kind == "boolean" and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if kind is None:  # free-form settings: numbers, booleans and null as YAML reads them
+            parsed = yaml.safe_load(value) if value.strip() else value
+            return parsed if parsed is None or isinstance(parsed, (bool, int, float)) else value
+    return value
+
+
 def _normalise_overrides(overrides: Mapping) -> dict:
     """``--config`` entries: accept the upper-case .env names too."""
     out = {}
@@ -151,7 +176,7 @@ def resolve_config(
         present = {k: environ[k] for k in ENV_KEYS if k in environ}
         _merge(config, _from_env_mapping(present, "environment", strict=False), sources, "environment")
     if overrides:
-        _merge(config, _normalise_overrides(overrides), sources, "--config")
+        _merge(config, _coerce(_normalise_overrides(overrides), schema), sources, "--config")
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:

@@ -1,4 +1,4 @@
-"""JPEG copies of developed images with OpenCV's encoder."""
+"""JPEG copies of developed images, and lossless PNG, with OpenCV's codecs."""
 
 from __future__ import annotations
 
@@ -32,6 +32,15 @@ def write_jpeg(path: str | os.PathLike, rgb: np.ndarray, quality: int, subsampli
     write_bytes(path, encode_jpeg(rgb, quality, subsampling))
 
 
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write a uint8 gray (H x W) or RGB (H x W x 3) image as PNG atomically (lossless)."""
+    pixels = image[..., ::-1] if image.ndim == 3 else image
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(pixels))
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {image.shape} image as PNG")
+    write_bytes(path, buf.tobytes())
+
+
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image file (JPEG/PNG/TIFF 8-bit) as uint8 RGB H x W x 3 (EXIF orientation ignored)."""
     data = np.fromfile(os.fspath(path), dtype=np.uint8)
@@ -39,3 +48,11 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     if bgr is None:
         raise ValueError(f"{path}: cannot be decoded as an image")
     return bgr[..., ::-1].copy()
+
+
+def read_gray(path: str | os.PathLike) -> np.ndarray:
+    """Read an 8-bit gray image file (PNG) as uint8 H x W."""
+    gray = cv2.imdecode(np.fromfile(os.fspath(path), dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise ValueError(f"{path}: cannot be decoded as an image")
+    return gray

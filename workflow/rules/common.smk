@@ -5,7 +5,8 @@ import sys
 from snakemake.utils import validate
 
 from spnrestore.config import ENV_KEYS, drive_paths, resolve_config, load_yaml
-from spnrestore.discovery import discover
+from spnrestore.discovery import discover, images_table
+from spnrestore.roles import assign_roles, holdout_cameras
 from spnrestore.errors import SpnRestoreError
 
 
@@ -38,7 +39,7 @@ if PATHS.demo:
     from spnrestore.demo import ensure_demo_drive
 
     ensure_demo_drive(
-        PATHS.drive.parent, config["demo"], log=lambda m: print(m, file=sys.stderr)
+        PATHS.drive, config["demo"], log=lambda m: print(m, file=sys.stderr)
     )
 
 try:
@@ -52,6 +53,24 @@ BATCHES = {}
 for _image in IMAGES:
     BATCHES.setdefault((_image.camera, _image.batch), []).append(_image)
 CAMERAS = sorted({image.camera for image in IMAGES})
+HOLDOUT = holdout_cameras(
+    CAMERAS, config["dataset"]["holdout_cameras"], config["dataset"]["holdout_count"]
+)
+_table = images_table(IMAGES)
+try:
+    _table["role"] = assign_roles(
+        _table,
+        config["spn"]["fingerprint_images"],
+        config["dataset"]["fractions"],
+        HOLDOUT,
+    )
+except SpnRestoreError as exc:
+    raise SystemExit(f"spnrestore: {exc}")
+ROLES = {
+    camera: dict(zip(group["image"], group["role"]))
+    for camera, group in _table.groupby("camera")
+}
+SPN = str(PATHS.spn)
 
 
 wildcard_constraints:
@@ -61,8 +80,11 @@ wildcard_constraints:
 
 
 def batch_images(wildcards):
-    """Records (camera, image, path, format, batch) of one batch, for the params of batch rules."""
-    return [vars(i) for i in BATCHES[(wildcards.camera, wildcards.batch)]]
+    """Records (camera, image, path, format, batch, role) of one batch, for the params of batch rules."""
+    return [
+        {**vars(i), "role": ROLES[i.camera][i.image]}
+        for i in BATCHES[(wildcards.camera, wildcards.batch)]
+    ]
 
 
 def batch_raw_files(wildcards):
@@ -76,3 +98,74 @@ def all_batch_tables(stage):
         f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv"
         for camera, batch in sorted(BATCHES)
     ]
+
+
+def camera_batch_tables(stage):
+    """Input function: the per-batch tables of ``stage`` of one camera."""
+
+    def tables(wildcards):
+        return [
+            f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv"
+            for camera, batch in sorted(BATCHES)
+            if camera == wildcards.camera
+        ]
+
+    return tables
+
+
+def fingerprint_images(wildcards):
+    """Names of the images of one camera that build its fingerprint."""
+    return sorted(
+        image
+        for image, role in ROLES[wildcards.camera].items()
+        if role == "fingerprint"
+    )
+
+
+def fingerprint_raws(wildcards):
+    """RAW files of one camera's fingerprint images (developed again by the fingerprint rule)."""
+    names = set(fingerprint_images(wildcards))
+    return [i.path for i in IMAGES if i.camera == wildcards.camera and i.image in names]
+
+
+def batch_residual_tables(wildcards):
+    """Residual tables of every quality of one batch."""
+    return [
+        f"{RESULTS}/batches/residual/{wildcards.camera}/{q}/{wildcards.batch}.csv"
+        for q in QUALITIES
+    ]
+
+
+def batch_roles(wildcards):
+    """Role of each image of one batch."""
+    return {
+        i.image: ROLES[i.camera][i.image]
+        for i in BATCHES[(wildcards.camera, wildcards.batch)]
+    }
+
+
+FINGERPRINTS = {camera: f"{SPN}/{camera}/fingerprint.npy" for camera in CAMERAS}
+
+
+def all_residual_tables():
+    """Residual tables of every (camera, quality, batch)."""
+    return [
+        f"{RESULTS}/batches/residual/{camera}/{q}/{batch}.csv"
+        for camera, batch in sorted(BATCHES)
+        for q in QUALITIES
+    ]
+
+
+def evaluated_batch_tables(wildcards):
+    """Restore tables of the batches that hold test or holdout images."""
+    return [
+        f"{RESULTS}/batches/restore/{camera}/{batch}.csv"
+        for (camera, batch), images in sorted(BATCHES.items())
+        if any(ROLES[camera][i.image] in ("test", "holdout") for i in images)
+    ]
+
+
+TRAIN_SETTINGS = {
+    **config["train"]["settings"],
+    **(config["demo_train"] if PATHS.demo else {}),
+}

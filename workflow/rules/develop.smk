@@ -23,6 +23,9 @@ rule develop:
         develop=config["develop"],
         subsampling=config["jpeg"]["chroma_subsampling"],
         on_bad_image=config["on_bad_image"],
+        spn=SPN,
+        intensity=f"{RESULTS}/intensity",
+        sigma=config["spn"]["sigma"],
     script:
         "../scripts/develop.py"
 

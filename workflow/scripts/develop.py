@@ -14,6 +14,9 @@ develop_batch(
     develop_settings=smk.params.develop,
     subsampling=smk.params.subsampling,
     on_bad_image=smk.params.on_bad_image,
+    spn=smk.params.spn,
+    intensity_dir=smk.params.intensity,
+    sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,
 )

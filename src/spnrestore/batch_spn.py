@@ -1,0 +1,154 @@
+"""The sensor-noise stages: JPEG residuals per batch, fingerprints per camera, scores per batch.
+
+Called by the workflow's scripts; each writes its table (CSV) last, atomically,
+as the job's tracked output.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .atomic import save_csv
+from .batch_develop import intensity_path, jpeg_path
+from .develop import develop_raw
+from .errors import SpnRestoreError
+from .jpeg import read_gray, read_rgb
+from .residual_files import ORIGINAL, fingerprint_path, load_residual, residual_path, save_residual
+from .spn import FingerprintAccumulator, extract_residual, fingerprint_term, ncc, pce
+
+
+def ok_images(table: str | os.PathLike) -> pd.DataFrame:
+    """Rows of a develop batch table whose original developed correctly."""
+    frame = pd.read_csv(table, dtype={"camera": str, "image": str}, keep_default_na=False)
+    return frame[frame["status"] == "ok"]
+
+
+def residual_batch(
+    develop_table: str | os.PathLike,
+    compressed: str | os.PathLike,
+    spn: str | os.PathLike,
+    quality: int,
+    sigma: float,
+    table: str | os.PathLike,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Residual (+ PNG preview) of every JPEG of quality ``quality`` of one batch."""
+    rows = []
+    for item in ok_images(develop_table).itertuples():
+        source = jpeg_path(compressed, item.camera, quality, item.image)
+        residual = extract_residual(read_rgb(source), sigma=sigma)
+        target = residual_path(spn, item.camera, quality, item.image)
+        save_residual(target, residual)
+        rows.append({"camera": item.camera, "image": item.image, "quality": quality, "residual": str(target)})
+        log(f"residual {source} -> {target}")
+    frame = pd.DataFrame(rows, columns=["camera", "image", "quality", "residual"])
+    save_csv(table, frame)
+    return frame
+
+
+def fingerprint_camera(
+    camera: str,
+    develop_tables: Iterable[str | os.PathLike],
+    fingerprint_images: Iterable[str],
+    develop_settings: Mapping,
+    sigma: float,
+    spn: str | os.PathLike,
+    table: str | os.PathLike,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Estimate ``camera``'s fingerprint from its fingerprint images (RAW, developed again).
+
+    Only originals that developed correctly count; those whose size differs from
+    the most common size among them are left out and listed with the reason.
+    Memory does not grow with the number of images (running sums). Raises
+    SpnRestoreError when fewer than two usable images remain.
+    """
+    frame = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
+    frame = frame[frame["image"].isin(set(fingerprint_images))].sort_values("image")
+    size = frame.groupby(["width", "height"]).size().idxmax() if len(frame) else None
+    accumulator = FingerprintAccumulator(sigma=sigma)
+    rows = []
+    for item in frame.itertuples():
+        if (item.width, item.height) != size:
+            rows.append({"image": item.image, "used": False,
+                         "reason": f"size {item.width}x{item.height} differs from the camera's {size[0]}x{size[1]}"})
+            continue
+        accumulator.add(develop_raw(item.path, develop_settings).rgb)
+        rows.append({"image": item.image, "used": True, "reason": ""})
+        log(f"fingerprint {camera}: added {item.path}")
+    if accumulator.count < 2:
+        raise SpnRestoreError(
+            f"camera {camera!r}: only {accumulator.count} usable fingerprint image(s); a fingerprint needs at "
+            "least 2 (20 or more for reliable identification). Add images of this camera or remove its folder."
+        )
+    save_residual(fingerprint_path(spn, camera), accumulator.finalize())
+    result = pd.DataFrame(rows, columns=["image", "used", "reason"]).assign(camera=camera)
+    save_csv(table, result[["camera", "image", "used", "reason"]])
+    return result
+
+
+def load_fingerprints(fingerprints: Mapping[str, str | os.PathLike]) -> dict[str, np.ndarray]:
+    """Fingerprint arrays by camera, each checked like a stored residual."""
+    return {camera: load_residual(path) for camera, path in fingerprints.items()}
+
+
+def score_residual(
+    residual: np.ndarray, image: np.ndarray, fingerprints: Mapping[str, np.ndarray], name: str,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
+    """PCE and NCC of ``residual`` against each fingerprint's term K * I(image).
+
+    ``image`` is the tested image (uint8 RGB or gray). Fingerprints of another
+    size are not scored; the mismatch is logged with the file ``name``.
+    """
+    rows = []
+    for camera, k in fingerprints.items():
+        if k.shape != residual.shape:
+            log(f"not scored: {name} is {residual.shape[1]}x{residual.shape[0]}, the fingerprint of {camera!r} is "
+                f"{k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
+            continue
+        term = fingerprint_term(k, image)
+        rows.append({"fingerprint": camera, "pce": pce(residual, term), "ncc": ncc(residual, term)})
+    return rows
+
+
+def score_batch(
+    develop_table: str | os.PathLike,
+    roles: Mapping[str, str],
+    qualities: Iterable[int],
+    compressed: str | os.PathLike,
+    spn: str | os.PathLike,
+    intensity_dir: str | os.PathLike,
+    fingerprints: Mapping[str, str | os.PathLike],
+    table: str | os.PathLike,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Score the residuals (original and every quality) of a batch's images against every fingerprint.
+
+    Images with role ``fingerprint`` are not scored (they built their camera's
+    fingerprint). Writes one row per (image, source, fingerprint camera) with
+    columns camera, image, role, quality ("original" or the JPEG quality),
+    fingerprint, pce, ncc, match.
+    """
+    arrays = load_fingerprints(fingerprints)
+    rows = []
+    for item in ok_images(develop_table).itertuples():
+        role = roles[item.image]
+        if role == "fingerprint":
+            continue
+        sources = [(ORIGINAL, read_gray(intensity_path(intensity_dir, item.camera, item.image)))]
+        sources += [(q, read_rgb(jpeg_path(compressed, item.camera, q, item.image))) for q in qualities]
+        for source, image in sources:
+            path = residual_path(spn, item.camera, source, item.image)
+            for score in score_residual(load_residual(path), image, arrays, str(path), log):
+                rows.append({"camera": item.camera, "image": item.image, "role": role, "quality": str(source),
+                             **score, "match": score["fingerprint"] == item.camera})
+        log(f"scored {item.camera}/{item.image} ({role})")
+    frame = pd.DataFrame(rows, columns=["camera", "image", "role", "quality", "fingerprint", "pce", "ncc", "match"])
+    save_csv(table, frame)
+    return frame

@@ -1,0 +1,79 @@
+"""Identification figures from tables of scores: per group, the field's measures.
+
+A scores table has one row per (tested residual, fingerprint camera) with at
+least the columns camera (true camera), image, fingerprint, pce, ncc, match.
+PCE-based figures come first (match PCE, the rate of true matches above the
+decision threshold and at zero false matches), ROC measures alongside.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .atomic import save_csv
+from .spn import roc_auc, equal_error_rate, tpr_at_fpr
+
+METRIC_COLUMNS = ["n_images", "accuracy", "auc", "eer", "tpr_at_pce60", "fpr_at_pce60", "tpr_at_fpr0",
+                  "median_pce_match", "median_pce_nonmatch", "max_pce_nonmatch", "mean_ncc_match"]
+
+
+def decisions(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = ("camera", "image")) -> pd.DataFrame:
+    """Per tested residual (``keys``): the highest-PCE camera, or ``unknown`` when its PCE is below ``threshold``."""
+    best = scores.loc[scores.groupby(list(keys), sort=False)["pce"].idxmax()]
+    decided = np.where(best["pce"].to_numpy() > threshold, best["fingerprint"].to_numpy(), "unknown")
+    return best[list(keys)].assign(decision=decided, correct=decided == best["camera"].to_numpy())
+
+
+def group_metrics(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = ("camera", "image")) -> dict:
+    """The METRIC_COLUMNS figures of one group of scores (all its match and non-match pairs)."""
+    match = scores["match"].astype(bool).to_numpy()
+    pce = scores["pce"].to_numpy(dtype=float)
+    hit, miss = pce[match], pce[~match]
+    both = match.any() and (~match).any()
+    return {
+        "n_images": int(scores[list(keys)].drop_duplicates().shape[0]),
+        "accuracy": float(decisions(scores, threshold, keys)["correct"].mean()) if len(scores) else np.nan,
+        "auc": roc_auc(pce, match) if both else np.nan,
+        "eer": equal_error_rate(pce, match) if both else np.nan,
+        "tpr_at_pce60": float((hit > threshold).mean()) if hit.size else np.nan,
+        "fpr_at_pce60": float((miss > threshold).mean()) if miss.size else np.nan,
+        "tpr_at_fpr0": tpr_at_fpr(pce, match, 0.0) if both else np.nan,
+        "median_pce_match": float(np.median(hit)) if hit.size else np.nan,
+        "median_pce_nonmatch": float(np.median(miss)) if miss.size else np.nan,
+        "max_pce_nonmatch": float(miss.max()) if miss.size else np.nan,
+        "mean_ncc_match": float(scores.loc[match, "ncc"].mean()) if hit.size else np.nan,
+    }
+
+
+def metrics_table(scores: pd.DataFrame, by: Sequence[str], threshold: float,
+                  keys: Sequence[str] = ("camera", "image")) -> pd.DataFrame:
+    """METRIC_COLUMNS for every group of ``by``, plus the same over all cameras (camera = ``all``).
+
+    ``by`` must include ``camera``; the per-camera rows score that camera's images
+    against every fingerprint, the ``all`` rows every image.
+    """
+    others = [c for c in by if c != "camera"]
+    rows = []
+    for name, group in scores.groupby(list(by), sort=True):
+        rows.append({**dict(zip(by, name)), **group_metrics(group, threshold, keys)})
+    for name, group in (scores.groupby(others, sort=True) if others else [((), scores)]):
+        name = name if isinstance(name, tuple) else (name,)
+        rows.append({**dict(zip(others, name)), "camera": "all", **group_metrics(group, threshold, keys)})
+    return pd.DataFrame(rows, columns=[*by, *METRIC_COLUMNS])
+
+
+def write_identification(
+    tables: Iterable[str | os.PathLike], threshold: float, scores_out: str | os.PathLike, summary_out: str | os.PathLike
+) -> pd.DataFrame:
+    """Concatenate the per-batch score tables; write them and the per camera and quality summary."""
+    frames = [pd.read_csv(t, dtype={"camera": str, "image": str, "quality": str, "fingerprint": str},
+                          keep_default_na=False) for t in tables]
+    scores = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    summary = metrics_table(scores, ["camera", "quality"], threshold, keys=("camera", "image"))
+    save_csv(scores_out, scores)
+    save_csv(summary_out, summary)
+    return summary

@@ -1,0 +1,59 @@
+"""Glue between the workflow's tables and the shard writer of :mod:`spnrestore.dataset`."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, Mapping
+
+import pandas as pd
+
+from .batch_develop import jpeg_path
+from .batch_spn import ok_images
+from .dataset import build_split
+from .residual_files import ORIGINAL, residual_path
+
+
+def split_examples(
+    split: str,
+    develop_tables: Iterable[str | os.PathLike],
+    roles: Mapping[str, Mapping[str, str]],
+    qualities: Iterable[int],
+    compressed: str | os.PathLike,
+    spn: str | os.PathLike,
+) -> pd.DataFrame:
+    """One row per (camera, image, quality) of the usable originals whose role is ``split``.
+
+    Columns: camera, image, quality, split, jpeg, residual, original_residual (paths).
+    """
+    images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
+    images = images[[roles[c][i] == split for c, i in zip(images["camera"], images["image"])]]
+    rows = [
+        {"camera": r.camera, "image": r.image, "quality": q, "split": split,
+         "jpeg": str(jpeg_path(compressed, r.camera, q, r.image)),
+         "residual": str(residual_path(spn, r.camera, q, r.image)),
+         "original_residual": str(residual_path(spn, r.camera, ORIGINAL, r.image))}
+        for r in images.itertuples() for q in qualities
+    ]
+    return pd.DataFrame(rows, columns=["camera", "image", "quality", "split", "jpeg", "residual", "original_residual"])
+
+
+def write_split_shards(
+    split: str,
+    develop_tables: Iterable[str | os.PathLike],
+    roles: Mapping[str, Mapping[str, str]],
+    qualities: Iterable[int],
+    compressed: str | os.PathLike,
+    spn: str | os.PathLike,
+    fingerprints: Mapping[str, str | os.PathLike],
+    settings: Mapping,
+    out_dir: str | os.PathLike,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Shards of ``split`` under ``<out_dir>/<split>/`` with the ``dataset`` config section ``settings``."""
+    examples = split_examples(split, develop_tables, roles, qualities, compressed, spn)
+    return build_split(
+        examples, fingerprints, out_dir, split,
+        target=settings["target"], patch=settings["patch"], stride=settings["stride"],
+        shard_size=settings["shard_size"], rule=settings["patch_rule"],
+        max_patches_per_image=settings["max_patches_per_image"], log=log,
+    )

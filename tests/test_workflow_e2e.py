@@ -1,0 +1,80 @@
+"""End-to-end: the workflow on a small generated drive, then incremental re-runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import sha256_tree
+from spnrestore.demo import make_demo_drive
+from workflow_runner import pending_by_rule, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+QUALITIES = (90, 60, 30)
+SMALL = ("spn={fingerprint_images: 4}", "batches_per_camera=4", "dataset={holdout_count: 0}")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """Generate a 3-camera drive, add bad files, run the workflow once; yield paths and checksums."""
+    base = tmp_path_factory.mktemp("e2e")
+    drive = make_demo_drive(base / "drive", cameras=3, images_per_camera=8, height=256, width=384, seed=3)
+    original = drive / "Images" / "Original"
+    camera = sorted(p.name for p in original.iterdir())[0]
+    (original / camera / "empty.DNG").write_bytes(b"")
+    (original / camera / "notes.txt").write_text("lens cap on for the flat fields\n")
+    before = sha256_tree(original)
+    workdir = base / "work"
+    workdir.mkdir()
+    run = run_snakemake(workdir, drive, "manifest", "identification", config=SMALL)
+    return {"drive": drive, "work": workdir, "before": before, "camera": camera, "run": run}
+
+
+def test_every_jpeg_and_residual_exists(finished_run):
+    drive, work = finished_run["drive"], finished_run["work"]
+    manifest = pd.read_csv(work / "results" / "manifest.csv", keep_default_na=False)
+    ok = manifest[manifest["status"] == "ok"]
+    assert len(ok) == 24
+    for row in ok.itertuples():
+        for q in QUALITIES:
+            jpeg = drive / "Images" / "Compressed" / row.camera / str(q) / f"{row.image}.jpg"
+            assert jpeg.stat().st_size > 1000, jpeg
+            assert (drive / "Images" / "SPN" / row.camera / str(q) / f"{row.image}.npy").is_file()
+        assert (drive / "Images" / "SPN" / row.camera / "original" / f"{row.image}.png").is_file()
+    assert set(ok["width"]) == {384} and set(ok["height"]) == {256}
+    assert set(ok["raw_pattern"]) >= {"RGGB", "BGGR"}
+
+
+def test_bad_files_are_reported_not_fatal(finished_run):
+    skipped = pd.read_csv(finished_run["work"] / "results" / "skipped.csv", keep_default_na=False)
+    reasons = dict(zip(skipped["path"].map(lambda p: p.rsplit("/", 1)[-1]), skipped["reason"]))
+    assert "empty" in reasons["empty.DNG"]
+    assert "not a RAW image" in reasons["notes.txt"]
+
+
+def test_originals_are_unchanged(finished_run):
+    assert sha256_tree(finished_run["drive"] / "Images" / "Original") == finished_run["before"]
+
+
+def test_identification_of_uncompressed_originals(finished_run):
+    summary = pd.read_csv(finished_run["work"] / "results" / "spn" / "identification.csv", keep_default_na=False)
+    overall = summary[(summary["camera"] == "all") & (summary["quality"] == "original")].iloc[0]
+    assert overall["accuracy"] == 1.0
+    assert overall["max_pce_nonmatch"] < 60
+
+
+def test_up_to_date_then_one_changed_original(finished_run):
+    drive, work, camera = finished_run["drive"], finished_run["work"], finished_run["camera"]
+    dry = run_snakemake(work, drive, "-n", "manifest", "identification", config=SMALL)
+    assert "Nothing to be done" in dry.output, dry.output[-2000:]
+
+    manifest = pd.read_csv(work / "results" / "manifest.csv", keep_default_na=False)
+    usable = manifest[(manifest["camera"] == camera) & (manifest["status"] == "ok")]
+    changed = usable[usable["role"] != "fingerprint"].iloc[0]
+    donor = usable[usable["image"] != changed.image].iloc[0]
+    path = drive / "Images" / "Original" / camera / changed.path.rsplit("/", 1)[-1]
+    path.write_bytes((drive / "Images" / "Original" / camera / donor.path.rsplit("/", 1)[-1]).read_bytes())
+    dry = run_snakemake(work, drive, "-n", "manifest", "identification", config=SMALL)
+    pending = pending_by_rule(dry.output)
+    assert pending == {"develop": 1, "manifest": 1, "residual": len(QUALITIES), "score": 1, "identification": 1}

@@ -1,0 +1,31 @@
+"""Run the workflow in a subprocess on a generated drive (helpers for the end-to-end tests)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_snakemake(workdir: Path, drive: Path, *args: str, config: tuple[str, ...] = (), check: bool = True):
+    """``snakemake -s Snakefile -d workdir`` on ``drive``; returns the CompletedProcess (stdout+stderr)."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
+           "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", *config, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc.output = proc.stdout + proc.stderr
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({' '.join(cmd)}):\n{proc.output[-6000:]}")
+    return proc
+
+
+def pending_by_rule(output: str) -> dict[str, int]:
+    """Job counts per rule from the 'Job stats' table of a dry-run."""
+    counts = {}
+    table = output.split("Job stats:", 1)[-1]
+    for name, count in re.findall(r"^(\w+)\s+(\d+)\s*$", table, re.MULTILINE):
+        if name != "total":
+            counts[name] = int(count)
+    return counts

@@ -1,0 +1,45 @@
+# Training pairs: patches of JPEG, plain residual, quality and target, in shards per split.
+
+
+rule shards:
+    input:
+        develop=all_batch_tables("develop"),
+        residuals=all_residual_tables(),
+        fingerprints=list(FINGERPRINTS.values()),
+    output:
+        split=directory(f"{RESULTS}/dataset/{{split}}"),
+    log:
+        f"{LOGS}/shards/{{split}}.log",
+    benchmark:
+        f"{BENCH}/shards/{{split}}.tsv"
+    wildcard_constraints:
+        split="train|val",
+    conda:
+        "../../envs/spnrestore.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        roles=ROLES,
+        qualities=QUALITIES,
+        compressed=str(PATHS.compressed),
+        spn=SPN,
+        fingerprints=FINGERPRINTS,
+        dataset=config["dataset"],
+        out_dir=f"{RESULTS}/dataset",
+    script:
+        "../scripts/shards.py"
+
+
+rule dataset_manifest:
+    input:
+        splits=expand(f"{RESULTS}/dataset/{{split}}", split=["train", "val"]),
+    output:
+        manifest=f"{RESULTS}/dataset/manifest.csv",
+    log:
+        f"{LOGS}/dataset_manifest.log",
+    conda:
+        "../../envs/spnrestore.yaml"
+    script:
+        "../scripts/dataset_manifest.py"

@@ -1,0 +1,51 @@
+# Evaluation: restored residuals of held-out images, scores of the three methods, metrics.
+
+
+rule restore:
+    input:
+        develop=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
+        residuals=batch_residual_tables,
+        checkpoint=f"{RESULTS}/model/restorer.pt",
+        fingerprints=list(FINGERPRINTS.values()),
+    output:
+        table=f"{RESULTS}/batches/restore/{{camera}}/{{batch}}.csv",
+    log:
+        f"{LOGS}/restore/{{camera}}/{{batch}}.log",
+    benchmark:
+        f"{BENCH}/restore/{{camera}}/{{batch}}.tsv"
+    conda:
+        "../../envs/spnrestore.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        roles=batch_roles,
+        qualities=QUALITIES,
+        compressed=str(PATHS.compressed),
+        spn=SPN,
+        fingerprints=FINGERPRINTS,
+    script:
+        "../scripts/restore.py"
+
+
+rule evaluation:
+    input:
+        restored=evaluated_batch_tables,
+        scores=f"{RESULTS}/spn/scores.csv",
+    output:
+        scores=f"{RESULTS}/evaluation/scores.csv",
+        metrics=report(
+            f"{RESULTS}/evaluation/metrics.csv",
+            caption="../report/metrics.rst",
+            category="Evaluation",
+        ),
+    log:
+        f"{LOGS}/evaluation.log",
+    conda:
+        "../../envs/spnrestore.yaml"
+    params:
+        qualities=QUALITIES,
+        threshold=config["spn"]["pce_threshold"],
+    script:
+        "../scripts/evaluation.py"

@@ -1,0 +1,32 @@
+# Training of the restoration GAN: the last build stage (GPU when present, else CPU).
+
+
+rule train:
+    input:
+        manifest=f"{RESULTS}/dataset/manifest.csv",
+        splits=expand(f"{RESULTS}/dataset/{{split}}", split=["train", "val"]),
+    output:
+        checkpoint=f"{RESULTS}/model/restorer.pt",
+        train_log=report(
+            f"{RESULTS}/model/work/train_log.csv",
+            caption="../report/train_log.rst",
+            category="Training",
+        ),
+        val_log=f"{RESULTS}/model/work/val_log.csv",
+    log:
+        f"{LOGS}/train.log",
+    benchmark:
+        f"{BENCH}/train.tsv"
+    conda:
+        "../../envs/spnrestore.yaml"
+    threads: min(8, workflow.cores)
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=24 * 60,
+    params:
+        settings=TRAIN_SETTINGS,
+        dataset=f"{RESULTS}/dataset",
+        work=f"{RESULTS}/model/work",
+    script:
+        "../scripts/train.py"

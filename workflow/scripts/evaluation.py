@@ -1,0 +1,18 @@
+"""Scores of plain, restored and original residuals, and the metrics table (rule evaluation)."""
+
+from spnrestore.jobs import start_job
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = start_job(smk)
+
+from spnrestore.evaluate import write_evaluation  # noqa: E402
+
+scores, metrics = write_evaluation(
+    restored_tables=smk.input.restored,
+    spn_scores=smk.input.scores,
+    qualities=smk.params.qualities,
+    threshold=smk.params.threshold,
+    scores_out=smk.output.scores,
+    metrics_out=smk.output.metrics,
+)
+log(metrics[metrics["camera"] == "all"].to_string(index=False))

@@ -1,0 +1,18 @@
+"""Noise residuals of one batch's JPEGs at one quality (rule residual)."""
+
+from spnrestore.jobs import start_job
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = start_job(smk)
+
+from spnrestore.batch_spn import residual_batch  # noqa: E402
+
+residual_batch(
+    develop_table=smk.input.develop,
+    compressed=smk.params.compressed,
+    spn=smk.params.spn,
+    quality=int(smk.wildcards.quality),
+    sigma=smk.params.sigma,
+    table=smk.output.table,
+    log=log,
+)

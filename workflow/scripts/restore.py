@@ -1,0 +1,20 @@
+"""Restore and score the residuals of one batch's held-out images (rule restore)."""
+
+from spnrestore.jobs import start_job
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = start_job(smk)
+
+from spnrestore.evaluate import restore_batch  # noqa: E402
+
+restore_batch(
+    develop_table=smk.input.develop,
+    roles=smk.params.roles,
+    qualities=smk.params.qualities,
+    compressed=smk.params.compressed,
+    spn=smk.params.spn,
+    checkpoint=smk.input.checkpoint,
+    fingerprints=smk.params.fingerprints,
+    table=smk.output.table,
+    log=log,
+)

@@ -1,0 +1,20 @@
+"""PCE and NCC of one batch's residuals against every camera fingerprint (rule score)."""
+
+from spnrestore.jobs import start_job
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = start_job(smk)
+
+from spnrestore.batch_spn import score_batch  # noqa: E402
+
+score_batch(
+    develop_table=smk.input.develop,
+    roles=smk.params.roles,
+    qualities=smk.params.qualities,
+    compressed=smk.params.compressed,
+    spn=smk.params.spn,
+    intensity_dir=smk.params.intensity,
+    fingerprints=smk.params.fingerprints,
+    table=smk.output.table,
+    log=log,
+)

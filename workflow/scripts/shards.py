@@ -1,0 +1,21 @@
+"""Training-pair shards of one split (rule shards)."""
+
+from spnrestore.jobs import start_job
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+log = start_job(smk)
+
+from spnrestore.training_pairs import write_split_shards  # noqa: E402
+
+write_split_shards(
+    split=smk.wildcards.split,
+    develop_tables=smk.input.develop,
+    roles=smk.params.roles,
+    qualities=smk.params.qualities,
+    compressed=smk.params.compressed,
+    spn=smk.params.spn,
+    fingerprints=smk.params.fingerprints,
+    settings=smk.params.dataset,
+    out_dir=smk.params.out_dir,
+    log=log,
+)

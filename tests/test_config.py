@@ -78,7 +78,7 @@ def test_wrong_type_in_config_yaml(project_root, tmp_path):
     src = project_root / "config"
     (project / "config" / "schema.yaml").write_text((src / "schema.yaml").read_text())
     (project / "config" / "config.yaml").write_text(
-        (src / "config.yaml").read_text().replace("batches_per_camera: 16", "batches_per_camera: sixteen")
+        (src / "config.yaml").read_text().replace("batches_per_camera: 8", "batches_per_camera: sixteen")
     )
     with pytest.raises(ConfigError, match="batches_per_camera.*sixteen.*integer"):
         load_config(project, tmp_path, environ={})

@@ -32,20 +32,21 @@ def residual_batch(
     develop_table: str | os.PathLike,
     compressed: str | os.PathLike,
     spn: str | os.PathLike,
-    quality: int,
+    qualities: Iterable[int],
     sigma: float,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Residual (+ PNG preview) of every JPEG of quality ``quality`` of one batch."""
+    """Residual (+ PNG preview) of every JPEG of one batch, at every quality."""
     rows = []
     for item in ok_images(develop_table).itertuples():
-        source = jpeg_path(compressed, item.camera, quality, item.image)
-        residual = extract_residual(read_rgb(source), sigma=sigma)
-        target = residual_path(spn, item.camera, quality, item.image)
-        save_residual(target, residual)
-        rows.append({"camera": item.camera, "image": item.image, "quality": quality, "residual": str(target)})
-        log(f"residual {source} -> {target}")
+        for quality in qualities:
+            source = jpeg_path(compressed, item.camera, quality, item.image)
+            residual = extract_residual(read_rgb(source), sigma=sigma, name=source)
+            target = residual_path(spn, item.camera, quality, item.image)
+            save_residual(target, residual)
+            rows.append({"camera": item.camera, "image": item.image, "quality": quality, "residual": str(target)})
+            log(f"residual {source} -> {target}")
     frame = pd.DataFrame(rows, columns=["camera", "image", "quality", "residual"])
     save_csv(table, frame)
     return frame

@@ -19,6 +19,9 @@ import rawpy
 from .errors import BadImageError
 from .tiff_tags import make_model
 
+# Fewer bytes per sensor pixel than this cannot hold the image, even lossy-compressed (lossy DNG: ~0.4).
+MIN_BYTES_PER_PIXEL = 0.02
+
 # First bytes of files that are not RAW images although they may carry a RAW extension.
 _FOREIGN_MAGIC = {
     b"\xff\xd8\xff": "a JPEG file",
@@ -72,6 +75,13 @@ def develop_raw(path: str | os.PathLike, settings: Mapping) -> Developed:
     _check_header(path)
     try:
         with rawpy.imread(path) as raw:
+            orientation = int(raw.sizes.flip)  # the file's tag; user_flip below overrides it in sizes
+            pixels = raw.sizes.raw_width * raw.sizes.raw_height
+            if os.path.getsize(path) < MIN_BYTES_PER_PIXEL * pixels:
+                raise BadImageError(
+                    path, f"holds {os.path.getsize(path)} bytes for a {raw.sizes.raw_width}x{raw.sizes.raw_height} "
+                    "sensor: the pixel data is missing (header-only or truncated file)",
+                    "copy the original again from the camera or card")
             rgb = raw.postprocess(
                 demosaic_algorithm=rawpy.DemosaicAlgorithm[settings["demosaic"]],
                 use_camera_wb=settings["use_camera_wb"],
@@ -81,7 +91,6 @@ def develop_raw(path: str | os.PathLike, settings: Mapping) -> Developed:
                 output_color=rawpy.ColorSpace[settings["output_color"]],
                 gamma=tuple(settings["gamma"]),
             )
-            orientation = int(raw.sizes.flip)
             pattern = _pattern_text(raw)
         make, model = make_model(path)
     except rawpy.LibRawFileUnsupportedError:

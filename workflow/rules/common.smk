@@ -76,7 +76,6 @@ SPN = str(PATHS.spn)
 wildcard_constraints:
     camera="[^/]+",
     batch="b[0-9]{4}",
-    quality="[0-9]+",
 
 
 def batch_images(wildcards):
@@ -128,14 +127,6 @@ def fingerprint_raws(wildcards):
     return [i.path for i in IMAGES if i.camera == wildcards.camera and i.image in names]
 
 
-def batch_residual_tables(wildcards):
-    """Residual tables of every quality of one batch."""
-    return [
-        f"{RESULTS}/batches/residual/{wildcards.camera}/{q}/{wildcards.batch}.csv"
-        for q in QUALITIES
-    ]
-
-
 def batch_roles(wildcards):
     """Role of each image of one batch."""
     return {
@@ -145,15 +136,6 @@ def batch_roles(wildcards):
 
 
 FINGERPRINTS = {camera: f"{SPN}/{camera}/fingerprint.npy" for camera in CAMERAS}
-
-
-def all_residual_tables():
-    """Residual tables of every (camera, quality, batch)."""
-    return [
-        f"{RESULTS}/batches/residual/{camera}/{q}/{batch}.csv"
-        for camera, batch in sorted(BATCHES)
-        for q in QUALITIES
-    ]
 
 
 def evaluated_batch_tables(wildcards):

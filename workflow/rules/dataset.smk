@@ -4,7 +4,7 @@
 rule shards:
     input:
         develop=all_batch_tables("develop"),
-        residuals=all_residual_tables(),
+        residuals=all_batch_tables("residual"),
         fingerprints=list(FINGERPRINTS.values()),
     output:
         split=directory(f"{RESULTS}/dataset/{{split}}"),

@@ -4,7 +4,7 @@
 rule restore:
     input:
         develop=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
-        residuals=batch_residual_tables,
+        residuals=f"{RESULTS}/batches/residual/{{camera}}/{{batch}}.csv",
         checkpoint=f"{RESULTS}/model/restorer.pt",
         fingerprints=list(FINGERPRINTS.values()),
     output:

@@ -5,11 +5,11 @@ rule residual:
     input:
         develop=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
     output:
-        table=f"{RESULTS}/batches/residual/{{camera}}/{{quality}}/{{batch}}.csv",
+        table=f"{RESULTS}/batches/residual/{{camera}}/{{batch}}.csv",
     log:
-        f"{LOGS}/residual/{{camera}}/{{quality}}/{{batch}}.log",
+        f"{LOGS}/residual/{{camera}}/{{batch}}.log",
     benchmark:
-        f"{BENCH}/residual/{{camera}}/{{quality}}/{{batch}}.tsv"
+        f"{BENCH}/residual/{{camera}}/{{batch}}.tsv"
     conda:
         "../../envs/spnrestore.yaml"
     threads: 1
@@ -19,6 +19,7 @@ rule residual:
     params:
         compressed=str(PATHS.compressed),
         spn=SPN,
+        qualities=QUALITIES,
         sigma=config["spn"]["sigma"],
     script:
         "../scripts/residual.py"
@@ -53,7 +54,7 @@ rule fingerprint:
 rule score:
     input:
         develop=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
-        residuals=batch_residual_tables,
+        residuals=f"{RESULTS}/batches/residual/{{camera}}/{{batch}}.csv",
         fingerprints=list(FINGERPRINTS.values()),
     output:
         table=f"{RESULTS}/batches/score/{{camera}}/{{batch}}.csv",

@@ -1,4 +1,4 @@
-"""Noise residuals of one batch's JPEGs at one quality (rule residual)."""
+"""Noise residuals of one batch's JPEGs at every quality (rule residual)."""
 
 from spnrestore.jobs import start_job
 
@@ -11,7 +11,7 @@ residual_batch(
     develop_table=smk.input.develop,
     compressed=smk.params.compressed,
     spn=smk.params.spn,
-    quality=int(smk.wildcards.quality),
+    qualities=smk.params.qualities,
     sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,

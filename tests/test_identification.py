@@ -1,0 +1,86 @@
+"""Identification figures from score tables, roles of originals, evaluation tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from spnrestore.evaluate import evaluation_scores
+from spnrestore.identification import decisions, metrics_table
+from spnrestore.roles import assign_roles, holdout_cameras
+
+
+def score_rows(camera, image, pces, **extra):
+    return [{"camera": camera, "image": image, "fingerprint": fp, "pce": p, "ncc": p / 1000,
+             "match": fp == camera, **extra} for fp, p in pces.items()]
+
+
+@pytest.fixture()
+def scores():
+    rows = []
+    rows += score_rows("A", "a1", {"A": 500.0, "B": 3.0})
+    rows += score_rows("A", "a2", {"A": 40.0, "B": -2.0})     # match below the threshold: unknown
+    rows += score_rows("B", "b1", {"A": 70.0, "B": 20.0})     # false attribution to A
+    rows += score_rows("B", "b2", {"A": 1.0, "B": 900.0})
+    return pd.DataFrame(rows)
+
+
+def test_decisions(scores):
+    d = decisions(scores, threshold=60).set_index("image")
+    assert d.loc["a1", "decision"] == "A" and d.loc["a1", "correct"]
+    assert d.loc["a2", "decision"] == "unknown" and not d.loc["a2", "correct"]
+    assert d.loc["b1", "decision"] == "A" and not d.loc["b1", "correct"]
+
+
+def test_metrics_by_hand(scores):
+    table = metrics_table(scores, ["camera"], threshold=60).set_index("camera")
+    overall = table.loc["all"]
+    assert overall["n_images"] == 4
+    assert overall["accuracy"] == pytest.approx(0.5)
+    # matches 500, 40, 20, 900; non-matches 3, -2, 70, 1
+    assert overall["tpr_at_pce60"] == pytest.approx(0.5)
+    assert overall["fpr_at_pce60"] == pytest.approx(0.25)
+    assert overall["tpr_at_fpr0"] == pytest.approx(0.5)  # above the highest non-match (70)
+    # AUC: pairs (match > non-match): 500:4, 40:3, 20:3, 900:4 -> 14 of 16
+    assert overall["auc"] == pytest.approx(14 / 16)
+    assert overall["median_pce_match"] == pytest.approx(270.0)
+    assert overall["max_pce_nonmatch"] == pytest.approx(70.0)
+    assert table.loc["A", "n_images"] == 2 and table.loc["A", "median_pce_match"] == pytest.approx(270.0)
+    assert table.loc["B", "accuracy"] == pytest.approx(0.5)
+
+
+def test_roles_are_stable_and_fingerprints_first():
+    images = pd.DataFrame({"camera": ["C1"] * 30 + ["C2"] * 30,
+                           "image": [f"IMG_{i:03d}" for i in range(30)] * 2})
+    roles = assign_roles(images, n_fingerprint=10, fractions={"train": 0.6, "val": 0.2, "test": 0.2})
+    assert (roles.groupby(images["camera"]).apply(lambda r: (r == "fingerprint").sum()) == 10).all()
+    more = pd.concat([images, pd.DataFrame({"camera": ["C1"], "image": ["IMG_new"]})], ignore_index=True)
+    again = assign_roles(more, 10, {"train": 0.6, "val": 0.2, "test": 0.2})
+    changed = (again.iloc[:60] != roles).sum()
+    assert changed <= 1  # only if the new image took a fingerprint place
+
+
+def test_holdout_cameras():
+    assert holdout_cameras(["a", "b", "c", "d"], [], 1) != []
+    assert holdout_cameras(["a", "b", "c"], [], 2) == []  # too few left for training
+    assert holdout_cameras(["a", "b", "c"], ["b"], 1) == ["b"]
+    roles = assign_roles(pd.DataFrame({"camera": ["a", "a", "b"], "image": ["1", "2", "3"]}), 1,
+                         {"train": 1.0, "val": 0.0, "test": 0.0}, ["a"])
+    assert set(roles[:2]) == {"fingerprint", "holdout"}
+
+
+def test_evaluation_scores_combine_three_methods():
+    spn = pd.DataFrame(
+        score_rows("A", "t", {"A": 100.0, "B": 1.0}, role="test", quality="original")
+        + score_rows("A", "t", {"A": 5.0, "B": 2.0}, role="test", quality="30")
+        + score_rows("A", "f", {"A": 9.0, "B": 2.0}, role="train", quality="30")
+    )
+    restored = pd.DataFrame(score_rows("A", "t", {"A": 20.0, "B": 1.5}, role="test", subset="seen",
+                                       quality=30, method="restored"))
+    table = evaluation_scores(spn, restored, [30])
+    assert set(table["method"]) == {"plain", "restored", "original"}
+    assert set(table["image"]) == {"t"} and set(table["quality"]) == {30}
+    pivot = table[table["match"]].set_index("method")["pce"]
+    assert pivot["original"] == 100.0 and pivot["plain"] == 5.0 and pivot["restored"] == 20.0
+    assert np.all(table["subset"] == "seen")

@@ -1,0 +1,454 @@
+"""``spnrestore`` command line for casework: build a fingerprint, identify images, restore residuals.
+
+Sub-commands (``spnrestore <command> --help`` for each):
+
+* ``fingerprint --camera NAME IMAGES_OR_FOLDERS... -o K.npy`` — a camera
+  fingerprint from images of one size (writes ``K.npy`` and a ``K.png``
+  preview);
+* ``identify IMAGE... --fingerprints DIR`` — PCE and NCC of each image
+  against every fingerprint of ``DIR`` (``<camera>.npy`` files, or the
+  drive's ``SPN/<camera>/fingerprint.npy`` layout), with the decision (best
+  camera, or ``unknown`` when its PCE is not above the threshold); with
+  ``--checkpoint`` also after restoring the residual;
+* ``restore IMAGE... --checkpoint CKPT -o DIR`` — restored residuals
+  ``DIR/<stem>.npy`` (+ ``.png`` preview).
+
+Restoration needs each JPEG's quality: it is estimated from the JPEG's
+luminance quantisation table (:func:`estimate_jpeg_quality`) unless
+``--quality`` is given. Errors a user can cause end the command with exit
+code 2 and one line ``spnrestore: ...`` on stderr. torch is imported only when
+a checkpoint is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import BadImageError, SpnRestoreError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+EXIT_ERROR = 2
+
+# ----------------------------------------------------------------------------- JPEG quality
+#: IJG (libjpeg) standard luminance quantisation table, natural (row-major) order, quality 50.
+IJG_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
+], np.int64)
+
+#: Natural index of each zig-zag position (a DQT segment stores its 64 values in zig-zag order).
+ZIGZAG = np.array(sorted(range(64), key=lambda n: (n // 8 + n % 8, n // 8 if (n // 8 + n % 8) % 2 else -(n // 8))))
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def ijg_table(quality: int) -> np.ndarray:
+    """The IJG luminance table scaled to ``quality`` 1..100 as libjpeg does (baseline: entries 1..255), int64 (64,)."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return np.clip((IJG_LUMINANCE * scale + 50) // 100, 1, 255)
+
+
+IJG_TABLES = np.stack([ijg_table(q) for q in range(1, 101)])  # (100, 64): row q-1 is quality q
+
+
+@dataclass(frozen=True)
+class JpegQuality:
+    """Quality estimated from a JPEG's luminance table: ``quality`` 1..100; ``exact`` when the table is the IJG
+    table of that quality (else the nearest one, by mean absolute difference ``error`` of the 64 entries)."""
+
+    quality: int
+    exact: bool
+    error: float
+
+
+def luminance_table(data: bytes, name: str = "image") -> np.ndarray | None:
+    """The quantisation table of a JPEG's first colour component, natural order, int64 (64,).
+
+    ``data``: the file's bytes. Returns None when ``data`` is not a JPEG (no
+    SOI marker); a JPEG whose header is cut short or has no table for its
+    first component raises :class:`BadImageError` naming ``name``.
+    """
+    if data[:2] != b"\xff\xd8":
+        return None
+    tables: dict[int, np.ndarray] = {}
+    component_table, pos = None, 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise BadImageError(name, f"damaged JPEG header (no marker at byte {pos})", "re-export or re-copy the file")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        segment = data[pos + 4:pos + 2 + length]
+        if marker == 0xDB:
+            at = 0
+            while at < len(segment):
+                precision, index = segment[at] >> 4, segment[at] & 0x0F
+                size = 128 if precision else 64
+                raw = np.frombuffer(segment[at + 1:at + 1 + size], ">u2" if precision else "u1")
+                if raw.size != 64:
+                    break
+                table = np.empty(64, np.int64)
+                table[ZIGZAG] = raw
+                tables[index] = table
+                at += 1 + size
+        elif marker in _SOF_MARKERS and len(segment) >= 9:
+            component_table = segment[8]  # Tq of the first component (P, Y, X, Nf, then C, HV, Tq)
+        elif marker == 0xDA:  # start of scan: the header is complete
+            break
+        pos += 2 + length
+    table = tables.get(component_table if component_table is not None else 0)
+    if table is None:
+        raise BadImageError(name, "JPEG header has no quantisation table for its luminance (truncated file?)",
+                            "re-export or re-copy the file, or pass --quality")
+    return table
+
+
+def estimate_jpeg_quality(path: str | os.PathLike) -> JpegQuality | None:
+    """Quality of a JPEG file from its luminance table compared with the IJG tables of qualities 1..100.
+
+    Returns None for files that are not JPEGs (PNG, TIFF). Files written by
+    libjpeg-based encoders (OpenCV, Pillow, most software) match one IJG table
+    exactly; camera firmware often uses its own tables, for which the nearest
+    quality is returned with ``exact=False``.
+    """
+    table = luminance_table(Path(path).read_bytes(), os.fspath(path))
+    if table is None:
+        return None
+    errors = np.abs(IJG_TABLES - table).mean(axis=1)
+    best = int(np.argmin(errors))
+    return JpegQuality(quality=best + 1, exact=bool(errors[best] == 0), error=float(errors[best]))
+
+
+# ----------------------------------------------------------------------------- inputs
+def expand_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders replaced by their image files (JPEG/PNG/TIFF, sorted by name, not recursive).
+
+    A missing path or a folder without images raises :class:`SpnRestoreError`;
+    a file listed twice is kept once.
+    """
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise SpnRestoreError(f"{item}: the folder holds no image files ({' '.join(IMAGE_SUFFIXES)}).")
+            found += files
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise SpnRestoreError(f"{item}: no such file or folder; check the path.")
+    return list(dict.fromkeys(found))
+
+
+def read_image(path: Path) -> np.ndarray:
+    """uint8 RGB H x W x 3 of an image file; an undecodable file raises :class:`BadImageError`."""
+    from .jpeg import read_rgb
+
+    try:
+        return read_rgb(path)
+    except ValueError:
+        raise BadImageError(path, "cannot be decoded as an image",
+                            "is it a complete JPEG, PNG or 8-bit TIFF file? re-copy or re-export it") from None
+
+
+def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Fingerprints by camera from ``<camera>.npy`` files in ``folder`` or ``folder/<camera>/fingerprint.npy``.
+
+    Each is a float32 H x W array checked like a stored residual. Raises
+    :class:`SpnRestoreError` when the folder is missing, holds none, or names
+    one camera twice.
+    """
+    from .residual_files import load_residual
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SpnRestoreError(f"{folder}: fingerprint folder does not exist; pass --fingerprints DIR.")
+    paths: dict[str, Path] = {}
+    for path in sorted(folder.glob("*.npy")) + sorted(folder.glob("*/fingerprint.npy")):
+        camera = path.stem if path.parent == folder else path.parent.name
+        if camera in paths:
+            raise SpnRestoreError(f"{folder}: two fingerprints for camera {camera!r} ({paths[camera]} and {path}); "
+                                  "keep one.")
+        paths[camera] = path
+    if not paths:
+        raise SpnRestoreError(f"{folder}: no fingerprints found (expected <camera>.npy files or "
+                              "<camera>/fingerprint.npy folders); build them with 'spnrestore fingerprint'.")
+    return {camera: load_residual(path) for camera, path in paths.items()}
+
+
+# ----------------------------------------------------------------------------- quality and restoration
+def image_quality(path: Path, given: int | None, required: bool) -> tuple[int | None, str]:
+    """(JPEG quality, how it was found) of ``path``: ``given`` (``--quality``) when set, else estimated from the
+    file's tables (``estimated``; ``nearest`` with a warning when they are not IJG's; ``none`` for a non-JPEG,
+    an error when ``required``)."""
+    if given is not None:
+        return given, "given"
+    found = estimate_jpeg_quality(path)
+    if found is None:
+        if required:
+            raise SpnRestoreError(f"{path}: not a JPEG, so its quality cannot be read from quantisation tables; "
+                                  "pass --quality Q (the quality of the JPEG it came from).")
+        return None, "none"
+    if not found.exact:
+        warn(f"{path}: quantisation tables are not the IJG standard ones; nearest quality {found.quality} "
+             f"(mean table difference {found.error:.1f}); pass --quality Q to override")
+        return found.quality, "nearest"
+    return found.quality, "estimated"
+
+
+def _restorer(checkpoint: str, device: str):
+    """Load the model (imports torch); the checkpoint path is checked first."""
+    if not Path(checkpoint).is_file():
+        raise SpnRestoreError(f"{checkpoint}: checkpoint does not exist; check the path (--checkpoint).")
+    from .restore import load_restorer
+
+    return load_restorer(checkpoint, None if device == "auto" else device)
+
+
+def _restore(restorer, rgb: np.ndarray, residual: np.ndarray, quality: int) -> np.ndarray:
+    from .restore import restore_residual
+
+    return restore_residual(restorer, rgb, residual, quality)
+
+
+# ----------------------------------------------------------------------------- commands
+def say(text: str = "") -> None:
+    """One line of results on stdout (flushed, so long runs show progress)."""
+    print(text, flush=True)
+
+
+def warn(text: str) -> None:
+    """A warning line on stderr."""
+    print(f"spnrestore: warning: {text}", file=sys.stderr, flush=True)
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    """Estimate a camera fingerprint from images of one size and write it with its preview."""
+    from .residual_files import save_residual
+    from .spn import FingerprintAccumulator
+
+    if not args.camera.strip() or any(c in args.camera for c in "/\\"):
+        raise SpnRestoreError(f"--camera {args.camera!r}: a camera name must be non-empty and contain no slash.")
+    out = Path(args.output)
+    if out.suffix != ".npy":
+        raise SpnRestoreError(f"-o {out}: the fingerprint file must end in .npy.")
+    images = expand_images(args.images)
+    if len(images) < 2:
+        raise SpnRestoreError(f"{images[0]}: a fingerprint needs at least 2 images (20 or more for reliable "
+                              "identification); add more images of this camera.")
+    accumulator = FingerprintAccumulator(sigma=args.sigma)
+    for n, path in enumerate(images, 1):
+        accumulator.add(read_image(path), name=str(path))  # an image of another size is a BadImageError
+        say(f"  added [{n}/{len(images)}] {path}")
+    k = accumulator.finalize()
+    save_residual(out, k)
+    say(f"fingerprint of camera {args.camera!r}: {len(images)} images of {k.shape[0]}x{k.shape[1]} px (H x W), "
+        f"sigma {args.sigma:g}")
+    say(f"K: std {float(k.std()):.5f}, min {float(k.min()):+.4f}, max {float(k.max()):+.4f}")
+    say(f"written: {out} (preview {out.with_suffix('.png')})")
+    if out.stem != args.camera:
+        say(f"note: 'spnrestore identify' names fingerprints by file name, so this one will be called {out.stem!r}")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    """Score every image against every fingerprint of its size and print the decisions."""
+    import pandas as pd
+
+    from .atomic import save_csv
+    from .spn import check_same_size, extract_residual, fingerprint_term, identify_cameras, ncc, pce
+
+    images = expand_images(args.images)
+    fingerprints = load_fingerprint_dir(args.fingerprints)
+    qualities = {path: image_quality(path, args.quality, required=bool(args.checkpoint)) for path in images}
+    restorer = _restorer(args.checkpoint, args.device) if args.checkpoint else None
+    width = max(len(p.name) for p in images)
+    cam_width = max(11, *(len(c) for c in fingerprints), len("unknown"))
+    line = f"{{:<{width}}}  {{:<8}}  {{:>4}}  {{:<{cam_width}}}  {{:>10}}  {{:>8}}  {{}}"
+    header = line.format("image", "method", "Q", "fingerprint", "PCE", "NCC", "decision")
+    rows: list[dict] = []
+    for path in images:
+        rgb = read_image(path)
+        shape = rgb.shape[:2]
+        usable = {c: k for c, k in fingerprints.items() if k.shape == shape}
+        if not usable:  # explain the mismatch with the fingerprint of the nearest size
+            camera = min(fingerprints, key=lambda c: min(abs(np.subtract(fingerprints[c].shape, s)).sum()
+                                                         for s in (shape, shape[::-1])))
+            check_same_size(shape, fingerprints[camera].shape, "image", f"{camera} fingerprint", name=path)
+        for camera in sorted(set(fingerprints) - set(usable)):
+            k = fingerprints[camera]
+            warn(f"{path}: not compared with {camera!r} (fingerprint {k.shape[0]}x{k.shape[1]} px, image "
+                 f"{shape[0]}x{shape[1]} px)")
+        quality, how = qualities[path]
+        residual = extract_residual(rgb, sigma=args.sigma, name=str(path))
+        methods = [("plain", residual)]
+        if restorer is not None:
+            methods.append(("restored", _restore(restorer, rgb, residual, quality)))
+        terms = {camera: fingerprint_term(k, rgb) for camera, k in usable.items()}
+        for method, w in methods:
+            group = [{"image": str(path), "method": method, "quality": quality, "quality_from": how,
+                      "fingerprint": camera, "pce": float(pce(w, term)), "ncc": float(ncc(w, term))}
+                     for camera, term in terms.items()]
+            group.sort(key=lambda r: -r["pce"])
+            decision = identify_cameras(group, args.threshold, camera="fingerprint")["predicted"].iloc[0]
+            q = "-" if quality is None else (f"~{quality}" if how == "nearest" else str(quality))
+            for r in group:
+                r["decision"] = decision
+                if header:  # printed with the first row, so an early error is the only output
+                    say(header)
+                    header = ""
+                say(line.format(path.name, method, q, r["fingerprint"], f"{r['pce']:.1f}", f"{r['ncc']:.5f}",
+                                decision))
+            rows += group
+    if args.csv:
+        save_csv(args.csv, pd.DataFrame(rows, columns=["image", "method", "quality", "quality_from", "fingerprint",
+                                                       "pce", "ncc", "decision"]))
+        say(f"written: {args.csv}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Write the restored residual of every image to ``DIR/<stem>.npy`` (+ preview)."""
+    from .residual_files import save_residual
+    from .spn import extract_residual
+
+    images = expand_images(args.images)
+    stems: dict[str, Path] = {}
+    for path in images:
+        if path.stem in stems:
+            raise SpnRestoreError(f"{path}: same file name as {stems[path.stem]}; both would be written to "
+                                  f"{Path(args.output) / (path.stem + '.npy')}; restore them into separate folders.")
+        stems[path.stem] = path
+    qualities = {path: image_quality(path, args.quality, required=True) for path in images}
+    restorer = _restorer(args.checkpoint, args.device)
+    for path in images:
+        quality, how = qualities[path]
+        rgb = read_image(path)
+        residual = extract_residual(rgb, sigma=args.sigma, name=str(path))
+        restored = _restore(restorer, rgb, residual, quality)
+        out = Path(args.output) / f"{path.stem}.npy"
+        save_residual(out, restored)
+        say(f"{path}: quality {quality} ({how}); residual std {float(residual.std()):.3f} -> restored "
+            f"{float(restored.std()):.3f}; written {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is outside 1..100")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value:g} must be > 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``spnrestore`` argument parser with its three sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="spnrestore",
+        description="Source-camera identification by sensor pattern noise (PRNU), with restoration of the "
+                    "residual of heavily compressed JPEGs by a trained model.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
+                                description="'spnrestore COMMAND --help' describes each")
+    sigma = dict(type=_positive, default=5.0,
+                 help="noise std of the wavelet denoiser in grey levels (default 5; use the value the "
+                      "fingerprints were built with)")
+    device = dict(default="auto", help="torch device for the model: auto (CUDA if present), cpu, cuda, cuda:N")
+
+    p = sub.add_parser("fingerprint", help="estimate a camera fingerprint from its images",
+                       description="Estimate the PRNU fingerprint K of one camera from images of one size "
+                                   "(JPEG/PNG/TIFF; folders are expanded to their image files, sorted). Flat, "
+                                   "bright, unsaturated images (sky, walls) give the best fingerprints; use 20 or "
+                                   "more. Writes K (float32 H x W .npy) and a .png preview beside it.")
+    p.add_argument("images", nargs="+", metavar="IMAGES_OR_FOLDERS")
+    p.add_argument("--camera", required=True, metavar="NAME", help="name of the camera (shown in the summary)")
+    p.add_argument("-o", "--output", required=True, metavar="K.npy",
+                   help="fingerprint file to write; name it <camera>.npy in a folder for 'identify'")
+    p.add_argument("--sigma", **sigma)
+    p.set_defaults(run=cmd_fingerprint)
+
+    p = sub.add_parser("identify", help="score images against camera fingerprints",
+                       description="Compute the PCE and NCC of each image's residual against every fingerprint of "
+                                   "its size and decide its camera: the highest-PCE camera when that PCE is above "
+                                   "the threshold, else 'unknown'. With --checkpoint, the restored residual is "
+                                   "scored as well (method 'restored').")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("--fingerprints", required=True, metavar="DIR",
+                   help="folder of <camera>.npy fingerprints, or a drive's SPN folder (<camera>/fingerprint.npy)")
+    p.add_argument("--checkpoint", metavar="CKPT", help="trained restoration model: also score restored residuals")
+    p.add_argument("--quality", type=_quality, metavar="Q",
+                   help="JPEG quality of every image (default: estimated from each JPEG's quantisation tables)")
+    p.add_argument("--threshold", type=_positive, default=60.0,
+                   help="PCE above which the best camera is accepted (default 60)")
+    p.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
+    p.add_argument("--sigma", **sigma)
+    p.add_argument("--device", **device)
+    p.set_defaults(run=cmd_identify)
+
+    p = sub.add_parser("restore", help="write restored residuals of JPEGs",
+                       description="Restore the sensor-noise residual of each image with a trained model and write "
+                                   "it as DIR/<stem>.npy (float32 H x W, grey levels) with a .png preview.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="trained restoration model")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the restored residuals")
+    p.add_argument("--quality", type=_quality, metavar="Q",
+                   help="JPEG quality of every image (default: estimated from each JPEG's quantisation tables)")
+    p.add_argument("--sigma", **sigma)
+    p.add_argument("--device", **device)
+    p.set_defaults(run=cmd_restore)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 success, 2 usage or data error, 130 interrupted)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: return argparse's status instead of exiting
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        return args.run(args)
+    except SpnRestoreError as exc:
+        message = str(exc)
+    except OSError as exc:
+        message = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+    except KeyboardInterrupt:
+        print("spnrestore: interrupted", file=sys.stderr)
+        return 130
+    print("spnrestore: " + " ".join(message.split()), file=sys.stderr)
+    return EXIT_ERROR

@@ -1,0 +1,255 @@
+"""The ``spnrestore`` command line on synthetic cameras with a known multiplicative PRNU."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from spnrestore.cli import estimate_jpeg_quality, ijg_table, luminance_table, main
+from spnrestore.jpeg import encode_jpeg, write_jpeg, write_png
+
+SIZE = (256, 256)
+CAMERAS = ("cam_a", "cam_b", "cam_c")
+
+
+def scene(rng: np.random.Generator) -> np.ndarray:
+    """A textured RGB scene, float32 H x W x 3 on 0..255: smooth colour fields at two scales plus fine texture."""
+    h, w = SIZE
+    coarse = cv2.resize(rng.uniform(50, 200, (6, 6, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    medium = cv2.resize(rng.normal(0, 15, (32, 32, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return coarse + medium + rng.normal(0, 2, (h, w, 1)).astype(np.float32)
+
+
+def shoot(rng: np.random.Generator, k: np.ndarray) -> np.ndarray:
+    """uint8 RGB photo of a new scene through a sensor with PRNU ``k`` (I * (1 + K) + read noise)."""
+    return np.clip(scene(rng) * (1 + k[..., None]) + rng.normal(0, 1, (*SIZE, 3)), 0, 255).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory) -> Path:
+    """3 cameras (K std 0.02) x 6 images: 4 PNGs per camera in ``<camera>/`` for the fingerprint, 2 tested JPEGs
+    per camera in ``questioned/`` (quality 90 and 60)."""
+    root = tmp_path_factory.mktemp("case")
+    rng = np.random.default_rng(7)
+    for camera in CAMERAS:
+        k = rng.normal(0, 0.02, SIZE).astype(np.float32)
+        for i in range(4):
+            write_png(root / camera / f"flat_{i}.png", shoot(rng, k))
+        for quality in (90, 60):
+            write_jpeg(root / "questioned" / f"{camera}_q{quality}.jpg", shoot(rng, k), quality)
+    return root
+
+
+@pytest.fixture(scope="module")
+def fingerprints(case) -> Path:
+    folder = case / "fingerprints"
+    for camera in CAMERAS:
+        assert main(["fingerprint", "--camera", camera, str(case / camera), "-o", str(folder / f"{camera}.npy")]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoint(case) -> Path:
+    """A tiny untrained generator (the identity map) saved with the model package's own checkpoint API."""
+    import torch
+
+    from spnrestore.model.checkpoint import model_payload, save_checkpoint
+    from spnrestore.model.networks import Generator, GeneratorConfig
+
+    torch.manual_seed(0)
+    model = Generator(GeneratorConfig.tiny())
+    model.residual_scale.fill_(2.0)
+    model.target_scale.fill_(2.0)
+    path = case / "tiny.pt"
+    save_checkpoint(path, model_payload(model))
+    return path
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("spnrestore: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+# ------------------------------------------------------------------------------------------- JPEG quality
+@pytest.mark.parametrize("quality", [30, 60, 90])
+@pytest.mark.parametrize("subsampling", ["420", "444"])
+def test_quality_of_opencv_jpegs_is_exact(tmp_path, quality, subsampling):
+    rgb = np.random.default_rng(quality).integers(0, 256, (64, 80, 3), np.uint8)
+    path = tmp_path / "x.jpg"
+    path.write_bytes(encode_jpeg(rgb, quality, subsampling))
+    found = estimate_jpeg_quality(path)
+    assert (found.quality, found.exact, found.error) == (quality, True, 0.0)
+
+
+def test_quality_of_foreign_tables_is_the_nearest(tmp_path):
+    data = bytearray(encode_jpeg(np.full((32, 32, 3), 128, np.uint8), 90))
+    table = luminance_table(bytes(data))
+    assert np.array_equal(table, ijg_table(90))
+    at = data.index(b"\xff\xdb") + 5  # first entry (DC) of the first table, after marker, length and Pq/Tq
+    data[at] += 1
+    path = tmp_path / "camera.jpg"
+    path.write_bytes(bytes(data))
+    found = estimate_jpeg_quality(path)
+    assert found.quality == 90 and not found.exact and found.error == pytest.approx(1 / 64)
+
+
+def test_quality_of_non_jpeg_is_none(case):
+    assert estimate_jpeg_quality(case / "cam_a" / "flat_0.png") is None
+
+
+# ------------------------------------------------------------------------------------------- fingerprint
+def test_fingerprint_writes_k_and_preview(fingerprints, capsys):
+    k = np.load(fingerprints / "cam_a.npy")
+    assert k.dtype == np.float32 and k.shape == SIZE and k.std() > 0
+    assert cv2.imread(str(fingerprints / "cam_a.png"), cv2.IMREAD_GRAYSCALE).shape == SIZE
+
+
+def test_fingerprint_summary(case, tmp_path, capsys):
+    assert main(["fingerprint", "--camera", "cam_b", str(case / "cam_b"), "-o", str(tmp_path / "K.npy")]) == 0
+    out = capsys.readouterr().out
+    assert "fingerprint of camera 'cam_b': 4 images of 256x256 px" in out
+    assert "will be called 'K'" in out and (tmp_path / "K.npy").is_file()
+
+
+def test_fingerprint_refuses_images_of_another_size(case, tmp_path, capsys):
+    cropped = tmp_path / "cropped.png"
+    write_png(cropped, np.ascontiguousarray(cv2.imread(str(case / "cam_a" / "flat_0.png"))[:200]))
+    args = ["fingerprint", "--camera", "cam_a", str(case / "cam_a"), str(cropped), "-o", str(tmp_path / "K.npy")]
+    assert main(args) == 2
+    err = one_error_line(capsys)
+    assert "cropped.png: is 200x256x3 but the fingerprint's first image" in err and "crop or rotate" in err
+    assert not (tmp_path / "K.npy").exists()
+
+
+# ------------------------------------------------------------------------------------------- identify
+def test_identify_names_the_right_camera(case, fingerprints, tmp_path, capsys):
+    csv = tmp_path / "ident.csv"
+    assert main(["identify", str(case / "questioned"), "--fingerprints", str(fingerprints), "--csv", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["image", "method", "Q", "fingerprint", "PCE", "NCC", "decision"]
+    table = pd.read_csv(csv)
+    assert len(table) == 6 * 3 and set(table["method"]) == {"plain"}
+    assert sorted(set(table["quality"])) == [60, 90] and set(table["quality_from"]) == {"estimated"}
+    truth = table["image"].map(lambda p: Path(p).name[:5])
+    assert (table["decision"] == truth).all()
+    match = table["fingerprint"] == truth
+    assert table.loc[match, "pce"].min() > 60 and table.loc[~match, "pce"].max() < 60
+
+
+def test_identify_reads_the_drive_layout_and_threshold_gives_unknown(case, fingerprints, tmp_path, capsys):
+    spn = tmp_path / "SPN"
+    for camera in CAMERAS:
+        (spn / camera).mkdir(parents=True)
+        shutil.copy(fingerprints / f"{camera}.npy", spn / camera / "fingerprint.npy")
+    image = case / "questioned" / "cam_c_q60.jpg"
+    csv = tmp_path / "t.csv"
+    assert main(["identify", str(image), "--fingerprints", str(spn), "--threshold", "1e9", "--csv", str(csv)]) == 0
+    table = pd.read_csv(csv)
+    assert set(table["fingerprint"]) == set(CAMERAS) and set(table["decision"]) == {"unknown"}
+
+
+def test_identify_with_checkpoint_scores_restored_residuals(case, fingerprints, checkpoint, tmp_path):
+    csv = tmp_path / "r.csv"
+    images = [str(case / "questioned" / "cam_a_q60.jpg"), str(case / "questioned" / "cam_b_q90.jpg")]
+    assert main(["identify", *images, "--fingerprints", str(fingerprints), "--checkpoint", str(checkpoint),
+                 "--csv", str(csv)]) == 0
+    table = pd.read_csv(csv)
+    plain, restored = (table[table["method"] == m].set_index(["image", "fingerprint"]) for m in ("plain", "restored"))
+    assert len(plain) == len(restored) == 6
+    # the untrained generator is the identity map: the restored residual scores like the plain one
+    assert np.allclose(restored.loc[plain.index, "pce"], plain["pce"], rtol=1e-3, atol=1e-2)
+    assert (restored["decision"] == [Path(i).name[:5] for i, _ in restored.index]).all()
+
+
+def test_identify_errors(case, fingerprints, tmp_path, capsys):
+    other = tmp_path / "wide.jpg"
+    write_jpeg(other, np.full((256, 320, 3), 100, np.uint8), 90)
+    assert main(["identify", str(other), "--fingerprints", str(fingerprints)]) == 2
+    assert "image is 256x320 px but cam_a fingerprint is 256x256 px: crop the image" in one_error_line(capsys)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image at all")
+    assert main(["identify", str(broken), "--fingerprints", str(fingerprints)]) == 2
+    assert "broken.jpg: cannot be decoded as an image" in one_error_line(capsys)
+    assert main(["identify", str(tmp_path / "absent.jpg"), "--fingerprints", str(fingerprints)]) == 2
+    assert "absent.jpg: no such file or folder" in one_error_line(capsys)
+    assert main(["identify", str(other), "--fingerprints", str(tmp_path / "none")]) == 2
+    assert "fingerprint folder does not exist" in one_error_line(capsys)
+    jpeg, png = str(case / "questioned" / "cam_a_q90.jpg"), str(case / "cam_a" / "flat_0.png")
+    assert main(["identify", jpeg, "--fingerprints", str(fingerprints), "--checkpoint", str(tmp_path / "x.pt")]) == 2
+    assert "x.pt: checkpoint does not exist" in one_error_line(capsys)
+    missing = str(tmp_path / "x.pt")
+    assert main(["identify", jpeg, png, "--fingerprints", str(fingerprints), "--checkpoint", missing]) == 2
+    assert "flat_0.png: not a JPEG, so its quality cannot be read" in one_error_line(capsys)
+
+
+# ------------------------------------------------------------------------------------------- restore
+def test_restore_writes_residuals(case, checkpoint, tmp_path, capsys):
+    out = tmp_path / "restored"
+    image = case / "questioned" / "cam_a_q60.jpg"
+    assert main(["restore", str(image), "--checkpoint", str(checkpoint), "-o", str(out)]) == 0
+    assert "quality 60 (estimated)" in capsys.readouterr().out
+    restored = np.load(out / "cam_a_q60.npy")
+    assert restored.dtype == np.float32 and restored.shape == SIZE and restored.std() > 0
+    assert (out / "cam_a_q60.png").is_file()
+
+
+def test_restore_errors(case, checkpoint, tmp_path, capsys):
+    png = str(case / "cam_a" / "flat_0.png")
+    assert main(["restore", png, "--checkpoint", str(checkpoint), "-o", str(tmp_path / "o")]) == 2
+    assert "flat_0.png: not a JPEG" in one_error_line(capsys) and not (tmp_path / "o").exists()
+    assert main(["restore", png, "--checkpoint", str(checkpoint), "-o", str(tmp_path / "o"), "--quality", "30"]) == 0
+    assert (tmp_path / "o" / "flat_0.npy").is_file()
+    capsys.readouterr()
+
+    import torch
+
+    from spnrestore.model.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(checkpoint)
+    save_checkpoint(tmp_path / "newer.pt", {**payload, "format_version": 99})
+    save_checkpoint(tmp_path / "other.pt", {**payload, "model_config": {**payload["model_config"], "width": 16}})
+    torch.save({"some": "thing"}, tmp_path / "foreign.pt")
+    for name, message in (("newer.pt", "newer than this spnrestore understands"),
+                          ("other.pt", "weights do not fit the model configuration"),
+                          ("foreign.pt", "not an spnrestore checkpoint")):
+        assert main(["restore", png, "--quality", "30", "--checkpoint", str(tmp_path / name), "-o", str(tmp_path)]) == 2
+        assert message in one_error_line(capsys)
+
+
+def test_help_and_usage_errors(capsys):
+    for command in ("fingerprint", "identify", "restore"):
+        assert main([command, "--help"]) == 0
+        assert f"usage: spnrestore {command}" in capsys.readouterr().out
+    assert main(["identify", "x.jpg"]) == 2  # --fingerprints missing
+    assert "the following arguments are required: --fingerprints" in capsys.readouterr().err
+    assert main(["restore", "x.jpg", "--checkpoint", "c.pt", "-o", "d", "--quality", "101"]) == 2
+    assert "outside 1..100" in capsys.readouterr().err
+    assert main([]) == 2
+
+
+# ------------------------------------------------------------------------------------------- installed script
+def test_console_script_and_no_torch_without_checkpoint(case, fingerprints, tmp_path):
+    script = shutil.which("spnrestore") or str(Path(sys.executable).parent / "spnrestore")
+    if not Path(script).is_file():
+        pytest.skip("the spnrestore console script is not installed (pip install -e .)")
+    image = str(case / "questioned" / "cam_b_q90.jpg")
+    done = subprocess.run([script, "identify", image, "--fingerprints", str(fingerprints)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line.split()[-1] for line in done.stdout.splitlines()[1:]] == ["cam_b"] * 3
+    done = subprocess.run([script, "identify", str(tmp_path / "absent.jpg"), "--fingerprints", str(fingerprints)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("spnrestore: ") and done.stderr.count("\n") == 1
+    code = ("import sys; from spnrestore.cli import main; "
+            f"rc = main(['identify', {image!r}, '--fingerprints', {str(fingerprints)!r}]); "
+            "print(rc, 'torch' in sys.modules, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stderr.strip().splitlines()[-1] == "0 False"

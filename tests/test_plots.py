@@ -1,0 +1,169 @@
+"""Evaluation and training figures: PNG files that exist, decode, have the expected size and are not blank."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from spnrestore import plots
+from spnrestore.errors import SpnRestoreError
+
+QUALITIES = (90, 60, 30)
+CAMERAS = ("cam_a", "cam_b", "cam_c")
+
+
+def px(inches: float) -> int:
+    """Pixels of a figure side of ``inches`` at the figures' resolution."""
+    return round(inches * plots.DPI)
+
+
+def decoded(path, width, height):
+    """The PNG as uint8 pixels, after checking its size and that it shows more than a blank canvas."""
+    assert path.is_file() and path.suffix == ".png"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    assert image is not None, f"{path} does not decode as an image"
+    assert image.shape[:2] == (height, width)
+    gray = image.mean(axis=2)
+    assert gray.std() > 5 and (gray < 128).mean() > 0.002, "figure is blank"
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 20, "figure has almost no colours"
+    return image
+
+
+@pytest.fixture(scope="module")
+def scores() -> pd.DataFrame:
+    """A scores table like evaluation/scores.csv: 2 subsets x 3 cameras x 4 images x 3 qualities x 3 methods x 3
+    fingerprints; match PCE grows with quality and method, non-match PCE is signed noise."""
+    rng = np.random.default_rng(1)
+    rows = []
+    level = {"plain": 0.0, "restored": 0.6, "original": 2.0}
+    for subset in ("seen", "holdout"):
+        for camera in CAMERAS:
+            for i in range(4):
+                for q in QUALITIES:
+                    for method in level:
+                        for fingerprint in CAMERAS:
+                            match = fingerprint == camera
+                            pce = (10 ** rng.normal(0.8 + q / 40 + level[method], 0.6) if match
+                                   else rng.normal(0, 3) * rng.choice([0.1, 1, 10]))
+                            rows.append({"camera": camera, "image": f"{subset}_{camera}_{i}", "role": "test",
+                                         "subset": subset, "quality": q, "method": method,
+                                         "fingerprint": fingerprint, "pce": pce, "ncc": pce / 1e4, "match": match})
+    return pd.DataFrame(rows)
+
+
+def test_roc_curves_one_panel_per_quality(scores, tmp_path):
+    out = plots.roc_curves(scores, tmp_path / "fig" / "roc.png", subset="seen")
+    assert out == tmp_path / "fig" / "roc.png"
+    decoded(out, px(4.2 * len(QUALITIES)), px(4.0))
+    assert not list(out.parent.glob(".*.tmp")), "temporary file left behind"
+
+
+def test_roc_curves_read_the_csv(scores, tmp_path):
+    csv = tmp_path / "scores.csv"
+    scores.to_csv(csv, index=False)
+    out = plots.roc_curves(csv, tmp_path / "roc.png", subset="holdout", threshold=30)
+    decoded(out, px(4.2 * len(QUALITIES)), px(4.0))
+
+
+def test_pce_distributions_grid_of_quality_by_method(scores, tmp_path):
+    out = plots.pce_distributions(scores, tmp_path / "pce.png")
+    decoded(out, px(3.8 * 3), px(2.8 * len(QUALITIES)))
+    one = plots.pce_distributions(scores[scores["quality"] == 30], tmp_path / "pce30.png", subset="seen")
+    decoded(one, px(3.8 * 3), px(2.8))
+
+
+def test_bad_tables_are_clear_errors(scores, tmp_path):
+    with pytest.raises(SpnRestoreError, match=r"lacks the column\(s\) \['pce'\]"):
+        plots.roc_curves(scores.drop(columns="pce"), tmp_path / "x.png")
+    with pytest.raises(SpnRestoreError, match="no rows of subset 'other'"):
+        plots.pce_distributions(scores, tmp_path / "x.png", subset="other")
+    with pytest.raises(SpnRestoreError, match="absent.csv: scores table does not exist"):
+        plots.roc_curves(tmp_path / "absent.csv", tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def logs(tmp_path):
+    """train_log.csv and val_log.csv with the columns the trainer writes (adv and d start at step 300)."""
+    step = np.arange(10, 1010, 10)
+    decay = np.exp(-step / 400)
+    train = pd.DataFrame({"step": step, "epoch": step / 250, "lr": 2e-4 * (0.1 + 0.9 * decay), "total": 0.2 + decay,
+                          "corr": 0.15 + 0.8 * decay, "lf": 0.02 + 0.1 * decay, "hf": 0.03 + 0.05 * decay,
+                          "adv": np.where(step >= 300, 0.3, np.nan), "d": np.where(step >= 300, 0.25, np.nan),
+                          "time_s": step * 0.1})
+    vstep = np.arange(0, 1001, 200)
+    gain = 0.02 * (1 - np.exp(-vstep / 300))
+    val = pd.DataFrame({"step": vstep, "epoch": vstep / 250, "n": 64, "ncc_plain": 0.05, "ncc_restored": 0.05 + gain,
+                        "gain": gain, "gain_ratio": 1 + gain / 0.05, "nonmatch_plain": 0.001,
+                        "nonmatch_restored": 0.001 + gain / 50, "nonmatch_raise": gain / 50,
+                        "nonmatch_raise_se": 0.0005, "eligible": True, "ncc_plain_q30": 0.02,
+                        "ncc_restored_q30": 0.02 + gain, "ncc_plain_q90": 0.08, "ncc_restored_q90": 0.08 + gain / 2,
+                        "is_best": [True, True, True, False, True, False]})
+    train.to_csv(tmp_path / "train_log.csv", index=False)
+    val.to_csv(tmp_path / "val_log.csv", index=False)
+    return tmp_path / "train_log.csv", tmp_path / "val_log.csv"
+
+
+def test_training_curves_with_and_without_validation(tmp_path):
+    train, val = logs(tmp_path)
+    out = plots.training_curves(train, tmp_path / "training.png", val)
+    decoded(out, 1100, 750)
+    only = plots.training_curves(pd.read_csv(train), tmp_path / "losses.png", tmp_path / "absent_val_log.csv")
+    decoded(only, 1100, 380)
+
+
+def crop_rows(rng, n=2, shape=(200, 240)):
+    k = rng.normal(0, 0.02, shape).astype(np.float32)
+    rows = []
+    for i in range(n):
+        term = (k * rng.uniform(50, 200, shape)).astype(np.float32)
+        rows.append(plots.CropRow(f"cam_a/img_{i} Q30", [
+            plots.CropPanel("plain residual", (0.2 * term + rng.normal(0, 3, shape)).astype(np.float32), 12.5),
+            plots.CropPanel("restored residual", (0.5 * term + rng.normal(0, 2, shape)).astype(np.float32), 80.2),
+            plots.CropPanel("original residual", (term + rng.normal(0, 1, shape)).astype(np.float32), 2345.0),
+            plots.CropPanel("fingerprint term K*I", term)]))
+    return rows
+
+
+def test_residual_crops_same_location_each_own_scale(tmp_path):
+    rng = np.random.default_rng(3)
+    out = plots.residual_crops(crop_rows(rng), tmp_path / "crops.png", size=64, origin=(10, 500))
+    decoded(out, px(2.6 * 4), px(2.8 * 2))
+
+
+def test_residual_crops_refuse_maps_of_different_sizes(tmp_path):
+    rows = crop_rows(np.random.default_rng(4), n=1)
+    rows[0].panels[1].array = rows[0].panels[1].array[:100]
+    with pytest.raises(SpnRestoreError, match="cam_a/img_0 Q30: the maps have different sizes"):
+        plots.residual_crops(rows, tmp_path / "crops.png")
+
+
+def test_drive_crop_row_reads_the_drive_layout(tmp_path, scores):
+    from spnrestore.batch_develop import jpeg_path
+    from spnrestore.jpeg import write_jpeg
+    from spnrestore.residual_files import fingerprint_path, residual_path, save_residual
+
+    rng = np.random.default_rng(5)
+    spn, compressed = tmp_path / "SPN", tmp_path / "compressed"
+    shape = (160, 192)
+    write_jpeg(jpeg_path(compressed, "cam_a", 30, "seen_cam_a_0"), rng.integers(0, 255, (*shape, 3), np.uint8), 30)
+    save_residual(fingerprint_path(spn, "cam_a"), rng.normal(0, 0.02, shape).astype(np.float32))
+    for source in ("30", "restored/30", "original"):
+        save_residual(residual_path(spn, "cam_a", source, "seen_cam_a_0"), rng.normal(0, 2, shape).astype(np.float32))
+    row = plots.drive_crop_row(spn, compressed, "cam_a", "seen_cam_a_0", 30, scores)
+    assert [p.label for p in row.panels] == ["plain residual", "restored residual", "original residual",
+                                             "fingerprint term K*I"]
+    own = scores[(scores["image"] == "seen_cam_a_0") & (scores["fingerprint"] == "cam_a") & (scores["quality"] == 30)]
+    assert row.panels[1].pce == pytest.approx(float(own.loc[own["method"] == "restored", "pce"].iloc[0]))
+    assert row.panels[3].pce is None and row.panels[3].array.shape == shape
+    decoded(plots.residual_crops([row], tmp_path / "drive.png"), px(2.6 * 4), px(2.8))
+
+
+def test_importing_plots_does_not_import_matplotlib_or_torch():
+    code = "import sys, spnrestore.plots; print(any(m.startswith(('matplotlib', 'torch')) for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

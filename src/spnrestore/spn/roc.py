@@ -1,0 +1,159 @@
+"""ROC metrics of detection scores (PCE or NCC) and camera identification.
+
+All functions take ``scores`` (higher = more likely the same camera) and
+``is_match`` (True for a same-camera pair) as arrays, lists or pandas columns
+of equal length. A pair is declared a match when ``score > threshold``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spnrestore.errors import SpnRestoreError
+
+__all__ = [
+    "roc_curve",
+    "roc_auc",
+    "equal_error_rate",
+    "tpr_at_fpr",
+    "rates_at_threshold",
+    "identify_cameras",
+    "PCE_THRESHOLD",
+]
+
+#: The usual PCE decision threshold for "same camera".
+PCE_THRESHOLD = 60.0
+
+
+def _prepare(scores, is_match, need_both: bool = True):
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    m = np.asarray(is_match)
+    if m.dtype != bool:
+        if not np.isin(m, [0, 1]).all():
+            raise SpnRestoreError("is_match must be boolean (or 0/1)")
+        m = m.astype(bool)
+    m = m.ravel()
+    if s.size != m.size:
+        raise SpnRestoreError(f"scores ({s.size}) and is_match ({m.size}) have different lengths")
+    if not np.isfinite(s).all():
+        bad = int((~np.isfinite(s)).sum())
+        raise SpnRestoreError(f"{bad} score(s) are NaN or infinite: recompute them (a failed or corrupt residual?)")
+    if need_both and (m.all() or (~m).all()):
+        raise SpnRestoreError(
+            f"need both matching and non-matching pairs (got {int(m.sum())} matches of {m.size}) for ROC metrics"
+        )
+    return s, m
+
+
+def roc_curve(scores, is_match):
+    """ROC curve points.
+
+    Returns ``(fpr, tpr, thresholds)``: float64 arrays, one point per distinct
+    score plus the starting point (0, 0) at threshold +inf; point i is the
+    operating point "match when score >= thresholds[i]", thresholds decreasing.
+    """
+    s, m = _prepare(scores, is_match)
+    order = np.argsort(-s, kind="mergesort")
+    s, m = s[order], m[order]
+    distinct = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]
+    tp = np.cumsum(m)[distinct]
+    fp = (distinct + 1) - tp
+    npos, nneg = m.sum(), (~m).sum()
+    tpr = np.r_[0.0, tp / npos]
+    fpr = np.r_[0.0, fp / nneg]
+    thr = np.r_[np.inf, s[distinct]]
+    return fpr, tpr, thr
+
+
+def roc_auc(scores, is_match) -> float:
+    """Area under the ROC curve = Mann-Whitney U / (n_match * n_nonmatch), ties counting 1/2.
+
+    This is the probability that a random matching pair scores higher than a
+    random non-matching one (+ half the probability of a tie).
+    """
+    from scipy.stats import rankdata
+
+    s, m = _prepare(scores, is_match)
+    ranks = rankdata(s)  # average ranks for ties
+    npos, nneg = int(m.sum()), int((~m).sum())
+    u = ranks[m].sum() - npos * (npos + 1) / 2.0
+    return float(u / (npos * nneg))
+
+
+def equal_error_rate(scores, is_match) -> float:
+    """Equal error rate: where the false-positive rate equals the false-negative rate (1 - TPR).
+
+    Linear interpolation between the two ROC points around the crossing.
+    """
+    fpr, tpr, _ = roc_curve(scores, is_match)
+    fnr = 1.0 - tpr
+    d = fpr - fnr  # increasing along the curve, from -1 to +1
+    i = int(np.argmax(d >= 0))
+    if d[i] == 0 or i == 0:
+        return float(fpr[i])
+    # segment (i-1, i): fpr and fnr linear in t, solve fpr(t) = fnr(t)
+    t = -d[i - 1] / (d[i] - d[i - 1])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def tpr_at_fpr(scores, is_match, fpr: float = 0.0) -> float:
+    """Highest true-positive rate among thresholds whose false-positive rate is <= ``fpr``.
+
+    ``fpr=0``: the fraction of matching pairs scoring strictly above the highest
+    non-matching score. No interpolation (an operating point that exists).
+    """
+    if not 0.0 <= fpr <= 1.0:
+        raise SpnRestoreError(f"fpr must be within [0, 1], not {fpr}")
+    f, t, _ = roc_curve(scores, is_match)
+    return float(t[f <= fpr + 1e-12].max())
+
+
+def rates_at_threshold(scores, is_match, threshold: float = PCE_THRESHOLD):
+    """(TPR, FPR) of the decision ``score > threshold`` (default PCE 60).
+
+    A rate whose class is empty is returned as NaN.
+    """
+    s, m = _prepare(scores, is_match, need_both=False)
+    pred = s > threshold
+    npos, nneg = m.sum(), (~m).sum()
+    tpr = float((pred & m).sum() / npos) if npos else float("nan")
+    fpr = float((pred & ~m).sum() / nneg) if nneg else float("nan")
+    return tpr, fpr
+
+
+def identify_cameras(table, threshold: float = PCE_THRESHOLD, *, image: str = "image", camera: str = "camera",
+                     score: str = "pce", unknown: str = "unknown"):
+    """Camera identification from a table of scores.
+
+    ``table``: pandas DataFrame (or anything ``pandas.DataFrame`` accepts) with
+    one row per (image, fingerprint camera) pair and columns ``image``,
+    ``camera`` and ``score`` (names configurable). For each image the predicted
+    camera is the one with the highest score, or ``unknown`` when that score is
+    not above ``threshold``.
+
+    Returns a DataFrame with columns ``image``, ``predicted``, ``score``
+    (the best score) and ``best_camera`` (the argmax even when unknown), one
+    row per image, in order of first appearance.
+    """
+    import pandas as pd
+
+    df = pd.DataFrame(table)
+    for col in (image, camera, score):
+        if col not in df.columns:
+            raise SpnRestoreError(f"identify_cameras: the table has no column {col!r} (columns: {list(df.columns)})")
+    if len(df) == 0:
+        raise SpnRestoreError("identify_cameras: the table is empty")
+    sc = pd.to_numeric(df[score], errors="coerce")
+    if not np.isfinite(sc.to_numpy(dtype=float)).all():
+        raise SpnRestoreError(f"identify_cameras: column {score!r} has missing, non-numeric or infinite values")
+    df = df.assign(**{score: sc})
+    best = df.loc[df.groupby(image, sort=False)[score].idxmax()]
+    out = pd.DataFrame(
+        {
+            "image": best[image].to_numpy(),
+            "predicted": np.where(best[score].to_numpy() > threshold, best[camera].astype(object).to_numpy(), unknown),
+            "score": best[score].to_numpy(),
+            "best_camera": best[camera].to_numpy(),
+        }
+    )
+    return out.reset_index(drop=True)

@@ -22,3 +22,5 @@ rule all:
         manifest=f"{RESULTS}/manifest.csv",
         identification=f"{RESULTS}/spn/identification.csv",
         metrics=f"{RESULTS}/evaluation/metrics.csv",
+        results=f"{RESULTS}/evaluation/results.md",
+        plots=f"{RESULTS}/evaluation/plots/training.png",

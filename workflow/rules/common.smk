@@ -147,6 +147,7 @@ def evaluated_batch_tables(wildcards):
     ]
 
 
+SUBSETS = ["seen", "holdout"] if HOLDOUT else ["seen"]
 TRAIN_SETTINGS = {
     **config["train"]["settings"],
     **(config["demo_train"] if PATHS.demo else {}),

@@ -49,3 +49,57 @@ rule evaluation:
         threshold=config["spn"]["pce_threshold"],
     script:
         "../scripts/evaluation.py"
+
+
+rule results:
+    input:
+        metrics=f"{RESULTS}/evaluation/metrics.csv",
+    output:
+        markdown=f"{RESULTS}/evaluation/results.md",
+    log:
+        f"{LOGS}/results.log",
+    conda:
+        "../../envs/spnrestore.yaml"
+    params:
+        threshold=config["spn"]["pce_threshold"],
+    script:
+        "../scripts/results.py"
+
+
+rule plots:
+    input:
+        scores=f"{RESULTS}/evaluation/scores.csv",
+        train_log=f"{RESULTS}/model/work/train_log.csv",
+        val_log=f"{RESULTS}/model/work/val_log.csv",
+    output:
+        roc=report(
+            expand(f"{RESULTS}/evaluation/plots/roc_{{subset}}.png", subset=SUBSETS),
+            caption="../report/roc.rst",
+            category="Evaluation",
+        ),
+        pce=report(
+            expand(f"{RESULTS}/evaluation/plots/pce_{{subset}}.png", subset=SUBSETS),
+            caption="../report/pce.rst",
+            category="Evaluation",
+        ),
+        training=report(
+            f"{RESULTS}/evaluation/plots/training.png",
+            caption="../report/training.rst",
+            category="Training",
+        ),
+        crops=report(
+            f"{RESULTS}/evaluation/plots/residual_crops.png",
+            caption="../report/crops.rst",
+            category="Evaluation",
+        ),
+    log:
+        f"{LOGS}/plots.log",
+    conda:
+        "../../envs/spnrestore.yaml"
+    params:
+        spn=SPN,
+        compressed=str(PATHS.compressed),
+        threshold=config["spn"]["pce_threshold"],
+        subsets=SUBSETS,
+    script:
+        "../scripts/plots.py"

@@ -36,7 +36,7 @@ from spnrestore.demo.sensor import STREAM_IMAGE, Camera, expose, make_camera, ma
 from spnrestore.errors import ConfigError, SpnRestoreError
 
 FORMAT = "spnrestore demo drive"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: dark scenes at -4..-3 EV, ISO 800-3200
 MARKER = "demo.json"
 DRIVE_ENTRIES = {"Images", "truth", MARKER}
 STALE_BUILD_S = 3600

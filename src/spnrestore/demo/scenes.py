@@ -137,10 +137,10 @@ def make_shot(image_index: int, rng: np.random.Generator, height: int, width: in
     kind = KIND_CYCLE[image_index % len(KIND_CYCLE)]
     scene = RENDERERS[kind](rng, height, width).astype(np.float32, copy=False)
     dark = kind == "dark"
-    grey = MID_GREY * 2.0 ** (rng.uniform(-5, -3.5) if dark else rng.uniform(-0.7, 0.4))
+    grey = MID_GREY * 2.0 ** (rng.uniform(-4, -3) if dark else rng.uniform(-0.7, 0.4))
     exposure = grey / max(float((scene[::8, ::8] @ LUMA).mean()), 1e-4)
     scene *= exposure
     highlights = _add_highlights(rng, scene) if rng.random() < (0.6 if dark else 0.25) else 0
-    iso = int(rng.choice([1600, 3200, 6400]) if dark else 100 if kind == "sky"
+    iso = int(rng.choice([800, 1600, 3200]) if dark else 100 if kind == "sky"
               else rng.choice([100, 200, 400, 800], p=[0.4, 0.3, 0.2, 0.1]))
     return Shot(scene=scene, kind=kind, iso=iso, exposure=exposure, highlights=highlights)

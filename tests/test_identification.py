@@ -84,3 +84,25 @@ def test_evaluation_scores_combine_three_methods():
     pivot = table[table["match"]].set_index("method")["pce"]
     assert pivot["original"] == 100.0 and pivot["plain"] == 5.0 and pivot["restored"] == 20.0
     assert np.all(table["subset"] == "seen")
+
+
+def test_results_markdown_checks_goals_from_the_figures():
+    from spnrestore.results_summary import goal_checks, results_markdown
+
+    rows = []
+    for quality, plain, restored in [(30, 10.0, 40.0), (90, 500.0, 450.0)]:
+        for method, median, tpr, worst in [("plain", plain, 0.1, 20.0), ("restored", restored, 0.4, 25.0),
+                                            ("original", 3000.0, 1.0, 10.0)]:
+            rows.append({"subset": "seen", "camera": "all", "quality": quality, "method": method,
+                         "n_images": 5, "accuracy": tpr, "auc": 0.9, "eer": 0.1, "tpr_at_pce60": tpr,
+                         "fpr_at_pce60": 0.0, "tpr_at_fpr0": tpr, "median_pce_match": median,
+                         "median_pce_nonmatch": 0.0, "max_pce_nonmatch": worst, "mean_ncc_match": 0.01})
+    metrics = pd.DataFrame(rows)
+    checks = {goal.split(": ", 1)[1]: (measured, met) for goal, measured, met in goal_checks(metrics, 60)}
+    assert checks["median match PCE at Q30, restored / plain >= 3"] == ("40 / 10 = 4.00", True)
+    assert checks["rate of true matches above PCE 60 at Q30, restored > plain"][1] is True
+    assert checks["no non-matching pair above PCE 60 (any quality, any method)"][1] is True
+    assert checks["non-match PCE of restored no wider than plain (largest value)"][1] is False
+    assert checks["restored never below plain in median match PCE"] == ("below at Q90", False)
+    text = results_markdown(metrics, 60)
+    assert "| seen: median match PCE at Q30, restored / plain >= 3 | 40 / 10 = 4.00 | yes |" in text

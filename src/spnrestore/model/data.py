@@ -1,0 +1,111 @@
+"""Torch access to the training-pair shards: a memory-mapped Dataset and resumable batch samplers.
+
+``ShardDataset[indices]`` takes a list of example indices and returns a whole
+batch (a dict of tensors), reading each shard's rows straight from the
+memory-mapped ``.npy`` files; pass it to ``DataLoader(batch_size=None,
+sampler=...)``. The order of training batches is a pure function of (seed,
+step): a resumed run continues with exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from ..dataset.shards import ARRAYS, list_shards, open_shard
+from ..errors import ConfigError
+
+
+class ShardDataset(Dataset):
+    """All examples of one split. ``dataset[list_of_indices]`` -> dict with
+    ``rgb`` uint8 (B, 3, P, P), ``residual``, ``target``, ``other_target`` float32 (B, 1, P, P)
+    and ``quality`` uint8 (B,). Memory maps are opened lazily in each worker process."""
+
+    def __init__(self, dataset_dir: str | os.PathLike, split: str):
+        self.dataset_dir, self.split = Path(dataset_dir), split
+        self.shards = list_shards(dataset_dir, split)
+        sizes = [len(open_shard(s)["quality"]) for s in self.shards]
+        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._arrays: list[dict[str, np.ndarray]] | None = None
+        self._pid = None
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_arrays"], state["_pid"] = None, None
+        return state
+
+    def arrays(self) -> list[dict[str, np.ndarray]]:
+        """The memory-mapped arrays of every shard (opened once per process)."""
+        if self._arrays is None or self._pid != os.getpid():
+            self._arrays, self._pid = [open_shard(s) for s in self.shards], os.getpid()
+        return self._arrays
+
+    @property
+    def patch(self) -> int:
+        return int(self.arrays()[0]["rgb"].shape[-1]) if self.shards else 0
+
+    def __getitem__(self, indices) -> dict[str, torch.Tensor]:
+        indices = np.atleast_1d(np.asarray(indices, dtype=np.int64))
+        if len(indices) and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(f"index out of range for {len(self)} examples")
+        order = np.argsort(indices, kind="stable")
+        shard_of = np.searchsorted(self.starts, indices[order], side="right") - 1
+        parts = {name: [] for name in ARRAYS}
+        for s in np.unique(shard_of):
+            local = indices[order][shard_of == s] - self.starts[s]
+            for name in ARRAYS:
+                parts[name].append(self.arrays()[s][name][local])
+        back = np.argsort(order, kind="stable")
+        return {name: torch.from_numpy(np.concatenate(parts[name])[back]) for name in ARRAYS}
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The shuffled order of ``n`` examples in one epoch (PCG64 seeded with (seed, epoch))."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+class TrainBatches(Sampler):
+    """Batches of example indices for steps ``start``..``stop - 1``; step s is batch s % steps_per_epoch
+    of epoch s // steps_per_epoch (incomplete last batches of an epoch are dropped)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int):
+        if n < batch_size:
+            raise ConfigError(
+                f"batch_size = {batch_size} but the train split has only {n} examples; lower batch_size "
+                "or build more training pairs."
+            )
+        self.n, self.batch_size, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+        self.steps_per_epoch = n // batch_size
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __iter__(self):
+        epoch, perm = None, None
+        for step in range(self.start, self.stop):
+            if step // self.steps_per_epoch != epoch:
+                epoch = step // self.steps_per_epoch
+                perm = epoch_permutation(self.n, self.seed, epoch)
+            b = step % self.steps_per_epoch
+            yield perm[b * self.batch_size:(b + 1) * self.batch_size].tolist()
+
+
+class OrderedBatches(Sampler):
+    """All ``n`` indices in order, in batches of ``batch_size`` (the last one smaller); for validation."""
+
+    def __init__(self, n: int, batch_size: int):
+        self.n, self.batch_size = n, batch_size
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
+
+    def __iter__(self):
+        for start in range(0, self.n, self.batch_size):
+            yield list(range(start, min(start + self.batch_size, self.n)))

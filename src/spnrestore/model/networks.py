@@ -1,0 +1,229 @@
+"""Generator (U-Net with hourglass blocks at its deepest level, conditioned on JPEG quality)
+and patch discriminator. Design choices and their reasons: docs/model.md.
+
+Tensor conventions: images are (B, C, H, W). ``rgb`` is float in 0..1, the
+residual is in its own units (0..255 intensity scale, std ~1..5), ``quality``
+is the JPEG quality 1..100 of each example (B,). The generator's output is in
+*normalised* units: the input residual divided by ``residual_scale`` plus a
+learned correction, so that the untrained network is the identity map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ..errors import ConfigError
+
+SLOPE = 0.2
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Size of the generator.
+
+    ``width``: channels at full resolution; they double per U-Net level up to
+    ``max_width``. ``depth``: stride-2 downsamplings of the U-Net. ``blocks``:
+    residual blocks per level (encoder and decoder each). ``hourglass``:
+    stacked hourglass blocks at the deepest level; ``hourglass_depth``:
+    further halvings inside each. ``q_embed``: size of the quality embedding.
+    The default has about 7.8 M parameters; ``tiny()`` about 47 k.
+    """
+
+    width: int = 32
+    max_width: int = 128
+    depth: int = 3
+    blocks: int = 2
+    hourglass: int = 2
+    hourglass_depth: int = 2
+    q_embed: int = 64
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping | None, key: str = "model") -> "GeneratorConfig":
+        """Build from a mapping (missing keys take defaults); unknown keys or bad values are a ConfigError."""
+        cfg = dict(cfg or {})
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(cfg) - names)
+        if unknown:
+            raise ConfigError(f"{key}: unknown key(s) {unknown}; allowed: {sorted(names)}.")
+        bad = {k: v for k, v in cfg.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0}
+        if bad or cfg.get("width", 1) < 1 or cfg.get("q_embed", 1) < 1 or cfg.get("depth", 1) < 0:
+            raise ConfigError(f"{key}: {bad or cfg} — every size must be a non-negative integer (width, q_embed >= 1).")
+        return cls(**cfg)
+
+    @classmethod
+    def tiny(cls) -> "GeneratorConfig":
+        """A few-ten-thousand-parameter model for tests and CPU demos."""
+        return cls(width=8, max_width=16, depth=2, blocks=1, hourglass=1, hourglass_depth=1, q_embed=16)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def factor(self) -> int:
+        """Input height and width must be multiples of this (total downsampling)."""
+        return 2 ** (self.depth + (self.hourglass_depth if self.hourglass else 0))
+
+
+def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2)
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+class QualityEmbedding(nn.Module):
+    """Quality 1..100 (B,) -> embedding (B, dim) by a small MLP on q / 100."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(1, dim), nn.SiLU(), nn.Linear(dim, dim), nn.SiLU())
+
+    def forward(self, quality: torch.Tensor) -> torch.Tensor:
+        return self.net(quality.float()[:, None] / 100.0)
+
+
+class ResBlock(nn.Module):
+    """``x + conv(lrelu(FiLM_q(conv(x))))``; FiLM = per-channel (1 + gamma) * h + beta from the quality embedding.
+
+    The FiLM projection starts at zero, so every block starts unconditioned.
+    """
+
+    def __init__(self, channels: int, embed: int):
+        super().__init__()
+        self.conv1, self.conv2 = _conv(channels, channels), _conv(channels, channels)
+        self.film = nn.Linear(embed, 2 * channels)
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(e)[:, :, None, None].chunk(2, dim=1)
+        h = self.conv1(x) * (1 + gamma) + beta
+        return x + self.conv2(F.leaky_relu(h, SLOPE))
+
+
+class Stage(nn.Module):
+    """``n`` residual blocks sharing one quality embedding."""
+
+    def __init__(self, channels: int, embed: int, n: int):
+        super().__init__()
+        self.blocks = nn.ModuleList(ResBlock(channels, embed) for _ in range(n))
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x, e)
+        return x
+
+
+class Hourglass(nn.Module):
+    """Recursive hourglass: a same-scale residual branch plus a branch that goes down ``depth`` halvings
+    and back up; the two are summed, so deep features are added to (never replace) the input's."""
+
+    def __init__(self, channels: int, embed: int, depth: int):
+        super().__init__()
+        self.skip = ResBlock(channels, embed)
+        self.down = _conv(channels, channels, 3, 2)
+        self.pre = ResBlock(channels, embed)
+        self.inner = Hourglass(channels, embed, depth - 1) if depth > 1 else ResBlock(channels, embed)
+        self.post = ResBlock(channels, embed)
+        self.up = _conv(channels, channels)
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        h = self.pre(F.leaky_relu(self.down(x), SLOPE), e)
+        h = self.post(self.inner(h, e), e)
+        return self.skip(x, e) + self.up(_up(h))
+
+
+class Generator(nn.Module):
+    """U-Net restorer of the sensor-noise residual of a JPEG.
+
+    ``forward(rgb, residual, quality)``: rgb float (B, 3, H, W) in 0..1,
+    residual float (B, 1, H, W) in residual units, quality (B,) 1..100; H and W
+    multiples of ``config.factor``. Returns float32 (B, 1, H, W) in normalised
+    units: ``residual / residual_scale + correction``. ``residual_scale`` and
+    ``target_scale`` are buffers (saved with the weights) set from the training
+    data: restored residual in input units = output * residual_scale, output
+    compared with target / target_scale.
+    """
+
+    def __init__(self, config: GeneratorConfig = GeneratorConfig()):
+        super().__init__()
+        self.config = c = config
+        widths = [min(c.width * 2**level, c.max_width) for level in range(c.depth + 1)]
+        self.register_buffer("residual_scale", torch.tensor(1.0))
+        self.register_buffer("target_scale", torch.tensor(1.0))
+        self.embed = QualityEmbedding(c.q_embed)
+        self.stem = _conv(4, widths[0])
+        self.encoder = nn.ModuleList(Stage(widths[i], c.q_embed, c.blocks) for i in range(c.depth))
+        self.down = nn.ModuleList(_conv(widths[i], widths[i + 1], 3, 2) for i in range(c.depth))
+        deep = widths[-1]
+        self.hourglasses = nn.ModuleList(Hourglass(deep, c.q_embed, c.hourglass_depth) for _ in range(c.hourglass))
+        self.keep = _conv(deep * c.hourglass, deep, 1) if c.hourglass else None
+        self.up = nn.ModuleList(_conv(widths[i + 1], widths[i]) for i in range(c.depth))
+        self.merge = nn.ModuleList(_conv(2 * widths[i], widths[i], 1) for i in range(c.depth))
+        self.decoder = nn.ModuleList(Stage(widths[i], c.q_embed, c.blocks) for i in range(c.depth))
+        self.head = _conv(widths[0], 1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def correction(self, rgb: torch.Tensor, r: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        """The learned correction (B, 1, H, W) for normalised residual ``r`` (runs under autocast if enabled)."""
+        f = self.config.factor
+        if rgb.shape[-2] % f or rgb.shape[-1] % f:
+            raise ValueError(f"input {tuple(rgb.shape[-2:])} is not a multiple of {f}; pad it first")
+        e = self.embed(quality)
+        x = self.stem(torch.cat([rgb * 2 - 1, r], dim=1))
+        skips = []
+        for stage, down in zip(self.encoder, self.down):
+            x = stage(x, e)
+            skips.append(x)
+            x = F.leaky_relu(down(x), SLOPE)
+        if self.hourglasses:
+            kept, h = [], x
+            for hourglass in self.hourglasses:
+                h = hourglass(h, e)
+                kept.append(h)
+            x = x + self.keep(torch.cat(kept, dim=1))
+        for i in reversed(range(self.config.depth)):
+            x = F.leaky_relu(self.up[i](_up(x)), SLOPE)
+            x = self.decoder[i](self.merge[i](torch.cat([x, skips[i]], dim=1)), e)
+        return self.head(F.leaky_relu(x, SLOPE))
+
+    def forward(self, rgb: torch.Tensor, residual: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        r = residual.float() / self.residual_scale
+        return r + self.correction(rgb, r, quality).float()
+
+
+class Discriminator(nn.Module):
+    """PatchGAN critic conditioned on the input: sees (rgb, normalised residual, candidate, quality plane).
+
+    ``forward(rgb, r, candidate, quality)``: rgb (B, 3, H, W) in 0..1, ``r`` the
+    normalised input residual, ``candidate`` the real (target / target_scale) or
+    generated residual (B, 1, H, W); returns logits (B, 1, H / 2**layers, W / 2**layers),
+    one per overlapping patch. Spectral normalisation on every convolution.
+    """
+
+    def __init__(self, width: int = 64, layers: int = 3):
+        super().__init__()
+        chans = [6] + [width * 2**i for i in range(layers)]
+        convs = [spectral_norm(nn.Conv2d(a, b, 4, 2, 1)) for a, b in zip(chans[:-1], chans[1:])]
+        convs += [spectral_norm(_conv(chans[-1], chans[-1])), spectral_norm(_conv(chans[-1], 1))]
+        self.convs = nn.ModuleList(convs)
+
+    def forward(self, rgb, r, candidate, quality) -> torch.Tensor:
+        q = (quality.float() / 100.0)[:, None, None, None].expand(-1, 1, *rgb.shape[-2:]).to(rgb.dtype)
+        x = torch.cat([rgb * 2 - 1, r, candidate, q], dim=1)
+        for conv in self.convs[:-1]:
+            x = F.leaky_relu(conv(x), SLOPE)
+        return self.convs[-1](x)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,132 @@
+"""Training loop on a tiny synthetic data set: learning, logs, resume, time budget, checkpoint contents."""
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from spnrestore.dataset import build_shards, open_shard, list_shards
+from spnrestore.errors import ConfigError, SpnRestoreError
+from spnrestore.model.checkpoint import load_checkpoint
+from spnrestore.model.data import ShardDataset, TrainBatches
+from spnrestore.model.networks import GeneratorConfig
+from spnrestore.model.train import resolve_config, train
+from spnrestore.model.vgg import VGG16Features
+from test_dataset_shards import synthetic_examples
+
+pytestmark = pytest.mark.filterwarnings("ignore:HF loss:UserWarning")  # no VGG file here: Haar fallback
+
+TINY = dict(model=GeneratorConfig.tiny().as_dict(), discriminator={"width": 8, "layers": 2}, batch_size=8,
+            lr=1e-3, warmup_steps=5, adv_start_step=10, checkpoint_every=20, num_workers=0, threads=1,
+            progress=False, seed=3)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    examples, prints = synthetic_examples(root / "src", cameras=3, images=4)
+    build_shards(examples, prints, root / "data", patch=32, shard_size=64, max_patches_per_image=24)
+    return root / "data"
+
+
+def quiet(message: str) -> None:
+    pass
+
+
+def test_dataset_batches_come_straight_from_the_shards(dataset):
+    data = ShardDataset(dataset, "train")
+    first = open_shard(list_shards(dataset, "train")[0])
+    batch = data[[65, 0, 5]]
+    assert batch["rgb"].dtype == torch.uint8 and batch["residual"].shape == (3, 1, 32, 32)
+    assert np.array_equal(batch["target"][1].numpy(), first["target"][0])
+    assert np.array_equal(batch["rgb"][0].numpy(), open_shard(list_shards(dataset, "train")[1])["rgb"][1])
+
+
+def test_batch_order_is_a_function_of_seed_and_step():
+    whole = list(TrainBatches(100, 8, seed=1, start=0, stop=30))
+    assert list(TrainBatches(100, 8, seed=1, start=17, stop=30)) == whole[17:]
+    assert sorted(sum(whole[:12], [])) == sorted(set(sum(whole[:12], [])))  # one epoch: no repeats
+    assert whole != list(TrainBatches(100, 8, seed=2, start=0, stop=30))
+
+
+def test_tiny_model_learns_and_writes_logs_and_checkpoint(dataset, tmp_path):
+    out = tmp_path / "model.pt"
+    cfg = dict(TINY, steps=60, loss_weights={"adv": 0.0}, vgg_weights=str(tmp_path / "absent.pth"))
+    with pytest.warns(UserWarning, match="absent.pth.*Haar"):
+        metrics = train(dataset, out, tmp_path / "work", cfg, log=quiet)
+    log = pd.read_csv(tmp_path / "work" / "train_log.csv")
+    assert log["step"].tolist() == list(range(1, 61))
+    assert log["corr"].iloc[-15:].mean() < log["corr"].iloc[:15].mean()
+    val = pd.read_csv(tmp_path / "work" / "val_log.csv")
+    assert val["step"].tolist() == [0, 20, 40, 60]
+    assert {"ncc_plain", "ncc_restored", "gain", "nonmatch_plain", "nonmatch_restored", "is_best"} <= set(val)
+    assert val["gain"].iloc[0] == 0 and val["gain"].iloc[-1] > 0
+    payload = torch.load(out, weights_only=True)
+    assert payload["hf_loss"] == "haar" and payload["seed"] == 3
+    assert payload["manifest_sha256"] == hashlib.sha256((dataset / "manifest.csv").read_bytes()).hexdigest()
+    assert payload["model_config"] == GeneratorConfig.tiny().as_dict()
+    assert payload["train_config"]["steps"] == 60 and payload["metrics"]["steps_done"] == 60
+    assert payload["metrics"]["selected_step"] == payload["selected"]["step"] == val.loc[val["is_best"], "step"].iloc[-1]
+    assert metrics["patches_per_s"] > 0
+
+
+def test_vgg_weights_file_gives_the_vgg_hf_loss_in_the_metadata(dataset, tmp_path):
+    torch.manual_seed(0)
+    layers = ["relu1_2", "relu2_2"]
+    path = tmp_path / "vgg.pth"
+    torch.save({k: 0.05 * torch.randn(v.shape) for k, v in VGG16Features(layers).state_dict().items()}, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    cfg = dict(TINY, steps=4, vgg_weights=str(path), vgg_sha256=digest, vgg_layers=layers)
+    train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=quiet)
+    assert load_checkpoint(tmp_path / "m.pt")["hf_loss"] == "vgg16"
+    with pytest.raises(SpnRestoreError, match="SHA-256 mismatch"):
+        train(dataset, tmp_path / "m2.pt", tmp_path / "w2", dict(cfg, vgg_sha256="1" * 64), log=quiet)
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(dataset, tmp_path):
+    cfg = dict(TINY, steps=40)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_first_checkpoint(message):
+        if message == "checkpoint saved at step 20":
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(dataset, tmp_path / "a.pt", tmp_path / "a", cfg, log=kill_after_first_checkpoint)
+    assert not (tmp_path / "a.pt").exists()
+    messages = []
+    train(dataset, tmp_path / "a.pt", tmp_path / "a", dict(cfg, progress=True), log=messages.append)
+    assert "resuming from" in " ".join(messages) and "at step 20 of 40" in " ".join(messages)
+    train(dataset, tmp_path / "b.pt", tmp_path / "b", cfg, log=quiet)
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert a["step"] == b["step"] == 40
+    for key in a["model_state"]:
+        torch.testing.assert_close(a["model_state"][key], b["model_state"][key], rtol=1e-5, atol=1e-6)
+    for key in a["discriminator_state"]:
+        torch.testing.assert_close(a["discriminator_state"][key], b["discriminator_state"][key], rtol=1e-5, atol=1e-6)
+    log = pd.read_csv(tmp_path / "a" / "train_log.csv")
+    assert log["step"].tolist() == list(range(1, 41))
+    with pytest.raises(SpnRestoreError, match="cannot resume: training config differs.*lr"):
+        train(dataset, tmp_path / "a.pt", tmp_path / "a", dict(cfg, lr=5e-4), log=quiet)
+
+
+def test_time_budget_stops_early_and_is_recorded(dataset, tmp_path):
+    metrics = train(dataset, tmp_path / "m.pt", tmp_path / "w", dict(TINY, steps=500, time_budget_s=0.5), log=quiet)
+    assert metrics["stopped_by"] == "time_budget" and 0 < metrics["steps_done"] < 500
+    payload = load_checkpoint(tmp_path / "m.pt")
+    assert payload["metrics"]["time_budget_s"] == 0.5 and payload["train_config"]["time_budget_s"] == 0.5
+
+
+def test_configuration_errors(dataset, tmp_path):
+    with pytest.raises(ConfigError, match="unknown key.*stepz"):
+        resolve_config({"stepz": 3})
+    with pytest.raises(ConfigError, match="batch_size"):
+        resolve_config({"batch_size": 0})
+    with pytest.raises(ConfigError, match="downsamples by 64.*32 px"):
+        train(dataset, tmp_path / "m.pt", tmp_path / "w", dict(TINY, model={"depth": 4}), log=quiet)
+    with pytest.raises(ConfigError, match="only .* examples"):
+        train(dataset, tmp_path / "m.pt", tmp_path / "w2", dict(TINY, batch_size=10_000), log=quiet)

@@ -113,3 +113,17 @@ def test_empty_drive_selects_demo(project_root, workdir):
     paths = drive_paths(load_config(project_root, workdir, environ={}), project_root, workdir)
     assert paths.demo and paths.drive == project_root / ".demo" / "drive"
     assert paths.results == project_root / ".demo" / "results"
+
+
+def test_nested_command_line_values_take_the_schema_types(project_root, workdir):
+    """Snakemake hands nested --config values over as strings."""
+    config = load_config(project_root, workdir, environ={}, overrides={
+        "demo": {"cameras": "3", "prnu_strength": "0.02"},
+        "dataset": {"max_patches_per_image": "null", "patch": "64"},
+        "train": {"settings": {"steps": "12", "lr": "1e-3", "progress": "false", "model": {"width": "8"}}},
+    })
+    assert config["demo"]["cameras"] == 3 and config["demo"]["prnu_strength"] == 0.02
+    assert config["dataset"]["max_patches_per_image"] is None and config["dataset"]["patch"] == 64
+    settings = config["train"]["settings"]
+    assert settings["steps"] == 12 and settings["lr"] == 1e-3 and settings["progress"] is False
+    assert settings["model"] == {"width": 8}

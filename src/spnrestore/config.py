@@ -99,18 +99,27 @@ def _coerce(value: Any, schema: Mapping) -> Any:
     if isinstance(value, list):
         return [_coerce(v, schema.get("items", {})) for v in value]
     if isinstance(value, str):
-        try:
-            if kind == "integer":
-                return int(value)
-            if kind == "number":
-                return float(value)
-        except ValueError:
-            return value
-        if kind == "boolean" and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        if kind is None:  # free-form settings: numbers, booleans and null as YAML reads them
+        kinds = kind if isinstance(kind, list) else [kind]
+        if "null" in kinds and value.lower() in ("null", "none", "~"):
+            return None
+        for k in kinds:
+            try:
+                if k == "integer":
+                    return int(value)
+                if k == "number":
+                    return float(value)
+            except ValueError:
+                continue
+            if k == "boolean" and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+        if kind is None:  # free-form settings: numbers, then booleans and null as YAML reads them
+            for number in (int, float):
+                try:
+                    return number(value)
+                except ValueError:
+                    pass
             parsed = yaml.safe_load(value) if value.strip() else value
-            return parsed if parsed is None or isinstance(parsed, (bool, int, float)) else value
+            return parsed if parsed is None or isinstance(parsed, bool) else value
     return value
 
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_snakemake(workdir: Path, drive: Path, *args: str, config: tuple[str, ...] = (), check: bool = True):
     """``snakemake -s Snakefile -d workdir`` on ``drive``; returns the CompletedProcess (stdout+stderr)."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", *config, *args]
+           *args, "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", *config]
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     proc.output = proc.stdout + proc.stderr
     if check and proc.returncode != 0:

@@ -22,6 +22,7 @@ from .jpeg import write_jpeg, write_png
 from .residual_files import ORIGINAL, residual_path, save_residual
 from .spn import extract_residual, rgb2gray
 
+INTEGER_COLUMNS = ["width", "height", "orientation"]
 TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "role", "status", "reason",
                  "width", "height", "make", "model", "raw_pattern", "orientation"]
 
@@ -29,6 +30,15 @@ TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "role", "status",
 def jpeg_path(compressed: str | os.PathLike, camera: str, quality: int, image: str) -> Path:
     """``Compressed/<camera>/<quality>/<image>.jpg``."""
     return Path(compressed) / camera / str(quality) / f"{image}.jpg"
+
+
+def read_develop_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A develop batch table with its column types (names stay text, sizes nullable integers)."""
+    text = {c: str for c in ("camera", "image", "path", "format", "batch", "role", "status", "reason",
+                             "make", "model", "raw_pattern")}
+    frame = pd.read_csv(path, dtype={**text, **{c: "Int64" for c in INTEGER_COLUMNS}}, keep_default_na=False,
+                        na_values={c: [""] for c in INTEGER_COLUMNS})
+    return frame
 
 
 def gray_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -89,6 +99,6 @@ def develop_batch(
                      "make": developed.make, "model": developed.model,
                      "raw_pattern": developed.raw_pattern, "orientation": developed.orientation})
         log(f"developed {item['path']} ({width}x{height}, pattern {developed.raw_pattern})")
-    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
     save_csv(table, frame)
     return frame

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import save_csv
-from .batch_develop import intensity_path, jpeg_path
+from .batch_develop import intensity_path, jpeg_path, read_develop_table
 from .develop import develop_raw
 from .errors import SpnRestoreError
 from .jpeg import read_gray, read_rgb
@@ -24,7 +24,7 @@ from .spn import FingerprintAccumulator, extract_residual, fingerprint_term, ncc
 
 def ok_images(table: str | os.PathLike) -> pd.DataFrame:
     """Rows of a develop batch table whose original developed correctly."""
-    frame = pd.read_csv(table, dtype={"camera": str, "image": str}, keep_default_na=False)
+    frame = read_develop_table(table)
     return frame[frame["status"] == "ok"]
 
 

@@ -8,7 +8,7 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from .atomic import save_csv
-from .batch_develop import TABLE_COLUMNS
+from .batch_develop import TABLE_COLUMNS, read_develop_table
 
 
 def write_manifest(
@@ -22,7 +22,7 @@ def write_manifest(
     ``skipped`` has columns camera, path, stage, reason: files discovery did not take
     (not RAW, empty camera folder...) and originals the develop stage could not use.
     """
-    frames = [pd.read_csv(t, dtype={"camera": str, "image": str}, keep_default_na=False) for t in tables]
+    frames = [read_develop_table(t) for t in tables]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TABLE_COLUMNS)
     table = table.sort_values(["camera", "image"], kind="stable").reset_index(drop=True)
     bad = table.loc[table["status"] != "ok", ["camera", "path", "reason"]].assign(stage="develop")

@@ -15,8 +15,8 @@ import pandas as pd
 
 from .atomic import save_csv
 from .batch_develop import intensity_path, jpeg_path, read_develop_table
-from .develop import develop_raw
-from .errors import SpnRestoreError
+from .develop import develop_raw, developed_size
+from .errors import BadImageError, SpnRestoreError
 from .jpeg import read_gray, read_rgb
 from .residual_files import ORIGINAL, fingerprint_path, load_residual, residual_path, save_residual
 from .spn import FingerprintAccumulator, extract_residual, fingerprint_term, ncc, pce
@@ -54,34 +54,42 @@ def residual_batch(
 
 def fingerprint_camera(
     camera: str,
-    develop_tables: Iterable[str | os.PathLike],
-    fingerprint_images: Iterable[str],
+    images: Iterable[Mapping],
     develop_settings: Mapping,
     sigma: float,
     spn: str | os.PathLike,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Estimate ``camera``'s fingerprint from its fingerprint images (RAW, developed again).
+    """Estimate ``camera``'s fingerprint from its fingerprint images (RAW files, developed here).
 
-    Only originals that developed correctly count; those whose size differs from
-    the most common size among them are left out and listed with the reason.
-    Memory does not grow with the number of images (running sums). Raises
-    SpnRestoreError when fewer than two usable images remain.
+    ``images``: mappings with keys image and path. Originals that cannot be
+    developed, and those whose size differs from the most common size among
+    them, are left out and listed with the reason. Memory does not grow with the
+    number of images (running sums). Raises SpnRestoreError when fewer than two
+    usable images remain.
     """
-    frame = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
-    frame = frame[frame["image"].isin(set(fingerprint_images))].sort_values("image")
-    size = frame.groupby(["width", "height"]).size().idxmax() if len(frame) else None
+    rows, sizes = [], {}
+    for item in sorted(images, key=lambda i: i["image"]):
+        try:
+            sizes[item["image"]] = (item, developed_size(item["path"]))
+        except BadImageError as exc:
+            rows.append({"image": item["image"], "used": False, "reason": exc.problem})
+    counts = pd.Series([size for _, size in sizes.values()], dtype=object).value_counts()
+    size = counts.index[0] if len(counts) else None
     accumulator = FingerprintAccumulator(sigma=sigma)
-    rows = []
-    for item in frame.itertuples():
-        if (item.width, item.height) != size:
-            rows.append({"image": item.image, "used": False,
-                         "reason": f"size {item.width}x{item.height} differs from the camera's {size[0]}x{size[1]}"})
+    for name, (item, shape) in sizes.items():
+        if shape != size:
+            rows.append({"image": name, "used": False,
+                         "reason": f"size {shape[0]}x{shape[1]} differs from the camera's {size[0]}x{size[1]}"})
             continue
-        accumulator.add(develop_raw(item.path, develop_settings).rgb)
-        rows.append({"image": item.image, "used": True, "reason": ""})
-        log(f"fingerprint {camera}: added {item.path}")
+        try:
+            accumulator.add(develop_raw(item["path"], develop_settings).rgb)
+        except BadImageError as exc:
+            rows.append({"image": name, "used": False, "reason": exc.problem})
+            continue
+        rows.append({"image": name, "used": True, "reason": ""})
+        log(f"fingerprint {camera}: added {item['path']}")
     if accumulator.count < 2:
         raise SpnRestoreError(
             f"camera {camera!r}: only {accumulator.count} usable fingerprint image(s); a fingerprint needs at "

@@ -103,3 +103,15 @@ def develop_raw(path: str | os.PathLike, settings: Mapping) -> Developed:
         raise BadImageError(path, "decodes to an all-black image (header-only file or missing pixel data)",
                             "use a file that contains the sensor data")
     return Developed(rgb, make, model, pattern, orientation)
+
+
+def developed_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) that :func:`develop_raw` will give, read from the header without decoding pixels."""
+    path = os.fspath(path)
+    _check_header(path)
+    try:
+        with rawpy.imread(path) as raw:
+            return int(raw.sizes.width), int(raw.sizes.height)
+    except rawpy.LibRawError as exc:
+        raise BadImageError(path, f"cannot be read as a RAW image ({type(exc).__name__}: {exc})",
+                            "copy the original again from the camera or card") from None

@@ -99,32 +99,18 @@ def all_batch_tables(stage):
     ]
 
 
-def camera_batch_tables(stage):
-    """Input function: the per-batch tables of ``stage`` of one camera."""
-
-    def tables(wildcards):
-        return [
-            f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv"
-            for camera, batch in sorted(BATCHES)
-            if camera == wildcards.camera
-        ]
-
-    return tables
-
-
-def fingerprint_images(wildcards):
-    """Names of the images of one camera that build its fingerprint."""
-    return sorted(
-        image
-        for image, role in ROLES[wildcards.camera].items()
-        if role == "fingerprint"
-    )
+def fingerprint_records(wildcards):
+    """Image name and RAW path of one camera's fingerprint images."""
+    return [
+        {"image": i.image, "path": i.path}
+        for i in IMAGES
+        if i.camera == wildcards.camera and ROLES[i.camera][i.image] == "fingerprint"
+    ]
 
 
 def fingerprint_raws(wildcards):
     """RAW files of one camera's fingerprint images (developed again by the fingerprint rule)."""
-    names = set(fingerprint_images(wildcards))
-    return [i.path for i in IMAGES if i.camera == wildcards.camera and i.image in names]
+    return [record["path"] for record in fingerprint_records(wildcards)]
 
 
 def batch_roles(wildcards):

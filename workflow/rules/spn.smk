@@ -27,7 +27,6 @@ rule residual:
 
 rule fingerprint:
     input:
-        develop=camera_batch_tables("develop"),
         raws=fingerprint_raws,
     output:
         fingerprint=f"{SPN}/{{camera}}/fingerprint.npy",
@@ -43,7 +42,7 @@ rule fingerprint:
         mem_mb=4000,
         runtime=60,
     params:
-        images=fingerprint_images,
+        images=fingerprint_records,
         develop=config["develop"],
         sigma=config["spn"]["sigma"],
         spn=SPN,

@@ -9,8 +9,7 @@ from spnrestore.batch_spn import fingerprint_camera  # noqa: E402
 
 fingerprint_camera(
     camera=smk.wildcards.camera,
-    develop_tables=smk.input.develop,
-    fingerprint_images=smk.params.images,
+    images=smk.params.images,
     develop_settings=smk.params.develop,
     sigma=smk.params.sigma,
     spn=smk.params.spn,

@@ -18,7 +18,7 @@ from .batch_develop import intensity_path, jpeg_path, read_develop_table
 from .develop import develop_raw, developed_size
 from .errors import BadImageError, SpnRestoreError
 from .jpeg import read_gray, read_rgb
-from .residual_files import ORIGINAL, fingerprint_path, load_residual, residual_path, save_residual
+from .residual_files import ORIGINAL, load_residual, residual_path, save_residual
 from .spn import FingerprintAccumulator, extract_residual, fingerprint_term, ncc, pce
 
 
@@ -57,13 +57,14 @@ def fingerprint_camera(
     images: Iterable[Mapping],
     develop_settings: Mapping,
     sigma: float,
-    spn: str | os.PathLike,
+    out: str | os.PathLike,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Estimate ``camera``'s fingerprint from its fingerprint images (RAW files, developed here).
 
-    ``images``: mappings with keys image and path. Originals that cannot be
+    ``images``: mappings with keys image and path; ``out``: the fingerprint file
+    (``SPN/<camera>/fingerprint.npy``, PNG preview beside it). Originals that cannot be
     developed, and those whose size differs from the most common size among
     them, are left out and listed with the reason. Memory does not grow with the
     number of images (running sums). Raises SpnRestoreError when fewer than two
@@ -95,7 +96,7 @@ def fingerprint_camera(
             f"camera {camera!r}: only {accumulator.count} usable fingerprint image(s); a fingerprint needs at "
             "least 2 (20 or more for reliable identification). Add images of this camera or remove its folder."
         )
-    save_residual(fingerprint_path(spn, camera), accumulator.finalize())
+    save_residual(out, accumulator.finalize())
     result = pd.DataFrame(rows, columns=["image", "used", "reason"]).assign(camera=camera)
     save_csv(table, result[["camera", "image", "used", "reason"]])
     return result

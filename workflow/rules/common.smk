@@ -124,6 +124,16 @@ def batch_roles(wildcards):
 FINGERPRINTS = {camera: f"{SPN}/{camera}/fingerprint.npy" for camera in CAMERAS}
 
 
+def spn_root(wildcards, input):
+    """The SPN folder, inferred from the fingerprint inputs (``SPN/<camera>/fingerprint.npy``)."""
+    return os.path.dirname(os.path.dirname(input.fingerprints[0]))
+
+
+def parent_of(name):
+    """Param function: the folder of the output ``name`` (e.g. the data set folder)."""
+    return lambda wildcards, output: os.path.dirname(output[name])
+
+
 def evaluated_batch_tables(wildcards):
     """Restore tables of the batches that hold test or holdout images."""
     return [

@@ -24,10 +24,10 @@ rule shards:
         roles=ROLES,
         qualities=QUALITIES,
         compressed=str(PATHS.compressed),
-        spn=SPN,
-        fingerprints=FINGERPRINTS,
+        spn=spn_root,
+        cameras=CAMERAS,
         dataset=config["dataset"],
-        out_dir=f"{RESULTS}/dataset",
+        out_dir=lambda wildcards, output: os.path.dirname(output.split),
     script:
         "../scripts/shards.py"
 

@@ -23,8 +23,8 @@ rule restore:
         roles=batch_roles,
         qualities=QUALITIES,
         compressed=str(PATHS.compressed),
-        spn=SPN,
-        fingerprints=FINGERPRINTS,
+        spn=spn_root,
+        cameras=CAMERAS,
     script:
         "../scripts/restore.py"
 

@@ -45,7 +45,6 @@ rule fingerprint:
         images=fingerprint_records,
         develop=config["develop"],
         sigma=config["spn"]["sigma"],
-        spn=SPN,
     script:
         "../scripts/fingerprint.py"
 
@@ -71,9 +70,9 @@ rule score:
         roles=batch_roles,
         qualities=QUALITIES,
         compressed=str(PATHS.compressed),
-        spn=SPN,
+        spn=spn_root,
         intensity=f"{RESULTS}/intensity",
-        fingerprints=FINGERPRINTS,
+        cameras=CAMERAS,
     script:
         "../scripts/score.py"
 

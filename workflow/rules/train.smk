@@ -26,7 +26,7 @@ rule train:
         runtime=24 * 60,
     params:
         settings=TRAIN_SETTINGS,
-        dataset=f"{RESULTS}/dataset",
-        work=f"{RESULTS}/model/work",
+        dataset=lambda wildcards, input: os.path.dirname(input.manifest),
+        work=lambda wildcards, output: os.path.dirname(output.train_log),
     script:
         "../scripts/train.py"

@@ -12,7 +12,7 @@ fingerprint_camera(
     images=smk.params.images,
     develop_settings=smk.params.develop,
     sigma=smk.params.sigma,
-    spn=smk.params.spn,
+    out=smk.output.fingerprint,
     table=smk.output.table,
     log=log,
 )

@@ -14,7 +14,7 @@ restore_batch(
     compressed=smk.params.compressed,
     spn=smk.params.spn,
     checkpoint=smk.input.checkpoint,
-    fingerprints=smk.params.fingerprints,
+    fingerprints=dict(zip(smk.params.cameras, smk.input.fingerprints)),
     table=smk.output.table,
     log=log,
 )

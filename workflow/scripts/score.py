@@ -14,7 +14,7 @@ score_batch(
     compressed=smk.params.compressed,
     spn=smk.params.spn,
     intensity_dir=smk.params.intensity,
-    fingerprints=smk.params.fingerprints,
+    fingerprints=dict(zip(smk.params.cameras, smk.input.fingerprints)),
     table=smk.output.table,
     log=log,
 )

@@ -14,7 +14,7 @@ write_split_shards(
     qualities=smk.params.qualities,
     compressed=smk.params.compressed,
     spn=smk.params.spn,
-    fingerprints=smk.params.fingerprints,
+    fingerprints=dict(zip(smk.params.cameras, smk.input.fingerprints)),
     settings=smk.params.dataset,
     out_dir=smk.params.out_dir,
     log=log,

@@ -1,0 +1,46 @@
+"""The develop stage of one batch: JPEGs, residual of the original, table; bad originals skipped or fatal."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from spnrestore.batch_develop import develop_batch, read_develop_table
+from spnrestore.config import load_yaml
+from spnrestore.demo import make_demo_drive
+from spnrestore.errors import BadImageError
+
+
+@pytest.fixture()
+def batch(tmp_path, project_root):
+    drive = make_demo_drive(tmp_path / "d", cameras=2, images_per_camera=2, height=128, width=192)
+    camera = sorted((drive / "Images" / "Original").iterdir())[0]
+    (camera / "broken.DNG").write_bytes(b"")
+    images = [{"camera": camera.name, "image": p.stem, "path": str(p), "format": "dng", "batch": "b0000",
+               "role": "test"} for p in sorted(camera.iterdir())]
+    settings = load_yaml(project_root / "config" / "config.yaml")
+    kwargs = dict(images=images, compressed=tmp_path / "C", qualities=[90, 30], develop_settings=settings["develop"],
+                  subsampling="420", spn=tmp_path / "S", intensity_dir=tmp_path / "I", sigma=5.0,
+                  table=tmp_path / "t.csv", log=lambda m: None)
+    return camera, kwargs
+
+
+def test_skip_lists_the_bad_original_and_finishes_the_rest(batch, tmp_path):
+    camera, kwargs = batch
+    develop_batch(on_bad_image="skip", **kwargs)
+    table = read_develop_table(tmp_path / "t.csv").set_index("image")
+    assert table.loc["broken", "status"] == "skipped" and "empty" in table.loc["broken", "reason"]
+    good = table[table["status"] == "ok"]
+    assert len(good) == 2 and (good["width"] == 192).all()
+    for image in good.index:
+        for q in (90, 30):
+            assert (tmp_path / "C" / camera.name / str(q) / f"{image}.jpg").is_file()
+        assert (tmp_path / "S" / camera.name / "original" / f"{image}.npy").is_file()
+        assert (tmp_path / "I" / camera.name / f"{image}.png").is_file()
+
+
+def test_fail_stops_at_the_bad_original_without_a_table(batch, tmp_path):
+    _, kwargs = batch
+    with pytest.raises(BadImageError, match="broken.DNG"):
+        develop_batch(on_bad_image="fail", **kwargs)
+    assert not (tmp_path / "t.csv").exists()

@@ -75,3 +75,25 @@ def test_snakemake_report(full_run):
 def test_nothing_left_to_do(full_run):
     dry = run_snakemake(full_run["work"], full_run["drive"], "-n", config=TINY)
     assert "Nothing to be done" in dry.output, dry.output[-3000:]
+
+
+def test_report_renders_in_headless_chromium(full_run, tmp_path):
+    """The report opens in a real browser: a screenshot of it is not blank (skipped without Chromium)."""
+    import shutil
+    import subprocess
+
+    import cv2
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium not installed (Debian package 'chromium')")
+    report = full_run["work"] / "report.html"
+    if not report.exists():
+        run_snakemake(full_run["work"], full_run["drive"], "--report", str(report), config=TINY)
+    shot = tmp_path / "report.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    "--window-size=1280,1600", "--virtual-time-budget=8000", f"--screenshot={shot}",
+                    report.as_uri()], capture_output=True, timeout=120, check=True)
+    image = cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE)
+    assert image is not None and image.shape == (1600, 1280)
+    assert image.std() > 10  # rendered content, not an empty page

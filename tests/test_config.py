@@ -19,6 +19,9 @@ def test_defaults_come_from_config_yaml(project_root, workdir):
     assert config["quality_levels"] == [90, 60, 30]
     assert config["on_bad_image"] == "skip"
     assert config["external_drive"] == ""
+    from spnrestore.demo import demo_parameters
+
+    assert demo_parameters(**config["demo"])["images_per_camera"] >= 48  # the demo drive's settings are complete
 
 
 def test_precedence_dotenv_then_environment_then_command_line(project_root, workdir):

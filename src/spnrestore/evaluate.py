@@ -30,8 +30,8 @@ def subset_of(role: str) -> str:
     return "holdout" if role == "holdout" else "seen"
 
 
-def restore_batch(
-    develop_table: str | os.PathLike,
+def restore_camera(
+    develop_tables: Iterable[str | os.PathLike],
     roles: Mapping[str, str],
     qualities: Iterable[int],
     compressed: str | os.PathLike,
@@ -42,8 +42,9 @@ def restore_batch(
     device: str | None = None,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Restore the residual of every JPEG of the batch's test/holdout images and score it.
+    """Restore the residual of every JPEG of one camera's test/holdout images and score it.
 
+    One job per camera: the model is loaded once for all its batches.
     Writes ``SPN/<camera>/restored/<Q>/<image>.npy`` (+ preview) and a table with
     the SCORE_COLUMNS of the ``restored`` method.
     """
@@ -52,7 +53,8 @@ def restore_batch(
     restorer = load_restorer(checkpoint, device)
     arrays = load_fingerprints(fingerprints)
     rows = []
-    for item in ok_images(develop_table).itertuples():
+    images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
+    for item in images.itertuples():
         role = roles[item.image]
         if role not in EVALUATED_ROLES:
             continue

@@ -3,7 +3,9 @@
 The goals of the restoration are checked against the measured figures, never
 typed by hand: at the lowest JPEG quality the restored residual's median match
 PCE against the plain one, the rate of true matches above the threshold, and
-over every quality and method the largest non-matching PCE.
+over every quality and method the largest non-matching PCE. Comparisons between
+methods allow a relative difference of ``RTOL`` (float noise: a model that learned
+the identity restores the residual up to rounding).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from .atomic import write_text
 
+RTOL = 1e-4
 COLUMNS = ["quality", "method", "n_images", "accuracy", "auc", "eer", "tpr_at_pce60", "fpr_at_pce60",
            "tpr_at_fpr0", "median_pce_match", "median_pce_nonmatch", "max_pce_nonmatch", "mean_ncc_match"]
 
@@ -49,9 +52,10 @@ def goal_checks(metrics: pd.DataFrame, threshold: float) -> list[tuple[str, str,
         spread = {m: table[table["method"] == m]["max_pce_nonmatch"].max() for m in ("plain", "restored")}
         checks.append((f"{subset}: non-match PCE of restored no wider than plain (largest value)",
                        f"{spread['restored']:.3g} vs {spread['plain']:.3g}",
-                       bool(spread["restored"] <= spread["plain"])))
+                       bool(spread["restored"] <= spread["plain"] + RTOL * abs(spread["plain"]))))
         worse = [q for q in sorted(table["quality"].unique())
-                 if by.loc[(q, "restored"), "median_pce_match"] < by.loc[(q, "plain"), "median_pce_match"]]
+                 if by.loc[(q, "restored"), "median_pce_match"]
+                 < by.loc[(q, "plain"), "median_pce_match"] * (1 - RTOL)]
         checks.append((f"{subset}: restored never below plain in median match PCE",
                        "below at Q" + ", Q".join(map(str, worse)) if worse else "at no quality", not worse))
     return checks

@@ -134,15 +134,23 @@ def parent_of(name):
     return lambda wildcards, output: os.path.dirname(output[name])
 
 
-def evaluated_batch_tables(wildcards):
-    """Restore tables of the batches that hold test or holdout images."""
-    return [
-        f"{RESULTS}/batches/restore/{camera}/{batch}.csv"
-        for (camera, batch), images in sorted(BATCHES.items())
-        if any(ROLES[camera][i.image] in ("test", "holdout") for i in images)
-    ]
+def evaluated_batch_tables(stage):
+    """Input function: the ``stage`` tables of one camera's batches that hold test or holdout images."""
+
+    def tables(wildcards):
+        return [
+            f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv"
+            for (camera, batch), images in sorted(BATCHES.items())
+            if camera == wildcards.camera
+            and any(ROLES[camera][i.image] in ("test", "holdout") for i in images)
+        ]
+
+    return tables
 
 
+EVALUATED_CAMERAS = sorted(
+    {c for c in CAMERAS if any(r in ("test", "holdout") for r in ROLES[c].values())}
+)
 SUBSETS = ["seen", "holdout"] if HOLDOUT else ["seen"]
 TRAIN_SETTINGS = {
     **config["train"]["settings"],

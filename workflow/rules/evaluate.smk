@@ -3,24 +3,24 @@
 
 rule restore:
     input:
-        develop=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
-        residuals=f"{RESULTS}/batches/residual/{{camera}}/{{batch}}.csv",
+        develop=evaluated_batch_tables("develop"),
+        residuals=evaluated_batch_tables("residual"),
         checkpoint=f"{RESULTS}/model/restorer.pt",
         fingerprints=list(FINGERPRINTS.values()),
     output:
-        table=f"{RESULTS}/batches/restore/{{camera}}/{{batch}}.csv",
+        table=f"{RESULTS}/restore/{{camera}}.csv",
     log:
-        f"{LOGS}/restore/{{camera}}/{{batch}}.log",
+        f"{LOGS}/restore/{{camera}}.log",
     benchmark:
-        f"{BENCH}/restore/{{camera}}/{{batch}}.tsv"
+        f"{BENCH}/restore/{{camera}}.tsv"
     conda:
         "../../envs/spnrestore.yaml"
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=120,
     params:
-        roles=batch_roles,
+        roles=lambda wildcards: ROLES[wildcards.camera],
         qualities=QUALITIES,
         compressed=str(PATHS.compressed),
         spn=spn_root,
@@ -31,7 +31,7 @@ rule restore:
 
 rule evaluation:
     input:
-        restored=evaluated_batch_tables,
+        restored=expand(f"{RESULTS}/restore/{{camera}}.csv", camera=EVALUATED_CAMERAS),
         scores=f"{RESULTS}/spn/scores.csv",
     output:
         scores=f"{RESULTS}/evaluation/scores.csv",

@@ -1,14 +1,14 @@
-"""Restore and score the residuals of one batch's held-out images (rule restore)."""
+"""Restore and score the residuals of one camera's held-out images (rule restore)."""
 
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.evaluate import restore_batch  # noqa: E402
+from spnrestore.evaluate import restore_camera  # noqa: E402
 
-restore_batch(
-    develop_table=smk.input.develop,
+restore_camera(
+    develop_tables=smk.input.develop,
     roles=smk.params.roles,
     qualities=smk.params.qualities,
     compressed=smk.params.compressed,

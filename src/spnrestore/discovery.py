@@ -105,8 +105,3 @@ def discover(original: str | os.PathLike, batches: int) -> tuple[list[Image], li
 def images_table(images: list[Image]) -> pd.DataFrame:
     """Images as a DataFrame with columns camera, image, path, format, batch."""
     return pd.DataFrame([vars(i) for i in images], columns=["camera", "image", "path", "format", "batch"])
-
-
-def skipped_table(skipped: list[Skipped]) -> pd.DataFrame:
-    """Skipped entries as a DataFrame with columns camera, path, reason."""
-    return pd.DataFrame([vars(s) for s in skipped], columns=["camera", "path", "reason"])

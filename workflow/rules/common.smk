@@ -129,11 +129,6 @@ def spn_root(wildcards, input):
     return os.path.dirname(os.path.dirname(input.fingerprints[0]))
 
 
-def parent_of(name):
-    """Param function: the folder of the output ``name`` (e.g. the data set folder)."""
-    return lambda wildcards, output: os.path.dirname(output[name])
-
-
 def evaluated_batch_tables(stage):
     """Input function: the ``stage`` tables of one camera's batches that hold test or holdout images."""
 

@@ -1,9 +1,10 @@
 """SLURM memory and wall time per rule, from the `benchmark:` files of a finished run.
 
     python bench/slurm_resources.py RESULTS_DIR [--images-per-batch N] [--scale RULE=FACTOR ...]
-                                    [--mem-headroom 1.5] [--time-headroom 2] [--min-runtime 5]
+                                    [--exclude RULE ...] [--mem-headroom 1.5] [--time-headroom 2]
+                                    [--min-runtime 5]
 
-Reads every ``RESULTS_DIR/benchmarks/<rule>/**/*.tsv`` that Snakemake wrote
+Reads every ``RESULTS_DIR/benchmarks/<rule>.tsv`` and ``<rule>/**/*.tsv`` that Snakemake wrote
 (columns ``s``: wall seconds, ``max_rss``: peak resident MB of the job's process
 tree) and prints, per rule, the largest job and the suggested request:
 
@@ -55,9 +56,9 @@ def read_benchmarks(results: Path) -> pd.DataFrame:
     """One row per benchmark file: rule, file, seconds, max_rss (MB), images (per-batch jobs) or NaN."""
     root = results / "benchmarks"
     rows = []
-    for path in sorted(root.glob("*/**/*.tsv")):
-        rule, *parts = path.relative_to(root).parts
-        rel = Path(*parts)
+    for path in sorted(root.rglob("*.tsv")):
+        rel = path.relative_to(root)  # <rule>.tsv, or <rule>/<wildcards...>.tsv
+        rule, rel = (rel.stem, rel) if len(rel.parts) == 1 else (rel.parts[0], rel.relative_to(rel.parts[0]))
         table = pd.read_csv(path, sep="\t", na_values=["-", "NA"])
         if table.empty or not {"s", "max_rss"} <= set(table.columns):
             sys.exit(f"slurm_resources: {path} is not a Snakemake benchmark file (needs columns s and max_rss)")
@@ -111,11 +112,13 @@ def main() -> None:
     parser.add_argument("results", type=Path, help="the run's results directory (holds benchmarks/)")
     parser.add_argument("--images-per-batch", type=int, help="scale per-batch wall times to this many images")
     parser.add_argument("--scale", nargs="*", default=[], metavar="RULE=FACTOR", help="further wall time factors")
+    parser.add_argument("--exclude", nargs="*", default=[], metavar="RULE", help="rules to leave out")
     parser.add_argument("--mem-headroom", type=float, default=1.5)
     parser.add_argument("--time-headroom", type=float, default=2.0)
     parser.add_argument("--min-runtime", type=int, default=5, help="smallest time limit (minutes)")
     args = parser.parse_args()
     bench = read_benchmarks(args.results)
+    bench = bench[~bench["rule"].isin(args.exclude)]
     table = suggest(bench, args.images_per_batch, scale_factors(args.scale), args.mem_headroom,
                     args.time_headroom, args.min_runtime)
     print(f"\nBenchmarks: {args.results / 'benchmarks'}; headroom: memory x{args.mem_headroom}, "

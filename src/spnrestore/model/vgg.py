@@ -10,7 +10,6 @@ is ever downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Iterable
@@ -18,6 +17,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from ..dataset.shards import file_sha256
 from ..errors import SpnRestoreError
 
 VGG16_FILE = "vgg16-397923af.pth"
@@ -74,15 +74,6 @@ class VGG16Features(nn.Module):
             if i in self.taps:
                 out[i] = x
         return [out[i] for i in self.taps]
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_vgg16_features(

@@ -129,10 +129,11 @@ def main() -> None:
     for r in table.itertuples():
         flag = " (short: peak may be missed)" if r.short else ""
         scaled_s = "" if math.isnan(r.scaled_s) else f"{r.scaled_s:.0f}"
-        print(f"| {r.rule}{flag} | {r.jobs} | {r.max_rss:.0f} | {r.max_s:.1f} | {scaled_s} | {r.mem_mb} | {r.runtime} |")
+        print(f"| {r.rule}{flag} | {r.jobs} | {r.max_rss:.0f} | {r.max_s:.1f} | {scaled_s} | {r.mem_mb} "
+              f"| {r.runtime} |")
     print("\nset-resources:")
     for r in table.itertuples():
-        print(f"  {r.rule}:\n    mem_mb: {r.mem_mb}\n    runtime: {r.runtime}")
+        print(f"  {r.rule}: {{mem_mb: {r.mem_mb}, runtime: {r.runtime}}}")
     default_runtime = minutes(bench["s"].max(), args.time_headroom, args.min_runtime)
     print(f"default-resources:\n  mem_mb: {table['mem_mb'].max()}\n  runtime: {default_runtime}")
 

@@ -9,9 +9,11 @@ went through sbatch, and compare the outputs of both runs.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -121,6 +123,33 @@ def test_slurm_profile_lists_every_gpu_rule(monkeypatch):
     assert rules <= mapped, f"add {sorted(rules - mapped)} to GPU_RULES in profiles/slurm/config.yaml"
 
 
+def test_slurm_resources_from_benchmark_files(tmp_path):
+    """bench/slurm_resources.py: largest job per rule, per-image scaling of batches, factors, headroom."""
+    spec = importlib.util.spec_from_file_location("slurm_resources", ROOT / "bench" / "slurm_resources.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    jobs = {"develop/CamA/b0000.tsv": (30.0, 500.0, 3), "develop/CamA/b0001.tsv": (20.0, 700.0, 1),
+            "fingerprint/CamA.tsv": (15.0, 2000.0, None), "train.tsv": (1.0, 90.0, None)}
+    for name, (seconds, rss, images) in jobs.items():
+        path = tmp_path / "benchmarks" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + f"{seconds}\t0:00:{seconds:.0f}\t{rss}\t0\t0\t0\t0\t0\t0\t0\n")
+        if images:
+            table = tmp_path / "batches" / "develop" / "CamA" / path.name.replace(".tsv", ".csv")
+            table.parent.mkdir(parents=True, exist_ok=True)
+            table.write_text("camera,image\n" + "".join(f"CamA,I{i}\n" for i in range(images)))
+    bench = module.read_benchmarks(tmp_path)
+    assert sorted(bench["rule"]) == ["develop", "develop", "fingerprint", "train"]
+    table = module.suggest(bench, 150, {"fingerprint": 12}, 1.5, 2.0, 5).set_index("rule")
+    # develop: 20 s per image (the 1-image batch) x 150 images x 2 = 100 min; 700 MB x 1.5
+    assert table.loc["develop", ["mem_mb", "runtime"]].tolist() == [1100, 100]
+    assert table.loc["fingerprint", ["mem_mb", "runtime"]].tolist() == [3000, 6]  # 15 s x 12 x 2
+    assert table.loc["train", "runtime"] == 5 and bool(table.loc["train", "short"])  # the floor; 1 s job
+    with pytest.raises(SystemExit, match="no benchmark files"):
+        module.read_benchmarks(tmp_path / "elsewhere")
+
+
 def snakemake(workdir: Path, drive: Path, *args: str, env: dict | None = None) -> str:
     """Run TARGETS on ``drive`` with CONFIG; return the output (stdout + stderr), fail with its tail."""
     (workdir / "small.yaml").write_text(CONFIG)
@@ -144,19 +173,17 @@ def job_stats(output: str) -> Counter:
 
 
 def scontrol_job(job_id: str) -> dict[str, str]:
-    """``scontrol show job -o`` of one job as a dict (a field value may contain spaces only in Command)."""
+    """``scontrol show job -o`` of one job as a dict of its KEY=VALUE fields."""
     line = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True,
                           check=True).stdout.strip()
     return dict(re.findall(r"(\w[\w/:]*)=(\S*)", line))
 
 
 def slurm_up() -> bool:
-    proc = subprocess.run(["scontrol", "ping"], capture_output=True, text=True) if _has("scontrol") else None
-    return proc is not None and "is UP" in proc.stdout
-
-
-def _has(command: str) -> bool:
-    return any(Path(d, command).is_file() for d in os.environ.get("PATH", "").split(os.pathsep))
+    """Whether a SLURM controller answers here."""
+    if shutil.which("scontrol") is None:
+        return False
+    return "is UP" in subprocess.run(["scontrol", "ping"], capture_output=True, text=True).stdout
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +221,7 @@ def submitted_jobs(log: str) -> list[tuple[str, str, Path]]:
     """(rule, SLURM job id, SLURM log file) of every job the plugin submitted."""
     jobs = []
     for job_id, logfile in SUBMITTED.findall(log):
-        rule = re.search(r"/(?:rule|group)_(\w+)/", logfile).group(1)
+        rule = re.search(r"/rule_(\w+)/", logfile).group(1)
         jobs.append((rule, job_id, Path(logfile)))
     return jobs
 
@@ -251,7 +278,7 @@ def test_gpu_rules_asked_sbatch_for_a_gpu(runs):
     if not rules:
         pytest.skip("no rule under workflow/rules asks for a GPU (resources: gpu=1) yet")
     jobs = [(rule, job_id) for rule, job_id, _ in submitted_jobs(runs["slurm"]["log"]) if rule in rules]
-    assert {rule for rule, _ in jobs} == rules, f"every GPU rule should be one of the TARGETS {TARGETS} or run for them"
+    assert {rule for rule, _ in jobs} == rules, f"every GPU rule should run for the TARGETS {TARGETS}"
     for rule, job_id in jobs:
         job = scontrol_job(job_id)
         assert job.get("TresPerJob") == "gres:gpu:1", (rule, job)

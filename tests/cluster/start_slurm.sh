@@ -45,8 +45,9 @@ if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! comm
         || cannot "apt-get install slurm-wlm munge failed; install them yourself"
 fi
 
+# Leftovers of an earlier start whose controller died: stop what that start recorded, then begin afresh.
+bash "$(dirname "$0")/stop_slurm.sh" >/dev/null
 mkdir -p "$STATE/ctld" "$STATE/slurmd"
-rm -f "$STATE"/*.pid
 
 # munge: reuse a working daemon, otherwise start one as the munge user and note its PID.
 if ! (munge -n | unmunge) >/dev/null 2>&1; then

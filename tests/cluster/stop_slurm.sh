@@ -12,7 +12,14 @@ set -euo pipefail
 
 STATE=${SPNRESTORE_SLURM_DIR:-/tmp/spnrestore-slurm}
 
-if [ -s "$STATE/slurmctld.pid" ] && command -v squeue >/dev/null; then
+running() { # running NAME: the PID in $STATE/NAME.pid is alive and still that daemon
+    local pid
+    [ -s "$STATE/$1.pid" ] || return 1
+    pid=$(tr -dc 0-9 <"$STATE/$1.pid")
+    [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ]
+}
+
+if running slurmctld; then
     jobs=$(squeue -h -t PENDING,RUNNING,CONFIGURING,COMPLETING -o %i 2>/dev/null || true)
     if [ -n "$jobs" ]; then
         # shellcheck disable=SC2086
@@ -28,7 +35,7 @@ stop() { # stop NAME: SIGTERM the PID in $STATE/NAME.pid if it is still NAME, SI
     local name=$1 file="$STATE/$1.pid" pid
     [ -s "$file" ] || return 0
     pid=$(tr -dc 0-9 <"$file")
-    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
+    if running "$name"; then
         kill "$pid" 2>/dev/null || true
         for _ in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
         if [ -d "/proc/$pid" ]; then

@@ -19,7 +19,7 @@ rule train:
         f"{BENCH}/train.tsv"
     conda:
         "../../envs/spnrestore.yaml"
-    threads: min(8, workflow.cores)
+    threads: 8
     resources:
         gpu=1,
         mem_mb=16000,

@@ -225,7 +225,7 @@ def test_restore_errors(case, checkpoint, tmp_path, capsys):
 
 
 def test_help_and_usage_errors(capsys):
-    for command in ("fingerprint", "identify", "restore"):
+    for command in ("fingerprint", "identify", "restore", "layout"):
         assert main([command, "--help"]) == 0
         assert f"usage: spnrestore {command}" in capsys.readouterr().out
     assert main(["identify", "x.jpg"]) == 2  # --fingerprints missing

@@ -1,4 +1,5 @@
-"""``spnrestore`` command line for casework: build a fingerprint, identify images, restore residuals.
+"""``spnrestore`` command line for casework: build a fingerprint, identify images, restore residuals, lay out
+data sets as camera folders.
 
 Sub-commands (``spnrestore <command> --help`` for each):
 
@@ -11,7 +12,10 @@ Sub-commands (``spnrestore <command> --help`` for each):
   camera, or ``unknown`` when its PCE is not above the threshold); with
   ``--checkpoint`` also after restoring the residual;
 * ``restore IMAGE... --checkpoint CKPT -o DIR`` — restored residuals
-  ``DIR/<stem>.npy`` (+ ``.png`` preview).
+  ``DIR/<stem>.npy`` (+ ``.png`` preview);
+* ``layout SRC --by exif|pattern [REGEX] -o DRIVE/Images/Original`` — the
+  drive's camera folders built from a folder of images (a public data set) by
+  links or copies, with a table of what went where (:mod:`spnrestore.layout`).
 
 Restoration needs each JPEG's quality: it is estimated from the JPEG's
 luminance quantisation table (:func:`estimate_jpeg_quality`) unless
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -352,6 +357,89 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _layout_rule(by: list[str]):
+    """The camera rule of ``--by``: None for ``exif``, else the compiled pattern (the Dresden one by default)."""
+    from .layout import DRESDEN_PATTERN, compile_pattern
+
+    if by == ["exif"]:
+        return None
+    if by[0] == "pattern" and len(by) <= 2:
+        return compile_pattern(by[1] if len(by) == 2 else DRESDEN_PATTERN)
+    raise SpnRestoreError(f"--by {' '.join(by)}: write '--by exif', '--by pattern REGEX' or '--by pattern' (the "
+                          "Dresden names Make_Model_Device_Number.JPG).")
+
+
+def _layout_paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+    """(source folder, output folder, table path), checked: the three must not nest in a way that mixes them."""
+    source, output = Path(args.source), Path(args.output)
+    if not source.is_dir():
+        raise SpnRestoreError(f"{source}: source folder does not exist or is not a folder; check the path.")
+    table = Path(args.table) if args.table else output.parent / "layout.csv"
+    src, out = source.resolve(), output.resolve()
+    if out.is_relative_to(src):
+        raise SpnRestoreError(f"-o {output}: the output folder is inside the source folder {source}; lay out into "
+                              "a folder outside it (e.g. DRIVE/Images/Original).")
+    if src.is_relative_to(out):
+        raise SpnRestoreError(f"{source}: the source folder is inside the output folder {output}, where it would "
+                              "count as a camera folder; move the source out of it.")
+    if table.resolve().is_relative_to(out) or table.resolve().is_relative_to(src):
+        raise SpnRestoreError(f"--table {table}: the table must not lie inside the output or the source folder "
+                              "(the workflow or a re-run would list it as a stray file); write it e.g. to "
+                              f"{output.parent / 'layout.csv'}.")
+    return source, output, table
+
+
+def cmd_layout(args: argparse.Namespace) -> int:
+    """Lay out a folder of images as camera folders of links (or copies), with a table of what went where."""
+    import re
+
+    from . import layout
+
+    pattern = _layout_rule(args.by)
+    source, output, table = _layout_paths(args)
+    try:
+        flat = re.compile(args.flat) if args.flat is not None else None
+    except re.error as exc:
+        raise SpnRestoreError(f"--flat {args.flat!r}: not a valid regular expression ({exc}).") from None
+    if layout.safe_name(args.flat_folder) != args.flat_folder or not args.flat_folder:
+        raise SpnRestoreError(f"--flat-folder {args.flat_folder!r}: not a plain folder name; use e.g. 'flat'.")
+    mode = "symlink" if args.symlink else "copy" if args.copy else "hardlink"
+    assign = layout.exif_assigner if pattern is None else layout.pattern_assigner(pattern)
+    plan = layout.plan_layout(layout.scan_sources(source, args.recursive), assign, flat, args.flat_folder)
+    placed = layout.apply_layout(plan, output, mode, dry_run=args.dry_run)
+    if args.dry_run:
+        for p in placed:
+            say(f"{p.source} -> {output / p.target} ({p.action})" if p.target else f"{p.source}: skipped, {p.reason}")
+        say()
+    counts = layout.camera_counts(placed, args.flat_folder)
+    new = "would link" if args.dry_run else {"hardlink": "linked", "symlink": "symlinked", "copy": "copied"}[mode]
+    width = max([len("camera"), *(len(c) for c in counts)])
+    line = f"{{:<{width}}}  {{:>6}}  {{:>5}}  {{:>10}}  {{:>6}}  {{:>8}}"
+    say(line.format("camera", "images", "flat", new, "exists", "conflict"))
+    for camera, (images, flats, actions) in counts.items():
+        say(line.format(camera, images, flats, actions[new], actions["exists"], actions["conflict"]))
+    skipped = Counter(p.reason for p in placed if not p.target)
+    n_skipped = sum(skipped.values())
+    say(f"{len(counts)} camera folders, {n_skipped} file{'' if n_skipped == 1 else 's'} skipped"
+        + (":" if skipped else ""))
+    for reason, n in skipped.most_common():
+        say(f"  {n:>6}  {reason}")
+    if not args.dry_run:
+        layout.write_table(placed, table)
+        say(f"written: {table}")
+        if mode == "symlink":
+            warn("the workflow skips symlinks that point outside the Original folder; prefer hard links or --copy "
+                 "for a drive the workflow reads")
+    conflicts = sum(p.action == "conflict" for p in placed)
+    if conflicts:
+        raise SpnRestoreError(f"{output}: {conflicts} targets already hold a different file and were left as they "
+                              f"are (action 'conflict' in {'the plan' if args.dry_run else table}); remove them or lay "
+                              "out into an empty folder.")
+    if not counts:
+        raise SpnRestoreError(f"{source}: no image was placed (see the reasons above); check --by and --recursive.")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def _quality(text: str) -> int:
     try:
@@ -374,7 +462,7 @@ def _positive(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``spnrestore`` argument parser with its three sub-commands."""
+    """The ``spnrestore`` argument parser with its sub-commands."""
     parser = argparse.ArgumentParser(
         prog="spnrestore",
         description="Source-camera identification by sensor pattern noise (PRNU), with restoration of the "
@@ -428,6 +516,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sigma", **sigma)
     p.add_argument("--device", **device)
     p.set_defaults(run=cmd_restore)
+
+    p = sub.add_parser("layout", help="lay out a folder of images as camera folders (Dresden, VISION, EXIF)",
+                       description="Build the drive's camera folders OUTPUT/<camera>/<image> from a folder of images "
+                                   "(JPEG, PNG, TIFF, DNG or RAW) by hard links (default), symbolic links or copies. "
+                                   "Source files are never moved or changed; since a hard link is the same file as "
+                                   "its source, do not edit the laid-out tree (deleting it is safe). Re-running is "
+                                   "safe: links already in place are kept, a different file at a target is "
+                                   "reported and never overwritten. Every file is listed in the table (source, "
+                                   "camera, target, action, reason), skipped ones with the reason.")
+    p.add_argument("source", metavar="SRC", help="folder holding the images (not changed)")
+    p.add_argument("--by", nargs="+", required=True, metavar="RULE",
+                   help="'exif': camera = EXIF Make Model, plus _serial when the body serial number is known; "
+                        "'pattern REGEX': regular expression searched in each path relative to SRC, whose named "
+                        "group 'camera', or groups 'make', 'model', 'device' joined by '_', name the folder; "
+                        "'pattern' alone: the Dresden names Make_Model_Device_Number.JPG "
+                        "(camera folder Make_Model_Device)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                   help="folder of the camera folders, normally DRIVE/Images/Original (created if absent)")
+    p.add_argument("--flat", metavar="REGEX",
+                   help="files whose path relative to SRC matches REGEX are flat-field images: they go to "
+                        "OUTPUT/<camera>/<flat folder>/ ('.' for a folder of flat-field images only)")
+    p.add_argument("--flat-folder", default="flat", metavar="NAME",
+                   help="name of the flat-field sub-folder (default 'flat', the workflow's default)")
+    p.add_argument("--recursive", action="store_true", help="also lay out the files in sub-folders of SRC")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--symlink", action="store_true",
+                     help="symbolic links (absolute) instead of hard links, e.g. across file systems")
+    how.add_argument("--copy", action="store_true",
+                     help="copies instead of hard links: across file systems or onto exFAT/FAT drives")
+    p.add_argument("--table", metavar="CSV",
+                   help="where to write the table (default: layout.csv beside OUTPUT; never inside it)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan and write nothing")
+    p.set_defaults(run=cmd_layout)
     return parser
 
 

@@ -8,6 +8,7 @@ import pytest
 from spnrestore.batch_develop import develop_batch, read_develop_table
 from spnrestore.config import load_yaml
 from spnrestore.demo import make_demo_drive
+from spnrestore.demo.developed import make_developed_drive
 from spnrestore.errors import BadImageError
 
 
@@ -44,3 +45,23 @@ def test_fail_stops_at_the_bad_original_without_a_table(batch, tmp_path):
     with pytest.raises(BadImageError, match="broken.DNG"):
         develop_batch(on_bad_image="fail", **kwargs)
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_developed_originals_are_loaded_not_developed(tmp_path, project_root):
+    """Camera JPEG, PNG and 16-bit TIFF originals: copies at every quality, source quality of the JPEGs."""
+    drive = make_developed_drive(tmp_path / "d", cameras=1, images_per_camera=10, height=128, width=192, flats=1)
+    camera = next((drive / "Images" / "Original").iterdir())
+    formats = {".JPG": "jpeg", ".png": "png", ".TIF": "tiff"}
+    images = [{"camera": camera.name, "image": p.stem, "path": str(p), "format": formats[p.suffix], "batch": "b0000",
+               "role": "test"} for p in sorted(camera.rglob("*.*"))]
+    settings = load_yaml(project_root / "config" / "config.yaml")
+    table = develop_batch(images, tmp_path / "C", [90, 30], settings["develop"], "420", "fail", tmp_path / "S",
+                          tmp_path / "I", 5.0, tmp_path / "t.csv", log=lambda m: None)
+    table = read_develop_table(tmp_path / "t.csv").set_index("image")
+    assert len(table) == 11 and (table["status"] == "ok").all() and (table["raw_pattern"] == "").all()
+    assert table.groupby("format")["source_quality"].apply(lambda q: q.dropna().unique().tolist()).to_dict() == {
+        "jpeg": [95], "png": [], "tiff": []}
+    assert (table.loc["IMG_0005", ["orientation", "width", "height"]] == [6, 192, 128]).all()  # tagged portrait
+    assert (table.loc["IMG_0010", ["orientation", "width", "height"]] == [0, 128, 192]).all()  # turned, no tag
+    for image in table.index:
+        assert (tmp_path / "C" / camera.name / "30" / f"{image}.jpg").is_file()

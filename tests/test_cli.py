@@ -177,7 +177,7 @@ def test_identify_errors(case, fingerprints, tmp_path, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image at all")
     assert main(["identify", str(broken), "--fingerprints", str(fingerprints)]) == 2
-    assert "broken.jpg: cannot be decoded as an image" in one_error_line(capsys)
+    assert "broken.jpg: cannot be read as a JPEG, TIFF or PNG" in one_error_line(capsys)
     assert main(["identify", str(tmp_path / "absent.jpg"), "--fingerprints", str(fingerprints)]) == 2
     assert "absent.jpg: no such file or folder" in one_error_line(capsys)
     assert main(["identify", str(other), "--fingerprints", str(tmp_path / "none")]) == 2

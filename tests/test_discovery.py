@@ -33,15 +33,15 @@ def test_cameras_images_and_any_case_extension(tmp_path):
 
 
 def test_non_images_and_empty_cameras_are_listed_not_fatal(tmp_path):
-    original = make_drive(tmp_path, {"Cam": ["a.DNG", "notes.txt", "a.xmp", "photo.jpg"], "Empty": []})
+    original = make_drive(tmp_path, {"Cam": ["a.DNG", "notes.txt", "a.xmp", "photo.gif"], "Empty": []})
     (tmp_path / "Cam" / "sub").mkdir()
     (tmp_path / "stray.DNG").write_bytes(b"x")
     images, skipped = discover(original, batches=4)
     assert [i.image for i in images] == ["a"]
     reasons = {os.path.basename(s.path): s.reason for s in skipped}
-    assert "not a RAW image" in reasons["notes.txt"] and "not a RAW image" in reasons["photo.jpg"]
+    assert "not a RAW image" in reasons["notes.txt"] and "not a RAW image" in reasons["photo.gif"]
     assert "not a RAW image" in reasons["a.xmp"]
-    assert "no RAW images" in reasons["Empty"]
+    assert "no images" in reasons["Empty"]
     assert "sub-folder" in reasons["sub"]
     assert "not a camera folder" in reasons["stray.DNG"]
 

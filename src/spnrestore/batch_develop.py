@@ -1,5 +1,6 @@
-"""The develop stage for one batch of originals: decode each RAW once, write every JPEG
-quality, the residual of the uncompressed development and its gray intensity.
+"""The develop stage for one batch of originals: develop each RAW once (or load a developed
+original: camera JPEG, TIFF, PNG), write every JPEG quality, the residual of the uncompressed
+image and its gray intensity.
 
 Called by ``workflow/scripts/develop.py``. The batch table it writes (one row
 per image: metadata, status, reason) is the job's tracked output; the manifest
@@ -17,14 +18,14 @@ import pandas as pd
 
 from .atomic import save_csv
 from .errors import BadImageError
-from .develop import develop_raw
+from .developed import load_original
 from .jpeg import write_jpeg, write_png
 from .residual_files import ORIGINAL, residual_path, save_residual
 from .spn import extract_residual, rgb2gray
 
-INTEGER_COLUMNS = ["width", "height", "orientation"]
+INTEGER_COLUMNS = ["width", "height", "orientation", "source_quality"]
 TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "role", "status", "reason",
-                 "width", "height", "make", "model", "raw_pattern", "orientation"]
+                 "width", "height", "make", "model", "raw_pattern", "orientation", "source_quality"]
 
 
 def jpeg_path(compressed: str | os.PathLike, camera: str, quality: int, image: str) -> Path:
@@ -33,7 +34,11 @@ def jpeg_path(compressed: str | os.PathLike, camera: str, quality: int, image: s
 
 
 def read_develop_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A develop batch table with its column types (names stay text, sizes nullable integers)."""
+    """A develop batch table with its column types (names stay text, sizes nullable integers).
+
+    ``source_quality``: estimated quality of a camera JPEG original (empty for RAW, TIFF and PNG
+    originals); its copies at each quality are then double-compressed.
+    """
     text = {c: str for c in ("camera", "image", "path", "format", "batch", "role", "status", "reason",
                              "make", "model", "raw_pattern")}
     frame = pd.read_csv(path, dtype={**text, **{c: "Int64" for c in INTEGER_COLUMNS}}, keep_default_na=False,
@@ -64,13 +69,13 @@ def develop_batch(
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Develop each image of a batch and write its JPEGs at every quality.
+    """Develop (RAW) or load (JPEG, TIFF, PNG) each image of a batch and write its JPEGs at every quality.
 
     Args:
         images: mappings with keys camera, image, path, format, batch, role.
         compressed: the Compressed folder of the drive.
         qualities: JPEG qualities.
-        develop_settings: the ``develop`` config section.
+        develop_settings: the ``develop`` config section (RAW originals).
         subsampling: chroma subsampling, "420", "422" or "444".
         on_bad_image: "skip" records a bad original in the table and goes on; "fail" raises.
         spn: the SPN folder of the drive (``SPN/<camera>/original/<image>.npy``).
@@ -82,7 +87,7 @@ def develop_batch(
     for item in images:
         row = {k: item[k] for k in ("camera", "image", "path", "format", "batch", "role")}
         try:
-            developed = develop_raw(item["path"], develop_settings)
+            developed = load_original(item["path"], item["format"], develop_settings)
         except BadImageError as exc:
             if on_bad_image == "fail":
                 raise
@@ -97,8 +102,10 @@ def develop_batch(
         height, width = developed.rgb.shape[:2]
         rows.append({**row, "status": "ok", "reason": "", "width": width, "height": height,
                      "make": developed.make, "model": developed.model,
-                     "raw_pattern": developed.raw_pattern, "orientation": developed.orientation})
-        log(f"developed {item['path']} ({width}x{height}, pattern {developed.raw_pattern})")
+                     "raw_pattern": developed.raw_pattern, "orientation": developed.orientation,
+                     "source_quality": developed.source_quality})
+        source = f"pattern {developed.raw_pattern}" if developed.raw_pattern else f"{item['format']} original"
+        log(f"developed {item['path']} ({width}x{height}, {source}, orientation tag {developed.orientation})")
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
     save_csv(table, frame)
     return frame

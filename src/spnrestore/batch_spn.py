@@ -15,10 +15,11 @@ import pandas as pd
 
 from .atomic import save_csv
 from .batch_develop import intensity_path, jpeg_path, read_develop_table
-from .develop import develop_raw, developed_size
+from .developed import load_original, original_size
 from .errors import BadImageError, SpnRestoreError
 from .jpeg import read_gray, read_rgb
 from .residual_files import ORIGINAL, load_residual, residual_path, save_residual
+from .roles import UNSCORED_ROLES
 from .spn import FingerprintAccumulator, extract_residual, fingerprint_term, ncc, pce
 
 
@@ -61,19 +62,22 @@ def fingerprint_camera(
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Estimate ``camera``'s fingerprint from its fingerprint images (RAW files, developed here).
+    """Estimate ``camera``'s fingerprint from its fingerprint images (RAW files developed here, or
+    developed originals loaded).
 
-    ``images``: mappings with keys image and path; ``out``: the fingerprint file
+    ``images``: mappings with keys image, path and format; ``out``: the fingerprint file
     (``SPN/<camera>/fingerprint.npy``, PNG preview beside it). Originals that cannot be
-    developed, and those whose size differs from the most common size among
-    them, are left out and listed with the reason. Memory does not grow with the
-    number of images (running sums). Raises SpnRestoreError when fewer than two
-    usable images remain.
+    read, and those whose size differs from the most common size among them, are
+    left out and listed with the reason; among them an image of the transposed
+    size (turned by the camera, no orientation tag), whose direction of rotation
+    is unknown: a wrong guess would add a misaligned noise pattern. Memory does
+    not grow with the number of images (running sums). Raises SpnRestoreError
+    when fewer than two usable images remain.
     """
     rows, sizes = [], {}
     for item in sorted(images, key=lambda i: i["image"]):
         try:
-            sizes[item["image"]] = (item, developed_size(item["path"]))
+            sizes[item["image"]] = (item, original_size(item["path"], item["format"]))
         except BadImageError as exc:
             rows.append({"image": item["image"], "used": False, "reason": exc.problem})
     counts = pd.Series([size for _, size in sizes.values()], dtype=object).value_counts()
@@ -81,11 +85,12 @@ def fingerprint_camera(
     accumulator = FingerprintAccumulator(sigma=sigma)
     for name, (item, shape) in sizes.items():
         if shape != size:
+            turned = " (turned by the camera, no orientation tag: rotation unknown)" if shape == size[::-1] else ""
             rows.append({"image": name, "used": False,
-                         "reason": f"size {shape[0]}x{shape[1]} differs from the camera's {size[0]}x{size[1]}"})
+                         "reason": f"size {shape[0]}x{shape[1]} differs from the camera's {size[0]}x{size[1]}{turned}"})
             continue
         try:
-            accumulator.add(develop_raw(item["path"], develop_settings).rgb)
+            accumulator.add(load_original(item["path"], item["format"], develop_settings).rgb)
         except BadImageError as exc:
             rows.append({"image": name, "used": False, "reason": exc.problem})
             continue
@@ -113,17 +118,28 @@ def score_residual(
 ) -> list[dict]:
     """PCE and NCC of ``residual`` against each fingerprint's term K * I(image).
 
-    ``image`` is the tested image (uint8 RGB or gray). Fingerprints of another
-    size are not scored; the mismatch is logged with the file ``name``.
+    ``image`` is the tested image (uint8 RGB or gray). A residual of the
+    transposed size (an image turned by the camera without an orientation tag)
+    is turned a quarter turn each way and the higher PCE is kept, as the
+    direction is unknown; this doubles the chances of a chance non-match peak
+    for those images only. Fingerprints of another size are not scored; the
+    mismatch is logged with the file ``name``.
     """
     rows = []
     for camera, k in fingerprints.items():
-        if k.shape != residual.shape:
+        if k.shape == residual.shape:
+            turns = (0,)
+        elif k.shape == residual.shape[::-1]:
+            turns = (1, -1)
+        else:
             log(f"not scored: {name} is {residual.shape[1]}x{residual.shape[0]}, the fingerprint of {camera!r} is "
                 f"{k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
             continue
-        term = fingerprint_term(k, image)
-        rows.append({"fingerprint": camera, "pce": pce(residual, term), "ncc": ncc(residual, term)})
+        scores = []
+        for turn in turns:
+            w, term = np.rot90(residual, turn), fingerprint_term(k, np.rot90(image, turn))
+            scores.append({"fingerprint": camera, "pce": pce(w, term), "ncc": ncc(w, term)})
+        rows.append(max(scores, key=lambda s: s["pce"]))
     return rows
 
 
@@ -140,16 +156,16 @@ def score_batch(
 ) -> pd.DataFrame:
     """Score the residuals (original and every quality) of a batch's images against every fingerprint.
 
-    Images with role ``fingerprint`` are not scored (they built their camera's
-    fingerprint). Writes one row per (image, source, fingerprint camera) with
-    columns camera, image, role, quality ("original" or the JPEG quality),
-    fingerprint, pce, ncc, match.
+    Images with role ``fingerprint`` (they built their camera's fingerprint) or
+    ``no_fingerprint`` (their camera has none) are not scored. Writes one row
+    per (image, source, fingerprint camera) with columns camera, image, role,
+    quality ("original" or the JPEG quality), fingerprint, pce, ncc, match.
     """
     arrays = load_fingerprints(fingerprints)
     rows = []
     for item in ok_images(develop_table).itertuples():
         role = roles[item.image]
-        if role == "fingerprint":
+        if role in UNSCORED_ROLES:
             continue
         sources = [(ORIGINAL, read_gray(intensity_path(intensity_dir, item.camera, item.image)))]
         sources += [(q, read_rgb(jpeg_path(compressed, item.camera, q, item.image))) for q in qualities]

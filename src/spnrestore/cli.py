@@ -30,7 +30,6 @@ import argparse
 import os
 import sys
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -38,110 +37,10 @@ import numpy as np
 
 from . import __version__
 from .errors import BadImageError, SpnRestoreError
+from .jpeg import estimate_jpeg_quality, ijg_table, luminance_table  # noqa: F401 (ijg_table, luminance_table: API)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 EXIT_ERROR = 2
-
-# ----------------------------------------------------------------------------- JPEG quality
-#: IJG (libjpeg) standard luminance quantisation table, natural (row-major) order, quality 50.
-IJG_LUMINANCE = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61,
-    12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77,
-    24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101,
-    72, 92, 95, 98, 112, 100, 103, 99,
-], np.int64)
-
-#: Natural index of each zig-zag position (a DQT segment stores its 64 values in zig-zag order).
-ZIGZAG = np.array(sorted(range(64), key=lambda n: (n // 8 + n % 8, n // 8 if (n // 8 + n % 8) % 2 else -(n // 8))))
-
-_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
-def ijg_table(quality: int) -> np.ndarray:
-    """The IJG luminance table scaled to ``quality`` 1..100 as libjpeg does (baseline: entries 1..255), int64 (64,)."""
-    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    return np.clip((IJG_LUMINANCE * scale + 50) // 100, 1, 255)
-
-
-IJG_TABLES = np.stack([ijg_table(q) for q in range(1, 101)])  # (100, 64): row q-1 is quality q
-
-
-@dataclass(frozen=True)
-class JpegQuality:
-    """Quality estimated from a JPEG's luminance table: ``quality`` 1..100; ``exact`` when the table is the IJG
-    table of that quality (else the nearest one, by mean absolute difference ``error`` of the 64 entries)."""
-
-    quality: int
-    exact: bool
-    error: float
-
-
-def luminance_table(data: bytes, name: str = "image") -> np.ndarray | None:
-    """The quantisation table of a JPEG's first colour component, natural order, int64 (64,).
-
-    ``data``: the file's bytes. Returns None when ``data`` is not a JPEG (no
-    SOI marker); a JPEG whose header is cut short or has no table for its
-    first component raises :class:`BadImageError` naming ``name``.
-    """
-    if data[:2] != b"\xff\xd8":
-        return None
-    tables: dict[int, np.ndarray] = {}
-    component_table, pos = None, 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise BadImageError(name, f"damaged JPEG header (no marker at byte {pos})", "re-export or re-copy the file")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        segment = data[pos + 4:pos + 2 + length]
-        if marker == 0xDB:
-            at = 0
-            while at < len(segment):
-                precision, index = segment[at] >> 4, segment[at] & 0x0F
-                size = 128 if precision else 64
-                raw = np.frombuffer(segment[at + 1:at + 1 + size], ">u2" if precision else "u1")
-                if raw.size != 64:
-                    break
-                table = np.empty(64, np.int64)
-                table[ZIGZAG] = raw
-                tables[index] = table
-                at += 1 + size
-        elif marker in _SOF_MARKERS and len(segment) >= 9:
-            component_table = segment[8]  # Tq of the first component (P, Y, X, Nf, then C, HV, Tq)
-        elif marker == 0xDA:  # start of scan: the header is complete
-            break
-        pos += 2 + length
-    table = tables.get(component_table if component_table is not None else 0)
-    if table is None:
-        raise BadImageError(name, "JPEG header has no quantisation table for its luminance (truncated file?)",
-                            "re-export or re-copy the file, or pass --quality")
-    return table
-
-
-def estimate_jpeg_quality(path: str | os.PathLike) -> JpegQuality | None:
-    """Quality of a JPEG file from its luminance table compared with the IJG tables of qualities 1..100.
-
-    Returns None for files that are not JPEGs (PNG, TIFF). Files written by
-    libjpeg-based encoders (OpenCV, Pillow, most software) match one IJG table
-    exactly; camera firmware often uses its own tables, for which the nearest
-    quality is returned with ``exact=False``.
-    """
-    table = luminance_table(Path(path).read_bytes(), os.fspath(path))
-    if table is None:
-        return None
-    errors = np.abs(IJG_TABLES - table).mean(axis=1)
-    best = int(np.argmin(errors))
-    return JpegQuality(quality=best + 1, exact=bool(errors[best] == 0), error=float(errors[best]))
-
 
 # ----------------------------------------------------------------------------- inputs
 def expand_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
@@ -165,14 +64,11 @@ def expand_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """uint8 RGB H x W x 3 of an image file; an undecodable file raises :class:`BadImageError`."""
-    from .jpeg import read_rgb
+    """uint8 RGB H x W x 3 of an image file in its stored pixel layout (the EXIF orientation is not applied,
+    16-bit TIFF/PNG scaled to 8 bits); an undecodable file raises :class:`BadImageError`."""
+    from .developed import load_developed
 
-    try:
-        return read_rgb(path)
-    except ValueError:
-        raise BadImageError(path, "cannot be decoded as an image",
-                            "is it a complete JPEG, PNG or 8-bit TIFF file? re-copy or re-export it") from None
+    return load_developed(path).rgb
 
 
 def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:

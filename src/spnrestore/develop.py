@@ -34,13 +34,18 @@ _FOREIGN_MAGIC = {
 
 @dataclass(frozen=True)
 class Developed:
-    """A developed original: ``rgb`` uint8 H x W x 3 in sensor orientation, plus metadata."""
+    """An original ready for the pipeline: ``rgb`` uint8 H x W x 3 in sensor orientation, plus metadata.
+
+    ``raw_pattern`` is empty for developed originals (JPEG/TIFF/PNG);
+    ``source_quality`` is the estimated JPEG quality of a camera JPEG original (None otherwise).
+    """
 
     rgb: np.ndarray
     make: str
     model: str
     raw_pattern: str
     orientation: int
+    source_quality: int | None = None
 
 
 def _check_header(path: str) -> None:

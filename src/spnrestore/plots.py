@@ -27,7 +27,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .errors import SpnRestoreError
-from .spn import fingerprint_term, rates_at_threshold, roc_auc, roc_curve
+from .spn import fingerprint_term, ncc, rates_at_threshold, roc_auc, roc_curve
 
 METHODS = ("plain", "restored", "original")
 METHOD_COLORS = {"plain": "tab:orange", "restored": "tab:blue", "original": "tab:green"}
@@ -373,6 +373,10 @@ def drive_crop_row(
     panels = [CropPanel(f"{method} residual", load_residual(path), pce_of(method))
               for method, path in sources if method != "restored" or path.is_file()]
     k = load_residual(fingerprint_path(spn, camera))
-    term = fingerprint_term(k, read_rgb(jpeg_path(compressed, camera, quality, image)))
-    panels.append(CropPanel("fingerprint term K*I", term))
+    rgb = read_rgb(jpeg_path(compressed, camera, quality, image))
+    if k.shape == panels[-1].array.shape[::-1]:  # turned by the camera (no tag): the quarter turn that matches
+        turn = max((1, -1), key=lambda t: ncc(np.rot90(panels[-1].array, t), fingerprint_term(k, np.rot90(rgb, t))))
+        panels = [CropPanel(p.label, np.rot90(p.array, turn), p.pce) for p in panels]
+        rgb = np.rot90(rgb, turn)
+    panels.append(CropPanel("fingerprint term K*I", fingerprint_term(k, rgb)))
     return CropRow(f"{camera}/{image} Q{quality}", panels)

@@ -5,8 +5,8 @@ import sys
 from snakemake.utils import validate
 
 from spnrestore.config import ENV_KEYS, drive_paths, resolve_config, load_yaml
-from spnrestore.discovery import discover, images_table
-from spnrestore.roles import assign_roles, holdout_cameras
+from spnrestore.discovery import Skipped, discover, images_table
+from spnrestore.roles import assign_roles, cameras_without_fingerprint, holdout_cameras
 from spnrestore.errors import SpnRestoreError
 
 
@@ -43,20 +43,44 @@ if PATHS.demo:
     )
 
 try:
-    IMAGES, SKIPPED = discover(PATHS.original, config["batches_per_camera"])
+    IMAGES, SKIPPED = discover(
+        PATHS.original,
+        config["batches_per_camera"],
+        config["spn"]["flat_field_folder"],
+        config["spn"]["flat_field_pattern"],
+    )
 except OSError as exc:
     raise SystemExit(
         f"spnrestore: cannot list {PATHS.original}: {exc.strerror}. Check the drive and its permissions."
     )
+except SpnRestoreError as exc:
+    raise SystemExit(f"spnrestore: {exc}")
 
 BATCHES = {}
 for _image in IMAGES:
     BATCHES.setdefault((_image.camera, _image.batch), []).append(_image)
-CAMERAS = sorted({image.camera for image in IMAGES})
-HOLDOUT = holdout_cameras(
-    CAMERAS, config["dataset"]["holdout_cameras"], config["dataset"]["holdout_count"]
-)
 _table = images_table(IMAGES)
+# Cameras with fewer than two originals can have no fingerprint: developed, never scored.
+_NO_FINGERPRINT = cameras_without_fingerprint(_table)
+for _camera, _count in _NO_FINGERPRINT.items():
+    _reason = (
+        f"camera has {_count} image(s); a fingerprint needs at least 2 (20 or more for "
+        "reliable identification): its images are developed and compressed but not scored; add images "
+        "of this camera"
+    )
+    print(f"spnrestore: {_camera}: {_reason}", file=sys.stderr)
+    SKIPPED.append(Skipped(_camera, os.path.join(PATHS.original, _camera), _reason))
+# Cameras with a fingerprint (the identifiable ones): they are scored, trained on and evaluated.
+CAMERAS = sorted(set(_table["camera"]) - set(_NO_FINGERPRINT))
+HOLDOUT = [
+    camera
+    for camera in holdout_cameras(
+        CAMERAS,
+        config["dataset"]["holdout_cameras"],
+        config["dataset"]["holdout_count"],
+    )
+    if camera not in _NO_FINGERPRINT
+]
 try:
     _table["role"] = assign_roles(
         _table,
@@ -79,15 +103,15 @@ wildcard_constraints:
 
 
 def batch_images(wildcards):
-    """Records (camera, image, path, format, batch, role) of one batch, for the params of batch rules."""
+    """Records (camera, image, path, format, batch, flat, role) of one batch, for the params of batch rules."""
     return [
         {**vars(i), "role": ROLES[i.camera][i.image]}
         for i in BATCHES[(wildcards.camera, wildcards.batch)]
     ]
 
 
-def batch_raw_files(wildcards):
-    """The RAW files of one batch (inputs of its develop job)."""
+def batch_originals(wildcards):
+    """The original files of one batch (inputs of its develop job)."""
     return [i.path for i in BATCHES[(wildcards.camera, wildcards.batch)]]
 
 
@@ -100,16 +124,16 @@ def all_batch_tables(stage):
 
 
 def fingerprint_records(wildcards):
-    """Image name and RAW path of one camera's fingerprint images."""
+    """Image name, path and format of one camera's fingerprint images."""
     return [
-        {"image": i.image, "path": i.path}
+        {"image": i.image, "path": i.path, "format": i.format}
         for i in IMAGES
         if i.camera == wildcards.camera and ROLES[i.camera][i.image] == "fingerprint"
     ]
 
 
-def fingerprint_raws(wildcards):
-    """RAW files of one camera's fingerprint images (developed again by the fingerprint rule)."""
+def fingerprint_originals(wildcards):
+    """Original files of one camera's fingerprint images (developed or loaded again by the fingerprint rule)."""
     return [record["path"] for record in fingerprint_records(wildcards)]
 
 

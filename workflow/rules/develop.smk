@@ -1,9 +1,10 @@
-# RAW development and JPEG copies: one job per (camera, batch); each RAW is decoded once.
+# Development of RAW originals (developed JPEG/TIFF/PNG originals are loaded) and JPEG copies:
+# one job per (camera, batch); each original is decoded once.
 
 
 rule develop:
     input:
-        raws=batch_raw_files,
+        originals=batch_originals,
     output:
         table=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
     log:

@@ -27,7 +27,7 @@ rule residual:
 
 rule fingerprint:
     input:
-        raws=fingerprint_raws,
+        originals=fingerprint_originals,
     output:
         fingerprint=f"{SPN}/{{camera}}/fingerprint.npy",
         table=f"{RESULTS}/fingerprints/{{camera}}.csv",

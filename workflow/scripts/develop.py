@@ -1,4 +1,4 @@
-"""Develop one batch of RAW originals and write their JPEG copies (rule develop)."""
+"""Develop (RAW) or load (JPEG, TIFF, PNG) one batch of originals and write their JPEG copies (rule develop)."""
 
 from spnrestore.jobs import start_job
 

@@ -9,7 +9,7 @@ import torch
 
 from spnrestore.dataset import build_shards, open_shard, list_shards
 from spnrestore.errors import ConfigError, SpnRestoreError
-from spnrestore.model.checkpoint import load_checkpoint
+from spnrestore.model.checkpoint import load_checkpoint, load_generator
 from spnrestore.model.data import ShardDataset, TrainBatches
 from spnrestore.model.networks import GeneratorConfig
 from spnrestore.model.train import resolve_config, train
@@ -53,7 +53,8 @@ def test_batch_order_is_a_function_of_seed_and_step():
 
 def test_tiny_model_learns_and_writes_logs_and_checkpoint(dataset, tmp_path):
     out = tmp_path / "model.pt"
-    cfg = dict(TINY, steps=60, loss_weights={"adv": 0.0}, vgg_weights=str(tmp_path / "absent.pth"))
+    unfiltered = {**GeneratorConfig.tiny().as_dict(), "filter_bins": 0}  # the U-Net alone, from the identity map
+    cfg = dict(TINY, model=unfiltered, steps=60, loss_weights={"adv": 0.0}, vgg_weights=str(tmp_path / "absent.pth"))
     with pytest.warns(UserWarning, match="absent.pth.*Haar"):
         metrics = train(dataset, out, tmp_path / "work", cfg, log=quiet)
     log = pd.read_csv(tmp_path / "work" / "train_log.csv")
@@ -66,10 +67,20 @@ def test_tiny_model_learns_and_writes_logs_and_checkpoint(dataset, tmp_path):
     payload = torch.load(out, weights_only=True)
     assert payload["hf_loss"] == "haar" and payload["seed"] == 3
     assert payload["manifest_sha256"] == hashlib.sha256((dataset / "manifest.csv").read_bytes()).hexdigest()
-    assert payload["model_config"] == GeneratorConfig.tiny().as_dict()
+    assert payload["model_config"] == unfiltered
     assert payload["train_config"]["steps"] == 60 and payload["metrics"]["steps_done"] == 60
     assert payload["metrics"]["selected_step"] == payload["selected"]["step"] == val.loc[val["is_best"], "step"].iloc[-1]
     assert metrics["patches_per_s"] > 0
+
+
+def test_block_filter_is_fitted_before_training_and_beats_the_plain_residual_at_step_0(dataset, tmp_path):
+    messages = []
+    train(dataset, tmp_path / "model.pt", tmp_path / "work", dict(TINY, steps=2), log=messages.append)
+    val = pd.read_csv(tmp_path / "work" / "val_log.csv")
+    assert val["step"].iloc[0] == 0 and val["gain"].iloc[0] > 0
+    assert any(m.startswith("block filter fitted on") for m in messages)
+    model = load_generator(tmp_path / "model.pt")[0]
+    assert model.block_filter.fitted.sum() == len(np.unique(open_shard(list_shards(dataset, "train")[0])["quality"]))
 
 
 def test_vgg_weights_file_gives_the_vgg_hf_loss_in_the_metadata(dataset, tmp_path):
@@ -98,6 +109,8 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(dataset, tmp_pat
     with pytest.raises(Killed):
         train(dataset, tmp_path / "a.pt", tmp_path / "a", cfg, log=kill_after_first_checkpoint)
     assert not (tmp_path / "a.pt").exists()
+    with pytest.raises(SpnRestoreError, match="cannot resume: training config differs.*lr"):
+        train(dataset, tmp_path / "a.pt", tmp_path / "a", dict(cfg, lr=5e-4), log=quiet)
     messages = []
     train(dataset, tmp_path / "a.pt", tmp_path / "a", dict(cfg, progress=True), log=messages.append)
     assert "resuming from" in " ".join(messages) and "at step 20 of 40" in " ".join(messages)
@@ -110,8 +123,10 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(dataset, tmp_pat
         torch.testing.assert_close(a["discriminator_state"][key], b["discriminator_state"][key], rtol=1e-5, atol=1e-6)
     log = pd.read_csv(tmp_path / "a" / "train_log.csv")
     assert log["step"].tolist() == list(range(1, 41))
-    with pytest.raises(SpnRestoreError, match="cannot resume: training config differs.*lr"):
-        train(dataset, tmp_path / "a.pt", tmp_path / "a", dict(cfg, lr=5e-4), log=quiet)
+    messages = []  # a finished run is not resumed: new settings (or data) start a new run
+    train(dataset, tmp_path / "a.pt", tmp_path / "a", dict(cfg, lr=5e-4, steps=4), log=messages.append)
+    assert "starting a new run" in " ".join(messages) and load_checkpoint(tmp_path / "a" / "last.pt")["step"] == 4
+    assert pd.read_csv(tmp_path / "a" / "train_log.csv")["step"].tolist() == [1, 2, 3, 4]
 
 
 def test_time_budget_stops_early_and_is_recorded(dataset, tmp_path):

@@ -127,11 +127,15 @@ def restore_residual(
     pad = ((0, hp - h), (0, wp - w))
     rgb_p = np.pad(rgb, pad + ((0, 0),), mode="reflect")
     res_p = np.pad(residual.astype(np.float32), pad, mode="reflect")
+    model, dev = r.model, r.device
+    with torch.inference_mode():  # the block filter runs once on the whole image (JPEG grid from its corner)
+        whole_rgb = torch.from_numpy(rgb_p).to(dev).permute(2, 0, 1)[None].float().div_(255.0)
+        whole_res = torch.from_numpy(res_p).to(dev)[None, None]
+        res_p = model.prefilter(whole_rgb, whole_res, torch.tensor([int(quality)], device=dev))[0, 0].cpu().numpy()
     th, tw = min(tile, hp), min(tile, wp)
     origins = [(y, x) for y in _starts(hp, th, th - overlap) for x in _starts(wp, tw, tw - overlap)]
     acc = np.zeros((hp, wp), np.float32)
     norm = np.zeros((hp, wp), np.float32)
-    model, dev = r.model, r.device
     fmt = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
     with torch.inference_mode():
         for i in range(0, len(origins), batch):
@@ -142,7 +146,7 @@ def restore_residual(
             x_res = x_res.to(dev, non_blocking=True).contiguous(memory_format=fmt)
             q = torch.full((len(group),), int(quality), device=dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=r.amp):
-                out = model(x_rgb, x_res, q)
+                out = model.refine(x_rgb, x_res, q)
             out = (out[:, 0].float() * model.residual_scale).cpu().numpy()
             for (y, x), o in zip(group, out):
                 weight = np.outer(_ramp(th, overlap, y > 0, y + th < hp), _ramp(tw, overlap, x > 0, x + tw < wp))

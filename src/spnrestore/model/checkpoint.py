@@ -24,7 +24,7 @@ from ..errors import SpnRestoreError
 from .networks import Generator, GeneratorConfig
 
 FORMAT = "spnrestore.restorer"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: model_config has filter_bins (format 1 models have no block filter)
 
 
 PLAIN_TYPES = (str, int, float, bool, type(None), torch.Tensor)
@@ -121,7 +121,10 @@ def load_generator(
     """
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "checkpoint"
     payload = load_checkpoint(source, map_location) if isinstance(source, (str, os.PathLike)) else dict(source)
-    config = GeneratorConfig.from_dict(payload.get("model_config"), key=f"{name}: model_config")
+    stored = dict(payload.get("model_config") or {})
+    if payload.get("format_version", 0) < 2:
+        stored.setdefault("filter_bins", 0)
+    config = GeneratorConfig.from_dict(stored, key=f"{name}: model_config")
     if expected_config is not None:
         expected = expected_config if isinstance(expected_config, GeneratorConfig) else GeneratorConfig.from_dict(expected_config)
         if expected != config:

@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ..errors import ConfigError
+from .block_filter import BLOCK, BlockFilter
 
 SLOPE = 0.2
 
@@ -32,6 +33,8 @@ class GeneratorConfig:
     residual blocks per level (encoder and decoder each). ``hourglass``:
     stacked hourglass blocks at the deepest level; ``hourglass_depth``:
     further halvings inside each. ``q_embed``: size of the quality embedding.
+    ``filter_bins``: texture classes of the JPEG-aware block filter applied to
+    the residual before the U-Net (:mod:`.block_filter`; 0: no filter).
     The default has about 7.8 M parameters; ``tiny()`` about 47 k.
     """
 
@@ -42,6 +45,7 @@ class GeneratorConfig:
     hourglass: int = 2
     hourglass_depth: int = 2
     q_embed: int = 64
+    filter_bins: int = 10
 
     @classmethod
     def from_dict(cls, cfg: Mapping | None, key: str = "model") -> "GeneratorConfig":
@@ -66,8 +70,10 @@ class GeneratorConfig:
 
     @property
     def factor(self) -> int:
-        """Input height and width must be multiples of this (total downsampling)."""
-        return 2 ** (self.depth + (self.hourglass_depth if self.hourglass else 0))
+        """Input height and width must be multiples of this (total downsampling; 8, the JPEG block, at least
+        with the block filter)."""
+        factor = 2 ** (self.depth + (self.hourglass_depth if self.hourglass else 0))
+        return max(factor, BLOCK) if self.filter_bins else factor
 
 
 def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -146,10 +152,13 @@ class Generator(nn.Module):
     ``forward(rgb, residual, quality)``: rgb float (B, 3, H, W) in 0..1,
     residual float (B, 1, H, W) in residual units, quality (B,) 1..100; H and W
     multiples of ``config.factor``. Returns float32 (B, 1, H, W) in normalised
-    units: ``residual / residual_scale + correction``. ``residual_scale`` and
-    ``target_scale`` are buffers (saved with the weights) set from the training
-    data: restored residual in input units = output * residual_scale, output
-    compared with target / target_scale.
+    units: ``filtered / residual_scale + correction``, where ``filtered`` is the
+    block-filtered residual (:meth:`prefilter`; the residual itself without the
+    filter). ``residual_scale`` and ``target_scale`` are buffers (saved with the
+    weights) set from the training data: restored residual = output *
+    residual_scale, output compared with target / target_scale. The forward
+    pass is :meth:`prefilter` then :meth:`refine`; whole images are
+    prefiltered once and refined in tiles (``spnrestore.restore``).
     """
 
     def __init__(self, config: GeneratorConfig = GeneratorConfig()):
@@ -158,6 +167,7 @@ class Generator(nn.Module):
         widths = [min(c.width * 2**level, c.max_width) for level in range(c.depth + 1)]
         self.register_buffer("residual_scale", torch.tensor(1.0))
         self.register_buffer("target_scale", torch.tensor(1.0))
+        self.block_filter = BlockFilter(c.filter_bins) if c.filter_bins else None
         self.embed = QualityEmbedding(c.q_embed)
         self.stem = _conv(4, widths[0])
         self.encoder = nn.ModuleList(Stage(widths[i], c.q_embed, c.blocks) for i in range(c.depth))
@@ -195,9 +205,20 @@ class Generator(nn.Module):
             x = self.decoder[i](self.merge[i](torch.cat([x, skips[i]], dim=1)), e)
         return self.head(F.leaky_relu(x, SLOPE))
 
-    def forward(self, rgb: torch.Tensor, residual: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-        r = residual.float() / self.residual_scale
+    def prefilter(self, rgb: torch.Tensor, residual: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        """The block-filtered residual (B, 1, H, W) float32 in residual units (the residual without a filter)."""
+        if self.block_filter is None:
+            return residual.float()
+        with torch.autocast(rgb.device.type, enabled=False):  # block DCTs in float32, also under bf16 autocast
+            return self.block_filter(rgb, residual, quality)
+
+    def refine(self, rgb: torch.Tensor, filtered: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        """Normalised output for an already prefiltered residual (see the class docstring)."""
+        r = filtered.float() / self.residual_scale
         return r + self.correction(rgb, r, quality).float()
+
+    def forward(self, rgb: torch.Tensor, residual: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        return self.refine(rgb, self.prefilter(rgb, residual, quality), quality)
 
 
 class Discriminator(nn.Module):

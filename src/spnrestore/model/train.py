@@ -73,6 +73,7 @@ DEFAULTS: dict[str, Any] = {
     "vgg_weights": None,       # path of vgg16-397923af.pth (None: weight-free Haar HF loss)
     "vgg_sha256": VGG16_SHA256,
     "vgg_layers": list(DEFAULT_LAYERS),
+    "filter_examples": 20000,  # training examples (evenly spaced) the block filter is fitted on
     "time_budget_s": None,     # stop (and finish normally) after this many seconds, resumed runs included
     "progress": True,          # tqdm progress bar on stderr
 }
@@ -101,7 +102,7 @@ def resolve_config(cfg: Mapping | None) -> dict:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise ConfigError(f"training config: {key} = {value!r} must be an integer >= {minimum}.")
 
-    for key in ("steps", "batch_size", "checkpoint_every", "log_every"):
+    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "filter_examples"):
         positive_int(key)
     for key in ("epochs", "val_every", "val_batches", "threads"):
         positive_int(key, optional=True)
@@ -153,14 +154,32 @@ def make_hf_loss(cfg: Mapping, log: Callable[[str], None]) -> HighFrequencyLoss:
     return HighFrequencyLoss(None)
 
 
-def data_scales(dataset: ShardDataset, max_examples: int = 1024) -> tuple[float, float]:
-    """Standard deviations of the residuals and of the targets over up to ``max_examples`` evenly spaced examples."""
+def evenly_spaced(dataset: ShardDataset, max_examples: int, chunk: int = 128) -> list[list[int]]:
+    """Up to ``max_examples`` evenly spaced example indices of ``dataset``, in chunks of ``chunk``."""
     idx = np.unique(np.linspace(0, len(dataset) - 1, min(len(dataset), max_examples)).round().astype(np.int64))
+    return [part.tolist() for part in np.array_split(idx, -(-len(idx) // chunk))]
+
+
+class Batches:
+    """Re-iterable batches ``dataset[chunk]`` over fixed index chunks (for the block filter's two passes)."""
+
+    def __init__(self, dataset: ShardDataset, chunks: list[list[int]]):
+        self.dataset, self.chunks = dataset, chunks
+
+    def __iter__(self):
+        return (self.dataset[chunk] for chunk in self.chunks)
+
+
+@torch.no_grad()
+def data_scales(dataset: ShardDataset, prefilter: Callable | None = None, max_examples: int = 1024) -> tuple[float, float]:
+    """Standard deviations of the (prefiltered) residuals and of the targets over up to ``max_examples``
+    evenly spaced examples; ``prefilter(rgb01, residual, quality)`` is the generator's block filter."""
     sums = np.zeros((2, 3))  # per array: count, sum, sum of squares (float64)
-    for chunk in np.array_split(idx, -(-len(idx) // 128)):
-        batch = dataset[chunk.tolist()]
-        for row, name in enumerate(("residual", "target")):
-            x = batch[name].double()
+    for batch in Batches(dataset, evenly_spaced(dataset, max_examples)):
+        residual = batch["residual"]
+        if prefilter is not None:
+            residual = prefilter(batch["rgb"].float() / 255.0, residual, batch["quality"])
+        for row, x in enumerate((residual.double(), batch["target"].double())):
             sums[row] += (x.numel(), x.sum().item(), (x * x).sum().item())
     r, t = (float(np.sqrt(max(0.0, s2 / n - (s1 / n) ** 2))) for n, s1, s2 in sums)
     if not (r > 0 and t > 0):
@@ -220,8 +239,17 @@ class Trainer:
         self.step, self.elapsed, self.train_time, self.val_rows, self.best = 0, 0.0, 0.0, [], None
         self.last_path = self.work_dir / "last.pt"
         resume = load_checkpoint(self.last_path) if self.last_path.exists() else None
+        if resume is not None and resume.get("finished"):
+            log(f"{self.last_path} is the end of a finished run: starting a new run (a run is resumed only "
+                "when it was interrupted)")
+            resume = None
+        self.finished = False
         if resume is None:
-            r, t = data_scales(self.train_set)
+            if self.G.block_filter is not None:
+                blocks = self.G.block_filter.fit(Batches(self.train_set, evenly_spaced(self.train_set,
+                                                                                       cfg["filter_examples"])))
+                log(f"block filter fitted on {blocks} blocks per JPEG quality")
+            r, t = data_scales(self.train_set, self.G.prefilter)
             self.G.residual_scale.fill_(r)
             self.G.target_scale.fill_(t)
         else:
@@ -366,6 +394,7 @@ class Trainer:
             kind="training", discriminator_state={k: v.cpu() for k, v in self.D.state_dict().items()},
             optimizer_g=self.opt_g.state_dict(), optimizer_d=self.opt_d.state_dict(), step=self.step,
             elapsed_s=self.elapsed, train_time_s=self.train_time, val_rows=self.val_rows, best=self.best,
+            finished=self.finished,
             rng={"torch": torch.get_rng_state(),
                  "cuda": torch.cuda.get_rng_state_all() if self.cuda else []}))
         save_checkpoint(self.last_path, state)
@@ -398,7 +427,9 @@ def train(
     point resumes from ``work_dir/last.pt`` when called again with the same
     trajectory settings (model, data, losses, seed, schedule); runtime settings
     (``RUNTIME_KEYS``: device, workers, threads, logging, time budget...) may
-    change. Returns the metrics dictionary stored in the checkpoint.
+    change. A ``last.pt`` of a finished run (all steps done or time budget
+    spent) is not resumed: the call starts a new run (Snakemake re-runs the rule
+    when its data or settings changed). Returns the metrics dictionary stored in the checkpoint.
     """
     cfg = resolve_config(cfg)
     if cfg["threads"]:
@@ -477,6 +508,7 @@ def train(
         if t.step % cfg["checkpoint_every"] == 0 or done or over_budget:
             flush()
             t.elapsed = elapsed0 + time.perf_counter() - start
+            t.finished = done or over_budget
             t.save_last()
             log(f"checkpoint saved at step {t.step}")
         if over_budget and not done:

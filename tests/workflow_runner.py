@@ -29,3 +29,31 @@ def pending_by_rule(output: str) -> dict[str, int]:
         if name != "total":
             counts[name] = int(count)
     return counts
+
+
+def snakemake_command(workdir: Path, drive: Path, *args: str, config: tuple[str, ...] = ()) -> list[str]:
+    """The command line of :func:`run_snakemake` (to start it in the background)."""
+    return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
+            *args, "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", *config]
+
+
+def start_snakemake(workdir: Path, drive: Path, *args: str, config: tuple[str, ...] = (), log: Path,
+                    env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start snakemake in its own process group (``os.killpg(proc.pid, ...)`` reaches its jobs too);
+    stdout and stderr go to ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(snakemake_command(workdir, drive, *args, config=config), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Process ids still alive in process group ``pgid`` (Linux /proc; zombies excluded)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members

@@ -99,8 +99,6 @@ def test_full_disk_stops_the_batch_and_leaves_no_half_written_file(full_disk):
             assert np.lib.format.read_array(io.BytesIO(buffer.tobytes())).ndim == 2, name
 
 
-@pytest.mark.xfail(strict=True, reason="atomic.write_bytes re-raises the bare OSError(ENOSPC) of f.write, which "
-                   "names no file; see the change request in docs/reliability.md")
 def test_full_disk_error_names_the_file_and_says_the_disk_is_full(full_disk):
     message = full_disk["error"]["message"]
     assert "No space left" in message or "disk is full" in message
@@ -225,8 +223,6 @@ def test_names_from_the_drive_cannot_leave_the_output_folders(tmp_path):
                                                                             ("batches",))
 
 
-@pytest.mark.xfail(strict=True, reason="discovery follows a symlinked camera folder out of the drive (only file "
-                   "symlinks are checked); see the change request in docs/reliability.md")
 def test_camera_folder_symlink_out_of_the_drive_is_skipped(tmp_path):
     original = tmp_path / "Original"
     (original / "Cam").mkdir(parents=True)
@@ -245,8 +241,6 @@ def drive_config(drive: Path, **folders) -> dict:
             **folders}
 
 
-@pytest.mark.xfail(strict=True, reason="drive_paths accepts output folders inside the Original folder; see the "
-                   "change request in docs/reliability.md")
 @pytest.mark.parametrize("key, value", [("compressed_images_dir", "Images/Original"),
                                         ("spn_images_dir", "Images/Original/SPN"),
                                         ("results_dir", "{drive}/Images/Original/results")])
@@ -271,8 +265,6 @@ def test_default_output_folders_are_beside_the_originals(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:HF loss:UserWarning")
-@pytest.mark.xfail(strict=True, reason="train() writes val_log.csv only after a validation, so a data set without "
-                   "val examples ends the train rule with MissingOutputException; see docs/reliability.md")
 def test_training_without_validation_examples_writes_every_declared_output(tmp_path):
     from spnrestore.dataset import build_shards
     from spnrestore.model.train import train

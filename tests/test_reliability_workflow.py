@@ -26,7 +26,7 @@ from spnrestore.demo import make_demo_drive
 from spnrestore.develop import develop_raw
 from spnrestore.jpeg import encode_jpeg, read_rgb
 from spnrestore.spn import extract_residual
-from workflow_runner import ROOT, group_members, run_snakemake, start_snakemake
+from workflow_runner import ROOT, group_members, pending_by_rule, run_snakemake, start_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -183,8 +183,6 @@ def test_rerun_after_killed_jobs_equals_a_clean_run(killed_jobs):
     check_outputs_equal_a_clean_development(killed_jobs["drive"], killed_jobs["work"])
 
 
-@pytest.mark.xfail(strict=True, reason="atomic.py does not remove the temporary file of a write killed before its "
-                   "rename; see docs/reliability.md (change request: stale temporary files)")
 def test_rerun_removes_the_temporary_files_of_killed_writes(killed_jobs):
     assert temp_files(killed_jobs["drive"] / "Images") == []
 
@@ -454,11 +452,13 @@ def test_training_killed_mid_run_resumes_from_its_last_checkpoint(whole_run):
     assert (resumed, whole_run["killed_at"]) == (6, 12)
 
 
-def test_killed_training_outputs_are_marked_incomplete(whole_run):
-    """Without the default profile's ``rerun-incomplete``, Snakemake refuses to go on from the half-written
-    outputs of the killed train job and names them; with it (the default), the train job is simply run again."""
-    refused = whole_run["without_profile"]
-    assert refused.returncode != 0 and "incomplete" in refused.output and "train_log.csv" in refused.output
+def test_killed_training_leaves_no_declared_output_so_it_is_simply_run_again(whole_run):
+    """The train rule writes its declared outputs (model, log copies) only at its end, so a killed train job
+    leaves none of them: even without the default profile's ``rerun-incomplete`` Snakemake has nothing
+    incomplete to refuse and plans the train job again (the work folder it resumes from is no output)."""
+    planned = whole_run["without_profile"]
+    assert planned.returncode == 0 and "incomplete" not in planned.output
+    assert "train" in pending_by_rule(planned.output)
     assert "rule train:" in whole_run["rerun"].output
 
 
@@ -485,9 +485,6 @@ def test_resumed_training_equals_an_uninterrupted_run(whole_run, tmp_path):
         torch.testing.assert_close(resumed["model_state"][key], reference["model_state"][key], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="Snakemake deletes the incomplete outputs train_log.csv and val_log.csv "
-                   "before re-running train, so the resumed log lacks the steps before the checkpoint; see the change "
-                   "request in docs/reliability.md")
 def test_training_log_is_whole_after_resume(whole_run):
     train_log = pd.read_csv(whole_run["results"] / "model" / "work" / "train_log.csv")
     assert train_log["step"].tolist() == list(range(1, 25))
@@ -514,9 +511,6 @@ def tiny_image_run(tmp_path_factory):
     return {"drive": drive, "work": work, "camera": camera.name, "path": target, "run": run}
 
 
-@pytest.mark.xfail(strict=True, reason="develop_batch catches BadImageError from develop_raw only: the residual's "
-                   "size check raises outside it (naming 'image', not the file) and fails the develop job, after "
-                   "the tiny image's JPEGs were written; see the change request in docs/reliability.md")
 def test_image_smaller_than_the_wavelet_minimum_is_skipped_by_name(tiny_image_run):
     run, results = tiny_image_run["run"], tiny_image_run["work"] / "results"
     assert run.returncode == 0, run.output[-3000:]

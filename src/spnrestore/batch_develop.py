@@ -88,6 +88,7 @@ def develop_batch(
         row = {k: item[k] for k in ("camera", "image", "path", "format", "batch", "role")}
         try:
             developed = load_original(item["path"], item["format"], develop_settings)
+            residual = extract_residual(developed.rgb, sigma=sigma, name=item["path"])
         except BadImageError as exc:
             if on_bad_image == "fail":
                 raise
@@ -96,8 +97,7 @@ def develop_batch(
             continue
         for quality in qualities:
             write_jpeg(jpeg_path(compressed, item["camera"], quality, item["image"]), developed.rgb, quality, subsampling)
-        save_residual(residual_path(spn, item["camera"], ORIGINAL, item["image"]),
-                      extract_residual(developed.rgb, sigma=sigma))
+        save_residual(residual_path(spn, item["camera"], ORIGINAL, item["image"]), residual)
         write_png(intensity_path(intensity_dir, item["camera"], item["image"]), gray_uint8(developed.rgb))
         height, width = developed.rgb.shape[:2]
         rows.append({**row, "status": "ok", "reason": "", "width": width, "height": height,

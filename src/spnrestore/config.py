@@ -241,7 +241,18 @@ def drive_paths(config: Mapping, project_dir: str | os.PathLike, workdir: str | 
         results_path = results_path if results_path.is_absolute() else workdir / results_path
     else:
         results_path = project_dir / DEMO_DIR / "results" if demo else workdir / "results"
-    return DrivePaths(drive, original, sub("compressed_images_dir"), sub("spn_images_dir"), results_path, demo)
+    outputs = {"compressed_images_dir": sub("compressed_images_dir"), "spn_images_dir": sub("spn_images_dir"),
+               "results_dir": results_path}
+    originals = original.resolve()
+    for key, path in outputs.items():
+        resolved = path.resolve()
+        if resolved == originals or originals in resolved.parents or resolved in originals.parents:
+            raise ConfigError(
+                f"{key.upper() if key.upper() in ENV_KEYS else key} = {str(config.get(key) or '')!r}: {path} is inside, or holds, the Original folder "
+                f"{original}; the workflow never writes among the originals. Choose a folder beside it "
+                "(e.g. Images/Compressed)."
+            )
+    return DrivePaths(drive, original, outputs["compressed_images_dir"], outputs["spn_images_dir"], results_path, demo)
 
 
 def load_config(

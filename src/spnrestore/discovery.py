@@ -113,6 +113,10 @@ def discover(
         camera = entry.name
         if camera.startswith("."):
             continue
+        if entry.is_symlink() and not _inside(Path(entry.path), original):
+            skipped.append(Skipped(camera, entry.path, "camera folder is a symlink pointing outside the Original "
+                                                       "folder; copy the folder in"))
+            continue
         try:
             files = _entries(entry.path)
             flats = [f for f in files if flat_folder and f.name == flat_folder and f.is_dir()]

@@ -223,6 +223,7 @@ def training_curves(
     if val_log is not None and (isinstance(val_log, pd.DataFrame) or Path(val_log).is_file()):
         val = _table(val_log, ("step", "ncc_plain", "ncc_restored", "gain", "nonmatch_plain", "nonmatch_restored"),
                      "validation log")
+        val = None if val.empty else val  # no validation split: losses only
     fig = _figure(11.0, 7.5 if val is not None else 3.8)
     axes = fig.subplots(2 if val is not None else 1, 2, squeeze=False).ravel()
     ax = axes[0]

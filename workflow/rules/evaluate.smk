@@ -69,8 +69,8 @@ rule results:
 rule plots:
     input:
         scores=f"{RESULTS}/evaluation/scores.csv",
-        train_log=f"{RESULTS}/model/work/train_log.csv",
-        val_log=f"{RESULTS}/model/work/val_log.csv",
+        train_log=f"{RESULTS}/model/train_log.csv",
+        val_log=f"{RESULTS}/model/val_log.csv",
     output:
         roc=report(
             expand(f"{RESULTS}/evaluation/plots/roc_{{subset}}.png", subset=SUBSETS),

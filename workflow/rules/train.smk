@@ -8,11 +8,11 @@ rule train:
     output:
         checkpoint=f"{RESULTS}/model/restorer.pt",
         train_log=report(
-            f"{RESULTS}/model/work/train_log.csv",
+            f"{RESULTS}/model/train_log.csv",
             caption="../report/train_log.rst",
             category="Training",
         ),
-        val_log=f"{RESULTS}/model/work/val_log.csv",
+        val_log=f"{RESULTS}/model/val_log.csv",
     log:
         f"{LOGS}/train.log",
     benchmark:
@@ -27,6 +27,8 @@ rule train:
     params:
         settings=TRAIN_SETTINGS,
         dataset=lambda wildcards, input: os.path.dirname(input.manifest),
-        work=lambda wildcards, output: os.path.dirname(output.train_log),
+        work=lambda wildcards, output: os.path.join(
+            os.path.dirname(output.train_log), "work"
+        ),
     script:
         "../scripts/train.py"

@@ -81,6 +81,8 @@ DEFAULTS: dict[str, Any] = {
 RUNTIME_KEYS = {"device", "bf16", "channels_last", "compile", "num_workers", "threads", "progress",
                 "log_every", "checkpoint_every", "val_every", "val_batches", "time_budget_s", "vgg_weights"}
 TRAIN_COLUMNS = ["step", "epoch", "lr", "total", "corr", "lf", "hf", "adv", "d", "time_s"]
+VAL_COLUMNS = ["step", "epoch", "n", "ncc_plain", "ncc_restored", "gain", "gain_ratio", "nonmatch_plain",
+               "nonmatch_restored", "nonmatch_raise", "nonmatch_raise_se", "eligible", "is_best"]
 
 
 def resolve_config(cfg: Mapping | None) -> dict:
@@ -486,6 +488,10 @@ def train(
             t.best = row
             save_checkpoint(work_dir / "best.pt", model_payload(t.G, **t.metadata(selected=row)))
 
+    if len(t.val_set) == 0:
+        log(f"{t.dataset_dir}: no validation examples: nothing selects a checkpoint, the last step's model is kept; "
+            "give the val split a fraction (dataset.fractions) for a validated model")
+        save_csv(val_log, pd.DataFrame(columns=VAL_COLUMNS))
     if t.step == 0 and not t.val_rows:
         run_validation()  # the identity map (plain residual) is the reference every later model must beat
     loader = t.loader(t.train_set, sampler)

@@ -45,7 +45,7 @@ train:
     model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}
 """
 # Every stage up to the model (evaluation adds four more rounds of SLURM status checks).
-TARGETS = ("manifest", "identification", "train")
+TARGETS = ("manifest", "identification", "train", "evaluation")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 SITE_VARIABLES = ("PARTITION", "ACCOUNT", "GPU_PARTITION", "GPU_FLAG", "GPU_MODEL", "JOBS", "CORES", "STATUS_COMMAND")
 

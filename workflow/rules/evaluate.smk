@@ -17,6 +17,7 @@ rule restore:
         "../../envs/spnrestore.yaml"
     threads: 1
     resources:
+        gpu=1,
         mem_mb=4000,
         runtime=120,
     params:

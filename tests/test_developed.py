@@ -121,6 +121,18 @@ def test_damaged_and_unsupported_files_are_bad_images(tmp_path, rgb):
             load_developed(tmp_path / name)
 
 
+def test_camera_trailer_is_accepted_and_truncation_is_found_past_an_exif_thumbnail(tmp_path, rgb):
+    thumbnail = cv2.imencode(".jpg", rgb[:32, :32])[1].tobytes()  # a whole JPEG (scan, end marker) inside APP1
+    app1 = b"\xff\xe1" + (len(thumbnail) + 8).to_bytes(2, "big") + b"Exif\x00\x00" + thumbnail
+    main = cv2.imencode(".jpg", rgb[..., ::-1])[1].tobytes()
+    jpeg = main[:2] + app1 + main[2:]
+    (tmp_path / "trailer.jpg").write_bytes(jpeg + b"SEFH" + bytes(64) + b"SEFT")  # Samsung-style trailer
+    assert load_developed(tmp_path / "trailer.jpg").rgb.shape == rgb.shape
+    (tmp_path / "cut.jpg").write_bytes(jpeg[: len(jpeg) * 2 // 3])
+    with pytest.raises(BadImageError, match="cut.jpg: JPEG ends before its end-of-image marker"):
+        load_developed(tmp_path / "cut.jpg")
+
+
 def test_load_original_dispatches_on_format(tmp_path, rgb):
     (tmp_path / "a.png").write_bytes(pillow_bytes(rgb, "PNG"))
     assert np.array_equal(load_original(tmp_path / "a.png", "png", develop_settings={}).rgb, rgb)

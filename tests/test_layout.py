@@ -116,12 +116,13 @@ def test_dresden_pattern_and_plan_are_pure_functions_of_names():
     targets = [p.target for p in plan]
     assert targets[:3] == ["Canon_Ixus70_0/Canon_Ixus70_0_1.JPG", "Canon_Ixus70_0/canon_Ixus70_0_2.jpg",
                            "Olympus_mju_1050SW_3/Olympus_mju_1050SW_3_9.JPG"]  # case variants merged
-    # the same stem again in the camera (flat-field folder, other extension): the workflow would refuse it, so it
-    # is renamed with a hash of its source path
+    # the same stem again in the camera from another folder (flat-field folder): the workflow would refuse it, so
+    # it is renamed with a hash of its source path; in the same folder with another extension it is the same shot
     assert targets[3] == "Agfa_DC-504_0/Agfa_DC-504_0_1.JPG"
     assert re.fullmatch(r"Agfa_DC-504_0/flat/Agfa_DC-504_0_1_[0-9a-f]{8}\.JPG", targets[4])
-    assert re.fullmatch(r"Agfa_DC-504_0/Agfa_DC-504_0_1_[0-9a-f]{8}\.dng", targets[5]) and targets[4] != targets[5]
-    assert "renamed: the name Agfa_DC-504_0_1 is already taken in camera Agfa_DC-504_0" in plan[5].reason
+    assert "renamed: the name Agfa_DC-504_0_1 is already taken in camera Agfa_DC-504_0" in plan[4].reason
+    assert (plan[5].action, plan[5].target) == ("skip", "")
+    assert plan[5].reason.startswith("same shot as Agfa_DC-504_0_1.JPG (same name, other format)")
     assert (plan[6].action, plan[6].target, plan[6].reason) == ("skip", "", "name does not match the pattern")
 
 

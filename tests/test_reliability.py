@@ -235,6 +235,18 @@ def test_camera_folder_symlink_out_of_the_drive_is_skipped(tmp_path):
     assert [(s.camera, "outside" in s.reason) for s in skipped] == [("Far", True)]
 
 
+def test_flat_field_folder_symlink_out_of_the_drive_is_skipped(tmp_path):
+    original = tmp_path / "Original"
+    (original / "Cam").mkdir(parents=True)
+    (original / "Cam" / "a.DNG").write_bytes(b"II*\x00")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "sky.DNG").write_bytes(b"II*\x00")
+    (original / "Cam" / "flat").symlink_to(tmp_path / "elsewhere")
+    images, skipped = discover(original, batches=4, flat_folder="flat")
+    assert [(i.camera, i.image) for i in images] == [("Cam", "a")]
+    assert [(s.path.endswith("sky.DNG"), "outside" in s.reason) for s in skipped] == [(True, True)]
+
+
 def drive_config(drive: Path, **folders) -> dict:
     return {"external_drive": str(drive), "original_images_dir": "Images/Original",
             "compressed_images_dir": "Images/Compressed", "spn_images_dir": "Images/SPN", "results_dir": "",

@@ -117,6 +117,18 @@ def to_uint8_rgb(pixels: np.ndarray, path: str) -> np.ndarray:
     return np.ascontiguousarray(pixels[..., 2::-1])  # BGR(A) -> RGB
 
 
+def _first_scan(data: bytes) -> int:
+    """Offset of the main image's first start-of-scan marker in JPEG ``data``, found by walking the marker
+    segments (so an EXIF thumbnail inside APP1 is skipped); the end-of-image marker must follow it, and
+    camera trailers (Samsung, motion photos) may follow that. ``len(data)`` when no scan is found."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        if data[i + 1] == 0xDA:
+            return i
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return len(data)
+
+
 def load_developed(path: str | os.PathLike) -> Developed:
     """A developed original as uint8 RGB H x W x 3 in its stored (sensor) pixel layout.
 
@@ -129,7 +141,7 @@ def load_developed(path: str | os.PathLike) -> Developed:
     data = Path(path).read_bytes()
     if not data:
         raise BadImageError(path, "file is empty (0 bytes)", _FIX)
-    if data[:2] == b"\xff\xd8" and data.rstrip(b"\x00")[-2:] != b"\xff\xd9":
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[_first_scan(data):]:
         raise BadImageError(path, "JPEG ends before its end-of-image marker (truncated file)", _FIX)
     orientation, make, model = _metadata(data, path)
     stored = _without_tiff_orientation(data)

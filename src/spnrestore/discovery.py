@@ -119,11 +119,17 @@ def discover(
             continue
         try:
             files = _entries(entry.path)
-            flats = [f for f in files if flat_folder and f.name == flat_folder and f.is_dir()]
-            files = [(f, False) for f in files if f not in flats] + [(f, True) for d in flats for f in _entries(d.path)]
         except OSError as exc:
             skipped.append(Skipped(camera, entry.path, f"camera folder cannot be read ({exc.strerror}); check its permissions"))
             continue
+        flats = [f for f in files if flat_folder and f.name == flat_folder and f.is_dir()]
+        files = [(f, False) for f in files if f not in flats]
+        for folder in flats:
+            try:
+                files += [(f, True) for f in _entries(folder.path)]
+            except OSError as exc:
+                skipped.append(Skipped(camera, folder.path, f"flat-field folder cannot be read ({exc.strerror}); "
+                                                            "check its permissions"))
         seen: dict[str, str] = {}
         count = 0
         for f, in_flat_folder in files:
@@ -134,7 +140,7 @@ def discover(
                 skipped.append(Skipped(camera, f.path, f"sub-folder inside {where} is not scanned"))
             elif fmt is None:
                 skipped.append(Skipped(camera, f.path, f"not a RAW image or a JPEG/TIFF/PNG (extension {ext or 'none'!r})"))
-            elif f.is_symlink() and not _inside(Path(f.path), original):
+            elif (f.is_symlink() or in_flat_folder) and not _inside(Path(f.path), original):
                 skipped.append(Skipped(camera, f.path, "symlink pointing outside the Original folder; copy the file in"))
             elif stem in seen:
                 skipped.append(Skipped(camera, f.path, f"same name as {seen[stem]}; rename one of them"))

@@ -242,6 +242,7 @@ def plan_layout(sources: list[Source], assign: Callable[[list[Source]], list[Ass
     assignments = dict(zip(images, assign([sources[i] for i in images])))
     spelling: dict[str, str] = {}
     taken: set[tuple[str, str]] = set()
+    shots: dict[tuple[str, str], str] = {}  # (source folder, stem) -> first file: RAW+JPEG pairs of one shot
     plan: list[Placement] = []
     for i, source in enumerate(sources):
         a = assignments.get(i)
@@ -253,6 +254,12 @@ def plan_layout(sources: list[Source], assign: Callable[[list[Source]], list[Ass
         name = source.relative.rsplit("/", 1)[-1]
         stem, ext = os.path.splitext(name)
         note = a.note
+        shot = (source.relative.rsplit("/", 1)[0] if "/" in source.relative else "", stem.casefold())
+        if shot in shots:  # the same exposure twice (e.g. IMG_1.DNG and IMG_1.JPG): one may not build the
+            plan.append(Placement(str(source.path), camera, "", "skip",  # fingerprint while the other is tested
+                                  f"same shot as {shots[shot]} (same name, other format); one copy is kept"))
+            continue
+        shots[shot] = name
         if (camera.casefold(), stem.casefold()) in taken:
             stem = f"{stem}_{stable_hash(source.relative) % 16**8:08x}"
             note += f"; renamed: the name {Path(name).stem} is already taken in camera {camera}"

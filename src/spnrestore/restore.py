@@ -146,7 +146,7 @@ def restore_residual(
             x_res = x_res.to(dev, non_blocking=True).contiguous(memory_format=fmt)
             q = torch.full((len(group),), int(quality), device=dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=r.amp):
-                out = model.refine(x_rgb, x_res, q)
+                out = model(x_rgb, x_res, q, prefiltered=True)
             out = (out[:, 0].float() * model.residual_scale).cpu().numpy()
             for (y, x), o in zip(group, out):
                 weight = np.outer(_ramp(th, overlap, y > 0, y + th < hp), _ramp(tw, overlap, x > 0, x + tw < wp))

@@ -7,7 +7,7 @@ terms). The filter multiplies each block-DCT coefficient of the plain
 residual by a weight chosen by (JPEG quality, texture class of the block,
 frequency), the least-squares (Wiener) weight ``sum(r * t) / sum(r * r)``
 between residual ``r`` and training target ``t`` over the training patches.
-The texture class is the decile (``bins`` classes) of ``log1p(AC energy)`` of
+The texture class is the decile (``bins`` classes) of ``log1p(sqrt(AC energy))`` of
 the block's gray intensity, with class edges per quality. The GAN then learns
 a correction on top of the filtered residual.
 
@@ -53,7 +53,8 @@ class BlockFilter(nn.Module):
         super().__init__()
         self.bins = bins
         d = dct_matrix()
-        self.register_buffer("basis", (d[:, None, :, None] * d[None, :, None, :]).reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK))
+        basis = d[:, None, :, None] * d[None, :, None, :]  # (u, v, y, x)
+        self.register_buffer("basis", basis.reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK))
         self.register_buffer("weights", torch.ones(100, bins, BLOCK * BLOCK))
         self.register_buffer("edges", torch.zeros(100, max(bins - 1, 0)))
         self.register_buffer("fitted", torch.zeros(100, dtype=torch.bool))
@@ -65,8 +66,8 @@ class BlockFilter(nn.Module):
         return F.conv2d(x.float(), self.basis, stride=BLOCK)
 
     def texture(self, rgb: torch.Tensor) -> torch.Tensor:
-        """log1p of the AC energy (sum of squared AC coefficients = 64 x the variance) of each 8 x 8 block
-        of the gray intensity in 0..255 units, (B, H/8, W/8); ``rgb`` float (B, 3, H, W) in 0..1."""
+        """``log1p(sqrt(AC energy))`` of each 8 x 8 block of the gray intensity in 0..255 units (AC energy: sum of
+        squared AC coefficients = 64 x the block's variance), (B, H/8, W/8); ``rgb`` float (B, 3, H, W) in 0..1."""
         weights = torch.tensor(GRAY, device=rgb.device, dtype=torch.float32).view(1, 3, 1, 1)
         gray = (rgb.float() * weights).sum(1, keepdim=True) * 255.0
         mean, mean_sq = F.avg_pool2d(gray, BLOCK), F.avg_pool2d(gray * gray, BLOCK)
@@ -116,8 +117,8 @@ class BlockFilter(nn.Module):
             r, t = self.coefficients(batch["residual"]), self.coefficients(batch["target"])
             cls = self.classes(rgb, quality)
             index = ((quality - 1).view(-1, 1, 1) * self.bins + cls).flatten()
-            num.view(-1, BLOCK * BLOCK).index_add_(0, index, (r * t).permute(0, 2, 3, 1).reshape(-1, BLOCK * BLOCK).double())
-            den.view(-1, BLOCK * BLOCK).index_add_(0, index, (r * r).permute(0, 2, 3, 1).reshape(-1, BLOCK * BLOCK).double())
+            for sums, product in ((num, r * t), (den, r * r)):
+                sums.view(-1, BLOCK * BLOCK).index_add_(0, index, product.permute(0, 2, 3, 1).reshape(-1, BLOCK * BLOCK).double())
             counts.index_add_(0, quality - 1, torch.full_like(quality, cls[0].numel()))
         fitted = counts > 0
         scale = den.sum((1, 2), keepdim=True) / (self.bins * BLOCK * BLOCK)

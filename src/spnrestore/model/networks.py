@@ -156,9 +156,9 @@ class Generator(nn.Module):
     block-filtered residual (:meth:`prefilter`; the residual itself without the
     filter). ``residual_scale`` and ``target_scale`` are buffers (saved with the
     weights) set from the training data: restored residual = output *
-    residual_scale, output compared with target / target_scale. The forward
-    pass is :meth:`prefilter` then :meth:`refine`; whole images are
-    prefiltered once and refined in tiles (``spnrestore.restore``).
+    residual_scale, output compared with target / target_scale. Whole images
+    are prefiltered once and the rest runs in tiles (``forward(...,
+    prefiltered=True)``, ``spnrestore.restore``).
     """
 
     def __init__(self, config: GeneratorConfig = GeneratorConfig()):
@@ -212,13 +212,13 @@ class Generator(nn.Module):
         with torch.autocast(rgb.device.type, enabled=False):  # block DCTs in float32, also under bf16 autocast
             return self.block_filter(rgb, residual, quality)
 
-    def refine(self, rgb: torch.Tensor, filtered: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-        """Normalised output for an already prefiltered residual (see the class docstring)."""
+    def forward(self, rgb: torch.Tensor, residual: torch.Tensor, quality: torch.Tensor,
+                prefiltered: bool = False) -> torch.Tensor:
+        """Normalised output (see the class docstring); ``prefiltered``: ``residual`` is already the output of
+        :meth:`prefilter` (whole images are filtered once, then refined in tiles)."""
+        filtered = residual if prefiltered else self.prefilter(rgb, residual, quality)
         r = filtered.float() / self.residual_scale
         return r + self.correction(rgb, r, quality).float()
-
-    def forward(self, rgb: torch.Tensor, residual: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
-        return self.refine(rgb, self.prefilter(rgb, residual, quality), quality)
 
 
 class Discriminator(nn.Module):

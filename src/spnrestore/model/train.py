@@ -293,22 +293,27 @@ class Trainer:
 
     # ----------------------------------------------------------------- batches
     def _inputs(self, batch: Mapping[str, torch.Tensor], step: int | None):
+        """Batch on the device: rgb (0..1), plain residual, block-filtered residual, normalised target and
+        other camera's target, quality. The filter runs before the augmentation (a transposed block would
+        take the weights of the transposed frequencies), as on whole images at inference."""
         dev, fmt = self.device, self.memory_format
         rgb = batch["rgb"].to(dev, non_blocking=True).float().div_(255.0)
         residual = batch["residual"].to(dev, non_blocking=True)
         target = batch["target"].to(dev, non_blocking=True) / self.G.target_scale
         other = batch["other_target"].to(dev, non_blocking=True) / self.G.target_scale
         quality = batch["quality"].to(dev, non_blocking=True)
+        with torch.no_grad():
+            filtered = self.G.prefilter(rgb, residual, quality)
         if step is not None and self.cfg["augment"]:
             gen = torch.Generator(dev).manual_seed(self.cfg["seed"] * 1_000_003 + step)
-            rgb, residual, target = dihedral([rgb, residual, target], gen)
+            rgb, residual, filtered, target = dihedral([rgb, residual, filtered, target], gen)
         to = lambda t: t.contiguous(memory_format=fmt)  # noqa: E731
-        return to(rgb), to(residual), to(target), to(other), quality
+        return to(rgb), to(residual), to(filtered), to(target), to(other), quality
 
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         """One generator (and, once the adversarial terms are on, discriminator) update; returns detached losses."""
         cfg = self.cfg
-        rgb, residual, target, _, quality = self._inputs(batch, step)
+        rgb, _, filtered, target, _, quality = self._inputs(batch, step)
         factor = lr_factor(step, self.total_steps, cfg["warmup_steps"], cfg["min_lr_fraction"])
         for group in self.opt_g.param_groups:
             group["lr"] = cfg["lr"] * factor
@@ -317,8 +322,8 @@ class Trainer:
         use_adv = self.weights.adv > 0 and step >= cfg["adv_start_step"]
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp)
         with autocast:
-            out = self.g_run(rgb, residual, quality)
-        r = residual / self.G.residual_scale
+            out = self.g_run(rgb, filtered, quality, prefiltered=True)
+        r = filtered / self.G.residual_scale  # the critic's view of the input, like the generator's (std ~1)
         logs = {}
         if use_adv:
             self.D.requires_grad_(True)
@@ -355,9 +360,9 @@ class Trainer:
         for i, batch in enumerate(loader):
             if self.cfg["val_batches"] and i >= self.cfg["val_batches"]:
                 break
-            rgb, residual, target, other, quality = self._inputs(batch, None)
+            rgb, residual, filtered, target, other, quality = self._inputs(batch, None)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                out = self.g_run(rgb, residual, quality)
+                out = self.g_run(rgb, filtered, quality, prefiltered=True)
             r = residual / self.G.residual_scale
             for key, value in (("plain", ncc(r, target)), ("restored", ncc(out, target)),
                                ("nm_plain", ncc(r, other)), ("nm_restored", ncc(out, other)), ("q", quality)):
@@ -514,7 +519,6 @@ def train(
         if t.step % cfg["checkpoint_every"] == 0 or done or over_budget:
             flush()
             t.elapsed = elapsed0 + time.perf_counter() - start
-            t.finished = done or over_budget
             t.save_last()
             log(f"checkpoint saved at step {t.step}")
         if over_budget and not done:
@@ -539,5 +543,7 @@ def train(
     else:
         payload = model_payload(t.G, **t.metadata(metrics=metrics))
     save_checkpoint(out_checkpoint, payload)
+    t.finished = True  # marked only once the output exists: a run killed before this point resumes, not restarts
+    t.save_last()
     log(f"wrote {out_checkpoint}: step {metrics['selected_step']} of {t.step} selected ({stopped_by})")
     return metrics

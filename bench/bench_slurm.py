@@ -29,19 +29,7 @@ from spnrestore.demo import make_demo_drive
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "tests" / "cluster"
-CONFIG = """\
-spn: {fingerprint_images: 3}
-dataset: {holdout_count: 0, patch: 64, stride: 64, fractions: {train: 0.4, val: 0.3, test: 0.3}}
-train:
-  settings:
-    steps: 4
-    batch_size: 2
-    checkpoint_every: 4
-    val_batches: 1
-    num_workers: 0
-    progress: false
-    model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}
-"""
+TINY_CONFIG = CLUSTER / "tiny_workflow.yaml"
 
 
 def slurm_up() -> bool:
@@ -56,9 +44,8 @@ def run(base: Path, name: str, drive_args: dict, batches: int, *args: str) -> tu
     drive = make_demo_drive(base / name / "drive", **drive_args)
     workdir = base / name / "work"
     workdir.mkdir()
-    (workdir / "small.yaml").write_text(CONFIG)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args,
-           "--configfile", str(workdir / "small.yaml"),
+           "--configfile", str(TINY_CONFIG),
            "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", f"batches_per_camera={batches}"]
     # the largest job (train) may ask for every CPU of the one node, not the profile's default 8
     env = {**os.environ, "SPNRESTORE_SLURM_CORES": str(len(os.sched_getaffinity(0)))}

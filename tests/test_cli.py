@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spnrestore.cli import estimate_jpeg_quality, ijg_table, luminance_table, main
+from spnrestore.cli import main
+from spnrestore.jpeg import estimate_jpeg_quality, ijg_table, luminance_table
 from spnrestore.jpeg import encode_jpeg, write_jpeg, write_png
 
 SIZE = (256, 256)

@@ -29,22 +29,9 @@ CLUSTER = ROOT / "tests" / "cluster"
 PROFILE = ROOT / "profiles" / "slurm"
 STATE = Path(os.environ.get("SPNRESTORE_SLURM_DIR", "/tmp/spnrestore-slurm"))
 DRIVE = dict(cameras=2, images_per_camera=8, height=128, width=192, seed=5)
-# A few seconds per job; fractions that leave images for validation; a training run of 4 tiny steps.
-CONFIG = """\
-batches_per_camera: 1
-spn: {fingerprint_images: 3}
-dataset: {holdout_count: 0, patch: 64, stride: 64, fractions: {train: 0.4, val: 0.3, test: 0.3}}
-train:
-  settings:
-    steps: 4
-    batch_size: 2
-    checkpoint_every: 4
-    val_batches: 1
-    num_workers: 0
-    progress: false
-    model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}
-"""
-# Every stage up to the model (evaluation adds four more rounds of SLURM status checks).
+# A few seconds per job (one batch per camera on top of these settings).
+TINY_CONFIG = CLUSTER / "tiny_workflow.yaml"
+# Every stage, the model's evaluation (restore asks for a GPU too) included.
 TARGETS = ("manifest", "identification", "train", "evaluation")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 SITE_VARIABLES = ("PARTITION", "ACCOUNT", "GPU_PARTITION", "GPU_FLAG", "GPU_MODEL", "JOBS", "CORES", "STATUS_COMMAND")
@@ -151,11 +138,10 @@ def test_slurm_resources_from_benchmark_files(tmp_path):
 
 
 def snakemake(workdir: Path, drive: Path, *args: str, env: dict | None = None) -> str:
-    """Run TARGETS on ``drive`` with CONFIG; return the output (stdout + stderr), fail with its tail."""
-    (workdir / "small.yaml").write_text(CONFIG)
+    """Run TARGETS on ``drive`` with TINY_CONFIG; return the output (stdout + stderr), fail with its tail."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args,
-           "--configfile", str(workdir / "small.yaml"),
-           "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", "--", *TARGETS]
+           "--configfile", str(TINY_CONFIG), "--config", f"external_drive={drive}",
+           f"results_dir={workdir / 'results'}", "batches_per_camera=1", "--", *TARGETS]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=300)
     except subprocess.TimeoutExpired as exc:

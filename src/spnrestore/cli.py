@@ -36,10 +36,11 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import __version__
+from .discovery import DEVELOPED_EXTENSIONS
 from .errors import BadImageError, SpnRestoreError
-from .jpeg import estimate_jpeg_quality, ijg_table, luminance_table  # noqa: F401 (ijg_table, luminance_table: API)
+from .jpeg import estimate_jpeg_quality
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+IMAGE_SUFFIXES = tuple(DEVELOPED_EXTENSIONS)
 EXIT_ERROR = 2
 
 # ----------------------------------------------------------------------------- inputs

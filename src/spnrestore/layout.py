@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Callable
 
 from .atomic import atomic_path, write_text
-from .discovery import RAW_EXTENSIONS, stable_hash
+from .discovery import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS, stable_hash
 from .errors import BadImageError, SpnRestoreError
 
 #: Dresden Image Database names ``Make_Model_DeviceIndex_Number.JPG`` (the model may hold underscores).
 DRESDEN_PATTERN = r"(?:^|/)(?P<make>[^_/]+)_(?P<model>[^/]+)_(?P<device>\d+)_\d+\.\w+$"
 #: Developed images and the RAW formats the workflow reads (any case).
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", *RAW_EXTENSIONS)
+IMAGE_EXTENSIONS = (*DEVELOPED_EXTENSIONS, *RAW_EXTENSIONS)
 MODES = ("hardlink", "symlink", "copy")
 TABLE_COLUMNS = ("source", "camera", "target", "action", "reason")
 NAME_PARTS = ("make", "model", "device")

@@ -18,7 +18,7 @@ from .atomic import save_csv
 from .spn import roc_auc, equal_error_rate, tpr_at_fpr
 
 METRIC_COLUMNS = ["n_images", "accuracy", "auc", "eer", "tpr_at_pce60", "fpr_at_pce60", "tpr_at_fpr0",
-                  "median_pce_match", "median_pce_nonmatch", "max_pce_nonmatch", "mean_ncc_match"]
+                  "median_pce_match", "median_pce_nonmatch", "max_pce_nonmatch", "p95_pce_nonmatch", "mean_ncc_match"]
 
 
 def decisions(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = ("camera", "image")) -> pd.DataFrame:
@@ -45,6 +45,7 @@ def group_metrics(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = 
         "median_pce_match": float(np.median(hit)) if hit.size else np.nan,
         "median_pce_nonmatch": float(np.median(miss)) if miss.size else np.nan,
         "max_pce_nonmatch": float(miss.max()) if miss.size else np.nan,
+        "p95_pce_nonmatch": float(np.percentile(miss, 95)) if miss.size else np.nan,
         "mean_ncc_match": float(scores.loc[match, "ncc"].mean()) if hit.size else np.nan,
     }
 

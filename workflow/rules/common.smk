@@ -172,6 +172,7 @@ EVALUATED_CAMERAS = sorted(
 )
 SUBSETS = ["seen", "holdout"] if HOLDOUT else ["seen"]
 TRAIN_SETTINGS = {
+    "pce_threshold": config["spn"]["pce_threshold"],
     **config["train"]["settings"],
     **(config["demo_train"] if PATHS.demo else {}),
 }

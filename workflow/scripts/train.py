@@ -16,6 +16,7 @@ metrics = train(
     work_dir=smk.params.work,
     cfg={**smk.params.settings, "threads": smk.threads},
     log=log,
+    fingerprints=smk.params.fingerprints,
 )
 log(f"final metrics: {metrics}")
 # The declared logs are copies: Snakemake deletes a rule's outputs before re-running it, and the ones in the

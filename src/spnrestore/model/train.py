@@ -7,7 +7,8 @@ Entry point: :func:`train`. Files in ``work_dir``:
 * ``best.pt`` — the model selected on validation (see :func:`selection_key`);
 * ``train_log.csv`` — per-step losses, learning rate, elapsed seconds;
 * ``val_log.csv`` — per-validation NCC with the target for the plain and the restored residual, the gain,
-  the non-match NCC (with another camera's fingerprint term) for both, and the selection flags.
+  the non-match NCC (with another camera's fingerprint term) for both, and, when fingerprints are given,
+  the PCE of whole validation images (:mod:`.image_validation`); then the selection flags.
 
 The final ``out_checkpoint`` holds the selected model, its configuration, the training configuration,
 the data manifest hash, metrics, the HF-loss kind and versions; it loads with ``weights_only=True``.
@@ -32,10 +33,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..atomic import save_csv
-from ..dataset.shards import manifest_sha256
+from ..dataset.shards import manifest_sha256, read_manifest
 from ..errors import ConfigError, SpnRestoreError
+from ..restore import restore_residual
 from .checkpoint import config_difference, load_checkpoint, model_payload, save_checkpoint
 from .data import OrderedBatches, ShardDataset, TrainBatches
+from .image_validation import ImageValidation, load_image_validation
 from .losses import (ADVERSARIAL, GeneratorLoss, HighFrequencyLoss, LossWeights, discriminator_loss, ncc)
 from .networks import Discriminator, Generator, GeneratorConfig
 from .vgg import DEFAULT_LAYERS, VGG16_FILE, VGG16_SHA256, load_vgg16_features
@@ -64,6 +67,10 @@ DEFAULTS: dict[str, Any] = {
     "val_batches": None,       # cap on validation batches (None: the whole val split)
     "log_every": 10,           # steps between writes of train_log.csv rows
     "nonmatch_tolerance_se": 2.0,
+    "val_images_per_camera": 8,  # whole validation images per training camera scored by PCE (0: off)
+    "val_image_crop": 1024,    # centred crop (px a side) of each whole validation image
+    "nonmatch_pce_margin": 0.25,  # largest non-match PCE may exceed the plain residual's by this fraction
+    "pce_threshold": 60.0,     # ... and never reach the decision threshold
     "device": "auto",          # auto | cpu | cuda | cuda:N
     "bf16": True,              # bf16 autocast on CUDA
     "channels_last": True,     # on CUDA
@@ -79,7 +86,8 @@ DEFAULTS: dict[str, Any] = {
 }
 # Keys that may change between a killed run and its resumption (they do not change the trajectory).
 RUNTIME_KEYS = {"device", "bf16", "channels_last", "compile", "num_workers", "threads", "progress",
-                "log_every", "checkpoint_every", "val_every", "val_batches", "time_budget_s", "vgg_weights"}
+                "log_every", "checkpoint_every", "val_every", "val_batches", "time_budget_s", "vgg_weights",
+                "val_images_per_camera", "val_image_crop", "nonmatch_pce_margin", "pce_threshold"}
 TRAIN_COLUMNS = ["step", "epoch", "lr", "total", "corr", "lf", "hf", "adv", "d", "time_s"]
 VAL_COLUMNS = ["step", "epoch", "n", "ncc_plain", "ncc_restored", "gain", "gain_ratio", "nonmatch_plain",
                "nonmatch_restored", "nonmatch_raise", "nonmatch_raise_se", "eligible", "is_best"]
@@ -108,13 +116,16 @@ def resolve_config(cfg: Mapping | None) -> dict:
         positive_int(key)
     for key in ("epochs", "val_every", "val_batches", "threads"):
         positive_int(key, optional=True)
-    for key in ("warmup_steps", "adv_start_step", "num_workers", "seed"):
+    for key in ("warmup_steps", "adv_start_step", "num_workers", "seed", "val_images_per_camera", "val_image_crop"):
         positive_int(key, minimum=0)
     for key in ("lr", "lr_d"):
         if not isinstance(out[key], (int, float)) or not out[key] > 0:
             raise ConfigError(f"training config: {key} = {out[key]!r} must be a number > 0.")
     if out["adversarial"] not in ADVERSARIAL:
         raise ConfigError(f"training config: adversarial = {out['adversarial']!r}; use one of {list(ADVERSARIAL)}.")
+    for key in ("nonmatch_pce_margin", "pce_threshold"):
+        if not isinstance(out[key], (int, float)) or isinstance(out[key], bool) or not out[key] >= 0:
+            raise ConfigError(f"training config: {key} = {out[key]!r} must be a number >= 0.")
     if out["time_budget_s"] is not None and not out["time_budget_s"] > 0:
         raise ConfigError(f"training config: time_budget_s = {out['time_budget_s']!r} must be > 0 or null.")
     unknown_d = sorted(set(out["discriminator"]) - {"width", "layers"})
@@ -204,8 +215,14 @@ def dihedral(tensors: list[torch.Tensor], generator: torch.Generator) -> list[to
 
 
 def selection_key(row: Mapping) -> tuple:
-    """Order of validation rows for the best checkpoint: first the rows that do not raise the non-match NCC
-    (raise <= tolerance x its standard error), then by NCC gain; rows that raise it rank by the smaller raise."""
+    """Order of validation rows for the best checkpoint. With whole-image validation (``pce_gain`` in the row):
+    first the rows that neither raise the patches' non-match NCC nor widen the images' non-match PCE
+    (:mod:`.image_validation`), by PCE gain; the others by the smaller largest non-match PCE. Without it:
+    first the rows that do not raise the non-match NCC (raise <= tolerance x its standard error), by NCC
+    gain; the others by the smaller raise."""
+    if "pce_gain" in row:
+        eligible = row["eligible"] and row["pce_eligible"]
+        return (True, row["pce_gain"]) if eligible else (False, -row["pce_nonmatch_restored"])
     return (True, row["gain"]) if row["eligible"] else (False, -row["nonmatch_raise"])
 
 
@@ -213,7 +230,8 @@ class Trainer:
     """Networks, optimisers, losses and data of one training run (resumed from ``work_dir/last.pt`` when
     present); :func:`train` drives it, ``bench/bench_train.py`` times its :meth:`train_step`."""
 
-    def __init__(self, dataset_dir, work_dir, cfg: dict, log: Callable[[str], None]):
+    def __init__(self, dataset_dir, work_dir, cfg: dict, log: Callable[[str], None],
+                 fingerprints: Mapping[str, str | os.PathLike] | None = None):
         self.cfg, self.log = cfg, log
         self.dataset_dir, self.work_dir = Path(dataset_dir), Path(work_dir)
         self.device = pick_device(cfg["device"])
@@ -223,6 +241,7 @@ class Trainer:
         self.manifest_hash = manifest_sha256(self.dataset_dir)
         self.train_set = ShardDataset(self.dataset_dir, "train")
         self.val_set = ShardDataset(self.dataset_dir, "val")
+        self.image_val = self._image_validation(fingerprints or {})
         if len(self.train_set) == 0:
             raise SpnRestoreError(f"{self.dataset_dir}: the train split has no examples; build the training pairs first.")
         model_cfg = GeneratorConfig.from_dict(cfg["model"])
@@ -276,6 +295,20 @@ class Trainer:
             log(f"resuming from {self.last_path} at step {self.step} of {self.total_steps}")
         self.g_run = torch.compile(self.G) if cfg["compile"] else self.G
         self.d_run = torch.compile(self.D) if cfg["compile"] else self.D
+
+    def _image_validation(self, fingerprints: Mapping[str, str | os.PathLike]) -> ImageValidation | None:
+        """Whole validation images scored against the fingerprints of the training cameras only (the holdout
+        camera's fingerprint takes no part in training or selection)."""
+        val = self.dataset_dir / "val" / "manifest.csv"
+        if not fingerprints or not val.exists():
+            return None
+        trained = set(read_manifest(self.dataset_dir / "train" / "manifest.csv")["camera"].astype(str))
+        found = load_image_validation(read_manifest(val), {c: p for c, p in fingerprints.items() if c in trained},
+                                      self.cfg["val_images_per_camera"], self.cfg["val_image_crop"], self.log)
+        if found is not None:
+            self.log(f"image validation: {len(found)} validation JPEGs (crops of at most {self.cfg['val_image_crop']} "
+                     f"px), {len(found.plain)} pairs with {len(trained)} training cameras' fingerprints")
+        return found
 
     def _check_resume(self, state: Mapping) -> None:
         trajectory = {k: v for k, v in self.cfg.items() if k not in RUNTIME_KEYS}
@@ -367,7 +400,6 @@ class Trainer:
             for key, value in (("plain", ncc(r, target)), ("restored", ncc(out, target)),
                                ("nm_plain", ncc(r, other)), ("nm_restored", ncc(out, other)), ("q", quality)):
                 parts[key].append(value.float().cpu())
-        self.G.train()
         v = {k: torch.cat(p).double().numpy() for k, p in parts.items()}
         raise_ = v["nm_restored"] - v["nm_plain"]
         se = float(raise_.std(ddof=1) / math.sqrt(len(raise_))) if len(raise_) > 1 else 0.0
@@ -383,6 +415,10 @@ class Trainer:
         for q in np.unique(v["q"]).astype(int).tolist():
             m = v["q"] == q
             row[f"ncc_plain_q{q}"], row[f"ncc_restored_q{q}"] = float(v["plain"][m].mean()), float(v["restored"][m].mean())
+        if self.image_val is not None:
+            scores = self.image_val.scores(lambda rgb, res, q: restore_residual(self.G, rgb, res, q, self.device))
+            row.update(self.image_val.summary(scores, self.cfg["pce_threshold"], self.cfg["nonmatch_pce_margin"]))
+        self.G.train()
         return row
 
     # ----------------------------------------------------------------- helpers
@@ -427,6 +463,7 @@ def train(
     work_dir: str | os.PathLike,
     cfg: Mapping | None = None,
     log: Callable[[str], None] = print,
+    fingerprints: Mapping[str, str | os.PathLike] | None = None,
 ) -> dict:
     """Train the restorer on the shards in ``dataset_dir`` and write the selected model to ``out_checkpoint``.
 
@@ -436,14 +473,17 @@ def train(
     (``RUNTIME_KEYS``: device, workers, threads, logging, time budget...) may
     change. A ``last.pt`` of a finished run (all steps done or time budget
     spent) is not resumed: the call starts a new run (Snakemake re-runs the rule
-    when its data or settings changed). Returns the metrics dictionary stored in the checkpoint.
+    when its data or settings changed). ``fingerprints`` (fingerprint ``.npy`` by camera): the
+    checkpoint is selected on whole validation images scored against those of the training cameras
+    (:mod:`.image_validation`); without them, on validation patches only. Returns the metrics dictionary
+    stored in the checkpoint.
     """
     cfg = resolve_config(cfg)
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    t = Trainer(dataset_dir, work_dir, cfg, log)
+    t = Trainer(dataset_dir, work_dir, cfg, log, fingerprints)
     log(f"training on {t.device} ({'bf16 autocast' if t.amp else 'fp32'}): {len(t.train_set)} train / "
         f"{len(t.val_set)} val patches, {t.total_steps} steps of {cfg['batch_size']}, HF loss {t.hf_kind}")
     train_log, val_log = work_dir / "train_log.csv", work_dir / "val_log.csv"
@@ -486,9 +526,12 @@ def train(
         row["is_best"] = t.best is None or selection_key(row) > selection_key(t.best)
         t.val_rows.append(row)
         save_csv(val_log, pd.DataFrame(t.val_rows))
+        images = (f"; images: PCE gain {row['pce_gain']:+.3f} (log2), largest non-match PCE plain "
+                  f"{row['pce_nonmatch_plain']:.1f} restored {row['pce_nonmatch_restored']:.1f}"
+                  if "pce_gain" in row else "")
         log(f"validation at step {t.step}: NCC plain {row['ncc_plain']:.5f} restored {row['ncc_restored']:.5f} "
             f"(gain {row['gain']:+.5f}); non-match plain {row['nonmatch_plain']:+.5f} restored "
-            f"{row['nonmatch_restored']:+.5f}{' [best]' if row['is_best'] else ''}")
+            f"{row['nonmatch_restored']:+.5f}{images}{' [best]' if row['is_best'] else ''}")
         if row["is_best"]:
             t.best = row
             save_checkpoint(work_dir / "best.pt", model_payload(t.G, **t.metadata(selected=row)))

@@ -58,6 +58,12 @@ def test_plain_scores_and_the_summary_of_three_restorers(data):
             return residual + strength * val.fingerprint_crops[(256, 256)][other] * spn.rgb2gray(rgb) / 255
         return val.summary(val.scores(restore), threshold=60, margin=0.25)
 
+    first = val.images[0]
+    rng = np.random.default_rng(0)
+    destroyed = val.summary(val.scores(lambda rgb, residual, quality: rng.normal(0, 1, residual.shape).astype(np.float32)
+                                       if rgb is first.rgb else residual), threshold=60, margin=0.25)
+    assert destroyed["pce_gain"] < 0  # one image's evidence gone, the others unchanged
+
     wider, false_match = invented(2), invented(10)
     assert 1.25 * wider["pce_nonmatch_plain"] < wider["pce_nonmatch_restored"] < 60 and not wider["pce_eligible"]
     assert false_match["pce_nonmatch_restored"] > 60 and not false_match["pce_eligible"]

@@ -10,8 +10,8 @@ the same sensor size, as identification does; the plain residuals are scored onc
 A checkpoint is *eligible* when its largest non-match PCE over all validation
 pairs stays within ``margin`` (relative) of the plain residual's on the same
 pairs and below the decision threshold; eligible checkpoints rank by
-:func:`pce_gain`, the mean over qualities of ``log2`` of the ratio of median
-match PCE (restored over plain, each floored at 1).
+:func:`pce_gain`, the mean over validation JPEGs of ``log2`` of the ratio of
+their match PCE (restored over plain, each floored at 1).
 """
 
 from __future__ import annotations
@@ -96,10 +96,12 @@ class ImageValidation:
 
 
 def pce_gain(plain: pd.DataFrame, restored: pd.DataFrame) -> float:
-    """Mean over qualities of ``log2(max(1, median match PCE restored) / max(1, median match PCE plain))``
-    (0 for the identity; 1 for twice the evidence at every quality); nan without match pairs."""
-    medians = [f[f["match"]].groupby("quality")["pce"].median().clip(lower=1.0) for f in (plain, restored)]
-    ratio = np.log2(medians[1] / medians[0]).dropna()
+    """Mean over validation JPEGs of ``log2(max(1, match PCE restored) / max(1, match PCE plain))``: 0 for the
+    identity, 1 when every image's evidence doubles; an image whose evidence the model destroys costs as
+    much as another's doubling gains (a median would not see it). nan without match pairs."""
+    keys = ["camera", "image", "quality"]
+    pair = plain[plain["match"]].merge(restored[restored["match"]], on=keys, suffixes=("_plain", "_restored"))
+    ratio = np.log2(pair["pce_restored"].clip(lower=1.0) / pair["pce_plain"].clip(lower=1.0))
     return float(ratio.mean()) if len(ratio) else float("nan")
 
 

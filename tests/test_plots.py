@@ -112,6 +112,11 @@ def test_training_curves_with_and_without_validation(tmp_path):
     train, val = logs(tmp_path)
     out = plots.training_curves(train, tmp_path / "training.png", val)
     decoded(out, 1100, 750)
+    gain = np.linspace(0.5, 0.1, 6)
+    images = pd.read_csv(val).assign(pce_plain_q30=25.0, pce_restored_q30=25.0 * 2 ** gain, pce_plain_q90=600.0,
+                                     pce_restored_q90=610.0, pce_nonmatch_plain=5.8,
+                                     pce_nonmatch_restored=np.linspace(4, 20, 6), pce_gain=gain)
+    decoded(plots.training_curves(train, tmp_path / "images.png", images), 1100, 1125)
     only = plots.training_curves(pd.read_csv(train), tmp_path / "losses.png", tmp_path / "absent_val_log.csv")
     decoded(only, 1100, 380)
 

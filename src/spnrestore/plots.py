@@ -209,14 +209,15 @@ def training_curves(
     val_log: pd.DataFrame | str | os.PathLike | None = None,
 ) -> Path:
     """Training losses per step, and per validation the NCC of plain and restored residuals, its gain and the
-    non-match NCC.
+    non-match NCC; with whole-image validation columns, a third row with its PCE figures.
 
     ``train_log``: columns step and any of total, corr, lf, hf, adv, d (empty
     before a term starts). ``val_log`` (optional; without it, or when it does
     not exist yet, only the losses are drawn): columns step, ncc_plain,
     ncc_restored, gain, nonmatch_plain, nonmatch_restored, optionally
     ncc_restored_q<Q> per quality, nonmatch_raise_se and is_best (the selected
-    validation is starred). Returns ``out``.
+    validation is starred), and the whole-image columns pce_plain_q<Q>, pce_restored_q<Q>, pce_nonmatch_plain,
+    pce_nonmatch_restored and pce_gain when present. Returns ``out``.
     """
     log = _table(train_log, ("step",), "training log")
     val = None
@@ -224,8 +225,9 @@ def training_curves(
         val = _table(val_log, ("step", "ncc_plain", "ncc_restored", "gain", "nonmatch_plain", "nonmatch_restored"),
                      "validation log")
         val = None if val.empty else val  # no validation split: losses only
-    fig = _figure(11.0, 7.5 if val is not None else 3.8)
-    axes = fig.subplots(2 if val is not None else 1, 2, squeeze=False).ravel()
+    rows = 1 if val is None else 3 if "pce_gain" in val.columns else 2
+    fig = _figure(11.0, 3.75 * rows if rows > 1 else 3.8)
+    axes = fig.subplots(rows, 2, squeeze=False).ravel()
     ax = axes[0]
     step = log["step"].to_numpy(dtype=float)
     span = max(1, len(log) // 50)
@@ -277,8 +279,40 @@ def training_curves(
     ax.set(title="validation gain and non-match NCC", xlabel="step", ylabel="NCC")
     ax.legend(fontsize="x-small")
     ax.grid(True, alpha=0.3)
+    if rows == 3:
+        _image_validation_axes(axes[4], axes[5], val, vstep, best)
     fig.suptitle("training and validation")
     return _save(fig, out)
+
+
+def _image_validation_axes(ax_match, ax_nonmatch, val: pd.DataFrame, vstep: np.ndarray, best) -> None:
+    """Whole validation images: median match PCE per quality, and the largest non-match PCE with the gain."""
+    qualities = sorted(int(c[len("pce_restored_q"):]) for c in val.columns if c.startswith("pce_restored_q"))
+    for i, q in enumerate(qualities):
+        color = f"C{i}"
+        ax_match.plot(vstep, val[f"pce_restored_q{q}"], "o-", color=color, label=f"restored Q{q}")
+        ax_match.plot(vstep, val[f"pce_plain_q{q}"], "--", color=color, linewidth=1, label=f"plain Q{q}")
+    if (val[[f"pce_restored_q{q}" for q in qualities]].to_numpy(dtype=float) > 0).all():
+        ax_match.set_yscale("log")
+    ax_match.set(title="whole validation images: median match PCE", xlabel="step", ylabel="PCE")
+    ax_match.legend(fontsize="x-small", ncol=2)
+    ax_match.grid(True, which="both", alpha=0.3)
+    ax_nonmatch.plot(vstep, val["pce_nonmatch_restored"], "o-", color=METHOD_COLORS["restored"],
+                     label="largest non-match PCE, restored")
+    ax_nonmatch.plot(vstep, val["pce_nonmatch_plain"], "--", color=METHOD_COLORS["plain"],
+                     label="largest non-match PCE, plain")
+    ax_nonmatch.set(title="whole validation images: non-match PCE and gain", xlabel="step", ylabel="PCE")
+    ax_nonmatch.grid(True, alpha=0.3)
+    ax_gain = ax_nonmatch.twinx()
+    ax_gain.plot(vstep, val["pce_gain"], "^:", color="tab:purple", label="per-image gain (log2, right)")
+    if best is not None and best.any():
+        last = np.flatnonzero(best)[-1]
+        ax_gain.plot(vstep[last], val["pce_gain"].iloc[last], "*", color="gold", markersize=16,
+                     markeredgecolor="black", label=f"selected (step {int(vstep[last])})")
+    ax_gain.set_ylabel("mean log2 PCE ratio")
+    lines = ax_nonmatch.get_legend_handles_labels()
+    extra = ax_gain.get_legend_handles_labels()
+    ax_nonmatch.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize="x-small")
 
 
 # --------------------------------------------------------------------------- residual crops

@@ -67,7 +67,7 @@ DEFAULTS: dict[str, Any] = {
     "val_batches": None,       # cap on validation batches (None: the whole val split)
     "log_every": 10,           # steps between writes of train_log.csv rows
     "nonmatch_tolerance_se": 2.0,
-    "val_images_per_camera": 8,  # whole validation images per training camera scored by PCE (0: off)
+    "val_images_per_camera": 4,  # whole validation images per training camera scored by PCE (0: off)
     "val_image_crop": 1024,    # centred crop (px a side) of each whole validation image
     "nonmatch_pce_margin": 0.25,  # largest non-match PCE may exceed the plain residual's by this fraction
     "pce_threshold": 60.0,     # ... and never reach the decision threshold

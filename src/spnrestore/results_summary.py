@@ -17,10 +17,10 @@ from typing import Callable
 import pandas as pd
 
 from .atomic import write_text
+from .identification import METRIC_COLUMNS
 
 RTOL = 1e-4
-COLUMNS = ["quality", "method", "n_images", "accuracy", "auc", "eer", "tpr_at_pce60", "fpr_at_pce60",
-           "tpr_at_fpr0", "median_pce_match", "median_pce_nonmatch", "max_pce_nonmatch", "p95_pce_nonmatch", "mean_ncc_match"]
+COLUMNS = ["quality", "method", *METRIC_COLUMNS]
 
 
 def _markdown(frame: pd.DataFrame) -> str:

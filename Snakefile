@@ -21,6 +21,14 @@ rule all:
     input:
         manifest=f"{RESULTS}/manifest.csv",
         identification=f"{RESULTS}/spn/identification.csv",
-        metrics=f"{RESULTS}/evaluation/metrics.csv",
-        results=f"{RESULTS}/evaluation/results.md",
-        plots=f"{RESULTS}/evaluation/plots/training.png",
+        # with a model (reused, or trained here when the drive can train): the evaluation and its report
+        evaluation=(
+            [
+                f"{RESULTS}/evaluation/metrics.csv",
+                f"{RESULTS}/evaluation/results.md",
+                f"{RESULTS}/evaluation/plots/residual_crops.png",
+            ]
+            if MODEL
+            else []
+        ),
+        training=[f"{RESULTS}/evaluation/plots/training.png"] if PLAN.trainable else [],

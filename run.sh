@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start. Needs only python3 (3.11+) with pip.
-#   bash run.sh demo   set up .venv, generate the demo drive, run the whole workflow on it
+#   bash run.sh demo   set up .venv, generate the demo drive, run the whole workflow on it (ignores .env)
+#   bash run.sh drive  set up .venv, run the whole workflow on the drive named by .env (EXTERNAL_DRIVE)
 #   bash run.sh test   set up .venv, run the test suite (what CI runs)
 # Extra arguments go to snakemake (demo) or pytest (test).
 set -euo pipefail
@@ -20,10 +21,23 @@ setup() {
 
 case "${1:-}" in
     demo)
+        # Always the demo drive: .env and the drive keys of the environment (a real drive) are ignored.
         shift
         setup
-        snakemake --cores "${CORES:-2}" "$@"
+        env -u ORIGINAL_IMAGES_DIR -u COMPRESSED_IMAGES_DIR -u SPN_IMAGES_DIR -u QUALITY_LEVELS \
+            SPNRESTORE_DOTENV= EXTERNAL_DRIVE= snakemake --cores "${CORES:-2}" "$@"
         echo "Results: .demo/results (evaluation/metrics.csv, report: snakemake --report report.html)"
+        ;;
+    drive)
+        # A real drive: EXTERNAL_DRIVE from .env or the environment (see the README).
+        shift
+        if [ ! -f .env ] && [ -z "${EXTERNAL_DRIVE:-}" ]; then
+            echo "run.sh: no .env and no EXTERNAL_DRIVE: copy .env.example to .env and set EXTERNAL_DRIVE" >&2
+            exit 2
+        fi
+        setup
+        snakemake --cores "${CORES:-2}" "$@"
+        echo "Results: results/ (evaluation/metrics.csv, report: snakemake --report report.html)"
         ;;
     test)
         shift
@@ -31,7 +45,7 @@ case "${1:-}" in
         python -m pytest "$@"
         ;;
     *)
-        echo "usage: bash run.sh demo|test [extra arguments]" >&2
+        echo "usage: bash run.sh demo|drive|test [extra arguments]" >&2
         exit 2
         ;;
 esac

@@ -37,9 +37,11 @@ from spnrestore.atomic import save_npy
 from spnrestore.model.checkpoint import model_payload, save_checkpoint
 from spnrestore.model.data import TrainBatches
 from spnrestore.model.networks import Generator, GeneratorConfig, count_parameters
-from spnrestore.model.train import Trainer, pick_device, resolve_config
+from spnrestore.model.device import pick_device
+from spnrestore.model.inference import load_restorer, restore_residual
+from spnrestore.model.train import Trainer
+from spnrestore.model.train_config import resolve_config
 from spnrestore.model.vgg import DEFAULT_LAYERS, VGG16Features
-from spnrestore.restore import load_restorer, restore_residual
 
 
 def write_shards(root: Path, n: int, patch: int, shard: int = 256) -> None:

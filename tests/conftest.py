@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,3 +33,40 @@ def sha256_tree(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+TINY = (
+    "spn={fingerprint_images: 8}",
+    "batches_per_camera=2",
+    "dataset={fractions: {train: 0.5, val: 0.2, test: 0.3}, patch: 64, stride: 64, max_patches_per_image: 4}",
+    "train={settings: {steps: 6, batch_size: 8, checkpoint_every: 3, num_workers: 0, progress: false, "
+    "model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}, "
+    "discriminator: {width: 8, layers: 2}, adv_start_step: 3}}",
+)
+LONELY = "Lonely_Cam"
+
+
+@pytest.fixture(scope="session")
+def developed_run(tmp_path_factory):
+    """The whole workflow, training included, on a drive of developed originals: camera JPEGs (some tagged
+    portrait, some turned by the camera without a tag), PNG and 16-bit TIFF originals, flat-field JPEGs in each
+    camera's ``flat/`` folder, and a camera with a single image. Its tiny model serves the tests that reuse
+    a trained model (``results/model/restorer.pt``)."""
+    from spnrestore.demo.developed_drive import make_developed_drive
+    from spnrestore.stages.develop import read_develop_table
+    from workflow_runner import run_snakemake
+
+    base = tmp_path_factory.mktemp("developed")
+    drive = make_developed_drive(base / "drive", cameras=3, images_per_camera=16, flats=4, seed=1)
+    original = drive / "Images" / "Original"
+    first = sorted(p for p in original.iterdir())[0]
+    (original / LONELY).mkdir()
+    shutil.copyfile(first / sorted(p.name for p in first.glob("*.JPG"))[0], original / LONELY / "IMG_9999.JPG")
+    before = sha256_tree(original)
+    work = base / "work"
+    work.mkdir()
+    run = run_snakemake(work, drive, config=TINY)
+    results = work / "results"
+    return {"drive": drive, "results": results, "before": before, "run": run,
+            "manifest": read_develop_table(results / "manifest.csv"),
+            "scores": pd.read_csv(results / "spn" / "scores.csv", keep_default_na=False, dtype={"quality": str})}

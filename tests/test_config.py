@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spnrestore.config import drive_paths, load_config
+from spnrestore.config import load_config
+from spnrestore.paths import drive_paths
 from spnrestore.errors import ConfigError
 
 
@@ -44,6 +45,9 @@ def test_precedence_dotenv_then_environment_then_command_line(project_root, work
 def test_command_line_accepts_env_style_quality_list(project_root, workdir):
     config = load_config(project_root, workdir, environ={}, overrides={"QUALITY_LEVELS": "95,35"})
     assert config["quality_levels"] == [95, 35]
+    for key in ("quality_levels", "QUALITY_LEVELS"):  # both spellings, as Snakemake passes them (text, or one int)
+        assert load_config(project_root, workdir, environ={}, overrides={key: "90,60,30"})["quality_levels"] == [90, 60, 30]
+        assert load_config(project_root, workdir, environ={}, overrides={key: 40})["quality_levels"] == [40]
 
 
 @pytest.mark.parametrize(

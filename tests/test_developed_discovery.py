@@ -9,7 +9,7 @@ import pytest
 
 from spnrestore.discovery import discover, images_table
 from spnrestore.errors import ConfigError
-from spnrestore.roles import NO_FINGERPRINT, assign_roles, cameras_without_fingerprint
+from spnrestore.stages.roles import NO_FINGERPRINT, assign_roles, cameras_without_fingerprint
 
 FRACTIONS = {"train": 0.6, "val": 0.2, "test": 0.2}
 

@@ -1,50 +1,16 @@
-"""End-to-end: the whole workflow (training and evaluation included) on a drive of developed originals only.
-
-The drive holds camera JPEGs (some tagged portrait, some turned by the camera without a tag), PNG and 16-bit
-TIFF originals, flat-field JPEGs in each camera's ``flat/`` folder, and a camera with a single image.
-"""
+"""End-to-end: the whole workflow (training and evaluation included) on a drive of developed originals only
+(the session fixture ``developed_run`` of conftest.py), casework on its outputs, and its model reused on
+another drive."""
 
 from __future__ import annotations
-
-import shutil
 
 import pandas as pd
 import pytest
 
-from conftest import sha256_tree
-from spnrestore.batch_develop import read_develop_table
-from spnrestore.demo.developed import make_developed_drive
+from conftest import LONELY, sha256_tree
 from workflow_runner import run_snakemake
 
 pytestmark = pytest.mark.slow
-
-TINY = (
-    "spn={fingerprint_images: 8}",
-    "batches_per_camera=2",
-    "dataset={fractions: {train: 0.5, val: 0.2, test: 0.3}, patch: 64, stride: 64, max_patches_per_image: 4}",
-    "train={settings: {steps: 6, batch_size: 8, checkpoint_every: 3, num_workers: 0, progress: false, "
-    "model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}, "
-    "discriminator: {width: 8, layers: 2}, adv_start_step: 3}}",
-)
-LONELY = "Lonely_Cam"
-
-
-@pytest.fixture(scope="module")
-def developed_run(tmp_path_factory):
-    base = tmp_path_factory.mktemp("developed")
-    drive = make_developed_drive(base / "drive", cameras=3, images_per_camera=16, flats=4, seed=1)
-    original = drive / "Images" / "Original"
-    first = sorted(p for p in original.iterdir())[0]
-    (original / LONELY).mkdir()
-    shutil.copyfile(first / sorted(p.name for p in first.glob("*.JPG"))[0], original / LONELY / "IMG_9999.JPG")
-    before = sha256_tree(original)
-    work = base / "work"
-    work.mkdir()
-    run = run_snakemake(work, drive, config=TINY)
-    results = work / "results"
-    return {"drive": drive, "results": results, "before": before, "run": run,
-            "manifest": read_develop_table(results / "manifest.csv"),
-            "scores": pd.read_csv(results / "spn" / "scores.csv", keep_default_na=False, dtype={"quality": str})}
 
 
 def test_manifest_of_developed_originals(developed_run):
@@ -102,3 +68,61 @@ def test_camera_with_one_image_is_reported_and_the_rest_finishes(developed_run):
     assert (developed_run["drive"] / "Images" / "Compressed" / LONELY / "30" / "IMG_9999.jpg").is_file()
     assert LONELY not in set(developed_run["scores"]["camera"]) | set(developed_run["scores"]["fingerprint"])
     assert LONELY in developed_run["run"].output
+
+
+def test_casework_identify_scores_like_the_workflow(developed_run, tmp_path):
+    """One scoring path: ``spnrestore identify`` on the workflow's JPEGs gives the workflow's PCE and decision,
+    plain and restored, for images turned by the camera without a tag (quarter-turn match) as for the others."""
+    from spnrestore.cli import main
+    from spnrestore.spn import decide
+
+    drive, results, manifest = developed_run["drive"], developed_run["results"], developed_run["manifest"]
+    quality = 30
+    evaluation = pd.read_csv(results / "evaluation" / "scores.csv", keep_default_na=False,
+                             dtype={"camera": str, "image": str, "fingerprint": str})
+    evaluated = evaluation[(evaluation["quality"] == quality) & evaluation["method"].isin(["plain", "restored"])]
+    turned = set(manifest.loc[manifest["width"] < manifest["height"], "image"])
+    pick = sorted(set(evaluated["image"]) & turned)[:2] + sorted(set(evaluated["image"]) - turned)[:2]
+    assert len(set(pick) & turned) >= 1 and len(set(pick) - turned) == 2, "evaluated images of both kinds"
+    camera = manifest.set_index("image")["camera"]
+    jpegs = [drive / "Images" / "Compressed" / camera[image] / str(quality) / f"{image}.jpg" for image in pick]
+    out = tmp_path / "identify.csv"
+    assert main(["identify", *map(str, jpegs), "--fingerprints", str(drive / "Images" / "SPN"), "--checkpoint",
+                 str(results / "model" / "restorer.pt"), "--quality", str(quality), "--csv", str(out)]) == 0
+    cli = pd.read_csv(out, keep_default_na=False, dtype={"fingerprint": str})
+    cli["image"] = [p.rsplit("/", 1)[-1].removesuffix(".jpg") for p in cli["image"]]
+    workflow = evaluated[evaluated["image"].isin(pick)]
+    merged = cli.merge(workflow, on=["image", "method", "fingerprint"], suffixes=("_cli", "_workflow"))
+    assert len(merged) == len(cli) == len(workflow) > 0
+    for method, tolerance in (("plain", 1e-6), ("restored", 1e-4)):
+        rows = merged[merged["method"] == method]
+        assert len(rows) and ((rows["pce_cli"] - rows["pce_workflow"]).abs()
+                              <= tolerance * rows["pce_workflow"].abs().clip(lower=1)).all(), rows
+    decided = decide(workflow, 60, keys=("image", "method")).set_index(["image", "method"])["decision"]
+    given = cli.drop_duplicates(["image", "method"]).set_index(["image", "method"])["decision"]
+    assert given.sort_index().equals(decided.sort_index())
+
+
+def test_a_trained_model_is_reused_on_another_drive(developed_run, tmp_path):
+    """model.checkpoint: a second drive trains nothing and evaluates every non-fingerprint image with the model
+    (subset new_drive), naming it in results.md; a model of other residual settings is refused before any job."""
+    from spnrestore.checksums import file_sha256
+    from spnrestore.demo import make_demo_drive
+
+    checkpoint = developed_run["results"] / "model" / "restorer.pt"
+    drive = make_demo_drive(tmp_path / "second", cameras=2, images_per_camera=10, height=128, width=192, seed=7)
+    work = tmp_path / "work"
+    work.mkdir()
+    reuse = (f"model={{checkpoint: {checkpoint}}}", "spn={fingerprint_images: 4}")
+    run = run_snakemake(work, drive, config=reuse)
+    results = work / "results"
+    assert "this drive trains nothing" in run.output
+    assert not (results / "model").exists() and not (results / "dataset").exists()
+    metrics = pd.read_csv(results / "evaluation" / "metrics.csv", keep_default_na=False)
+    overall = metrics[metrics["camera"] == "all"]
+    assert set(overall["subset"]) == {"new_drive"} and len(overall) == 9 and (overall["n_images"] == 12).all()
+    text = (results / "evaluation" / "results.md").read_text()
+    assert file_sha256(checkpoint) in text and "trained elsewhere" in text and "## new_drive" in text
+    assert (results / "evaluation" / "plots" / "roc_new_drive.png").is_file()
+    refused = run_snakemake(work, drive, config=(*reuse[:1], "spn={fingerprint_images: 4, sigma: 3}"), check=False)
+    assert refused.returncode != 0 and "sigma: 5.0 (recorded) vs 3.0 (now)" in refused.output

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spnrestore.evaluate import evaluation_scores
-from spnrestore.identification import decisions, metrics_table
-from spnrestore.roles import assign_roles, holdout_cameras
+from spnrestore.metrics import metrics_table
+from spnrestore.spn import decide
+from spnrestore.stages.evaluation import evaluation_scores
+from spnrestore.stages.roles import assign_roles, holdout_cameras
 
 
 def score_rows(camera, image, pces, **extra):
@@ -27,7 +28,7 @@ def scores():
 
 
 def test_decisions(scores):
-    d = decisions(scores, threshold=60).set_index("image")
+    d = decide(scores, threshold=60).set_index("image")
     assert d.loc["a1", "decision"] == "A" and d.loc["a1", "correct"]
     assert d.loc["a2", "decision"] == "unknown" and not d.loc["a2", "correct"]
     assert d.loc["b1", "decision"] == "A" and not d.loc["b1", "correct"]
@@ -88,7 +89,7 @@ def test_evaluation_scores_combine_three_methods():
 
 
 def test_results_markdown_checks_goals_from_the_figures():
-    from spnrestore.results_summary import goal_checks, results_markdown
+    from spnrestore.stages.results import goal_checks, results_markdown
 
     rows = []
     for quality, plain, restored in [(30, 10.0, 40.0), (90, 500.0, 450.0)]:

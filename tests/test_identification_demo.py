@@ -11,7 +11,7 @@ import pytest
 
 from spnrestore.config import load_yaml
 from spnrestore.demo import make_demo_drive
-from spnrestore.develop import develop_raw
+from spnrestore.raw import develop_raw
 from spnrestore.jpeg import encode_jpeg
 from spnrestore.spn import FingerprintAccumulator, extract_residual, fingerprint_term, ncc, pce
 

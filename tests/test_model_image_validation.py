@@ -8,7 +8,8 @@ from spnrestore import spn
 from spnrestore.dataset import build_shards, read_manifest
 from spnrestore.errors import SpnRestoreError
 from spnrestore.model.image_validation import crop_window, load_image_validation
-from spnrestore.model.train import selection_key, train
+from spnrestore.model.train import train
+from spnrestore.model.validation import selection_key
 from test_dataset_shards import synthetic_examples
 from test_model_train import TINY, quiet
 

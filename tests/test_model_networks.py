@@ -50,7 +50,7 @@ def test_sizes_not_multiple_of_factor_are_rejected():
 def test_config_validation():
     with pytest.raises(ConfigError, match="unknown key"):
         GeneratorConfig.from_dict({"widht": 8})
-    with pytest.raises(ConfigError, match="non-negative integer"):
+    with pytest.raises(ConfigError, match="model.width = -1 .*integer >= 1"):
         GeneratorConfig.from_dict({"width": -1})
 
 

@@ -1,6 +1,8 @@
 """Whole-image restoration: shapes, identity, tiling equal to a single pass, loading once (on CPU: exact
 float32 comparisons; on CUDA the network body runs in bf16)."""
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,8 @@ import torch
 from spnrestore.errors import SpnRestoreError
 from spnrestore.model.checkpoint import model_payload, save_checkpoint
 from spnrestore.model.networks import Generator, GeneratorConfig
-from spnrestore.restore import Restorer, load_restorer, restore_residual
+from spnrestore.spn import residual_settings
+from spnrestore.model.inference import Restorer, checkpoint_summary, load_restorer, restore_residual
 
 SHALLOW = GeneratorConfig(width=8, max_width=8, depth=1, blocks=1, hourglass=0, q_embed=8)  # receptive field < 8 px
 torch.set_num_threads(1)  # tiny tensors: extra threads only add contention
@@ -93,3 +96,24 @@ def test_bad_inputs_are_clear_errors():
         restore_residual(model, rgb, residual, 0)
     with pytest.raises(SpnRestoreError, match="smaller than tile"):
         restore_residual(model, rgb, residual, 30, tile=64, overlap=64)
+
+
+def test_a_model_trained_on_other_residual_settings_is_refused(tmp_path):
+    path = tmp_path / "m.pt"
+    metrics = {"selected_step": 40, "steps_done": 60, "stopped_by": "time_budget"}
+    save_checkpoint(path, model_payload(Generator(GeneratorConfig.tiny()), residual=residual_settings(5.0),
+                                        train_config={"pce_threshold": 60.0}, metrics=metrics))
+    with pytest.raises(SpnRestoreError, match=r"m\.pt: the model was trained on residuals made with other settings "
+                                              r"\(sigma: 5\.0 \(recorded\) vs 3\.0 \(now\)\).*--sigma"):
+        load_restorer(path, "cpu", residual=residual_settings(3.0))
+    restorer = load_restorer(path, "cpu", residual=residual_settings(5))
+    assert checkpoint_summary(restorer) == {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), **metrics,
+                                            "residual": residual_settings(5.0), "pce_threshold": 60.0}
+    assert checkpoint_summary(restorer.metadata)["sha256"] is None
+
+
+def test_a_checkpoint_without_the_record_loads_and_says_so(tmp_path):
+    path = tmp_path / "old.pt"
+    save_checkpoint(path, model_payload(Generator(GeneratorConfig.tiny())))
+    restorer = load_restorer(path, "cpu", residual=residual_settings(3.0))
+    assert "residual" not in restorer.metadata and checkpoint_summary(restorer)["residual"] is None

@@ -1,6 +1,8 @@
 """Training loop on a tiny synthetic data set: learning, logs, resume, time budget, checkpoint contents."""
 
 import hashlib
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,10 +11,12 @@ import torch
 
 from spnrestore.dataset import build_shards, open_shard, list_shards
 from spnrestore.errors import ConfigError, SpnRestoreError
+from spnrestore.spn import residual_settings
 from spnrestore.model.checkpoint import load_checkpoint, load_generator
 from spnrestore.model.data import ShardDataset, TrainBatches
 from spnrestore.model.networks import GeneratorConfig
-from spnrestore.model.train import resolve_config, train
+from spnrestore.model.train import _estimate, selected_model, train
+from spnrestore.model.train_config import resolve_config
 from spnrestore.model.vgg import VGG16Features
 from test_dataset_shards import synthetic_examples
 
@@ -136,6 +140,72 @@ def test_time_budget_stops_early_and_is_recorded(dataset, tmp_path):
     assert payload["metrics"]["time_budget_s"] == 0.5 and payload["train_config"]["time_budget_s"] == 0.5
 
 
+def test_cpu_time_budget_bounds_a_cpu_run_and_the_log_states_it(dataset, tmp_path):
+    messages = []
+    cfg = dict(TINY, steps=5000, device="cpu", cpu_time_budget_s=0.5)
+    metrics = train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=messages.append)
+    assert metrics["stopped_by"] == "time_budget" and 0 < metrics["steps_done"] < 5000
+    assert (metrics["time_budget_s"], metrics["time_budget_key"]) == (0.5, "cpu_time_budget_s")
+    text = "\n".join(messages)
+    assert "CPU time budget 0.5 s (train.settings.cpu_time_budget_s; null for none)" in text
+    assert re.search(r"at \S+ s a step .*the time budget of 0.5 s \(cpu_time_budget_s\) allows about \d+ of the 5000 "
+                     r"steps \(ends at step ~\d+\); the model selected on validation is written when it ends", text)
+    assert re.search(r"selected: the (block filter alone|U-Net at step \d+ of \d+) .*; stopped by the time budget of "
+                     r"0.5 s \(cpu_time_budget_s\) after \d+ of 5000 steps", text)
+    stored = load_checkpoint(tmp_path / "m.pt")["metrics"]
+    assert isinstance(stored["selected"], str) and stored["selected"] == metrics["selected"]
+    assert stored["selected"] in text
+
+
+def test_time_budget_s_applies_on_the_cpu_when_smaller_and_the_cpu_budget_can_be_switched_off(dataset, tmp_path):
+    messages = []
+    cfg = dict(TINY, steps=5000, device="cpu", time_budget_s=0.5, cpu_time_budget_s=3600)
+    metrics = train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=messages.append)
+    assert (metrics["time_budget_s"], metrics["time_budget_key"]) == (0.5, "time_budget_s")
+    text = "\n".join(messages)
+    assert "time budget 0.5 s (train.settings.time_budget_s, smaller than cpu_time_budget_s 3600 s)" in text
+    messages.clear()
+    cfg = dict(TINY, steps=3, device="cpu", cpu_time_budget_s=None)
+    metrics = train(dataset, tmp_path / "m2.pt", tmp_path / "w2", cfg, log=messages.append)
+    assert metrics["stopped_by"] == "steps" and metrics["time_budget_s"] is None
+    assert ("no time budget (train.settings.cpu_time_budget_s and time_budget_s are null): all 3 steps run"
+            in "\n".join(messages))
+
+
+def test_a_long_cpu_run_without_a_budget_is_warned_about_with_the_fix():
+    t = SimpleNamespace(val_seconds=None, val_set=[], total_steps=20000, step=5, elapsed=60.0,
+                        device=torch.device("cpu"))
+    messages = []
+    _estimate(t, {"val_every": 1000}, 11.0, None, None, messages.append)
+    assert messages[0] == "at 11 s a step the 19995 steps left take about 61.1 h"
+    assert messages[1].startswith("warning: training on the CPU without a time budget takes about 61.1 h; bound it "
+                                  "with train.settings.cpu_time_budget_s")
+    messages.clear()
+    t.val_seconds, t.val_set = 100.0, [0]
+    _estimate(t, {"val_every": 1000}, 11.0, 3600.0, "cpu_time_budget_s", messages.append)
+    assert messages == ["at 11 s a step (and 100 s a validation every 1000 steps) the time budget of 3600 s "
+                        "(cpu_time_budget_s) allows about 324 of the 20000 steps (ends at step ~324); the model "
+                        "selected on validation is written when it ends"]
+
+
+def test_the_selected_model_is_named_in_words():
+    t = SimpleNamespace(step=60, val_set=[0], best={"step": 0, "pce_gain": 0.0},
+                        G=SimpleNamespace(block_filter=object()))
+    assert selected_model(t) == ("the block filter alone (no later step beat it on validation without widening "
+                                 "the non-match PCE of the validation images)")
+    t.best = {"step": 40, "gain": 0.01}
+    assert selected_model(t).startswith("the U-Net at step 40 of 60 (the best on validation, NCC gain +0.01000")
+
+
+def test_empty_train_split_says_why_and_what_to_change(tmp_path):
+    examples, prints = synthetic_examples(tmp_path / "src", cameras=2, images=2)
+    examples["split"] = "val"
+    build_shards(examples, prints, tmp_path / "data", patch=32, shard_size=64, max_patches_per_image=24)
+    with pytest.raises(SpnRestoreError, match=r"the train split has no examples: no image has the role train .*"
+                                              r"dataset\.patch_rule.*spn\.fingerprint_images.*model\.checkpoint: PATH"):
+        train(tmp_path / "data", tmp_path / "m.pt", tmp_path / "w", dict(TINY, steps=2), log=quiet)
+
+
 def test_configuration_errors(dataset, tmp_path):
     with pytest.raises(ConfigError, match="unknown key.*stepz"):
         resolve_config({"stepz": 3})
@@ -145,3 +215,23 @@ def test_configuration_errors(dataset, tmp_path):
         train(dataset, tmp_path / "m.pt", tmp_path / "w", dict(TINY, model={"depth": 4}), log=quiet)
     with pytest.raises(ConfigError, match="only .* examples"):
         train(dataset, tmp_path / "m.pt", tmp_path / "w2", dict(TINY, batch_size=10_000), log=quiet)
+
+
+def test_checkpoints_record_the_residual_settings_and_a_resume_with_others_is_refused(dataset, tmp_path):
+    cfg, trained = dict(TINY, steps=4, checkpoint_every=2), residual_settings(5.0)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_first_checkpoint(message):
+        if message == "checkpoint saved at step 2":
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=kill_at_first_checkpoint, residual=trained)
+    with pytest.raises(SpnRestoreError, match=r"cannot resume: the residual settings differ \(sigma: 5\.0 \(recorded\) "
+                                              r"vs 3\.0 \(now\)\)"):
+        train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=quiet, residual=residual_settings(3.0))
+    train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=quiet, residual=trained)
+    for path in (tmp_path / "m.pt", tmp_path / "w" / "last.pt", tmp_path / "w" / "best.pt"):
+        assert load_checkpoint(path)["residual"] == trained

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from spnrestore.errors import SpnRestoreError
-from spnrestore.model.losses import HighFrequencyLoss
-from spnrestore.model.train import make_hf_loss, resolve_config
+from spnrestore.model.losses import HighFrequencyLoss, make_hf_loss
+from spnrestore.model.train_config import resolve_config
 from spnrestore.model.vgg import VGG16Features, load_vgg16_features
 
 LAYERS = ("relu1_2", "relu2_2")

@@ -18,12 +18,10 @@ import cv2
 import numpy as np
 import pytest
 
-from spnrestore.batch_develop import intensity_path, jpeg_path
-from spnrestore.config import drive_paths
+from spnrestore.paths import ORIGINAL, DrivePaths, drive_paths
 from spnrestore.demo import make_demo_drive
 from spnrestore.discovery import discover
 from spnrestore.errors import ConfigError
-from spnrestore.residual_files import ORIGINAL, fingerprint_path, residual_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
@@ -33,15 +31,16 @@ RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.
 FILL = """
 import json, sys, traceback
 from pathlib import Path
-from spnrestore.batch_develop import develop_batch
+from spnrestore.paths import DrivePaths
+from spnrestore.stages.develop import develop_batch
 from spnrestore.config import load_yaml
 
 out, originals, config = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 images = [{"camera": "Cam", "image": p.stem, "path": str(p), "format": "dng", "batch": "b0000", "role": "test"}
           for p in sorted(originals.rglob("*.DNG"))]
 try:
-    develop_batch(images, out / "Compressed", [90, 60, 30], load_yaml(config)["develop"], "420", "skip",
-                  out / "SPN", out / "intensity", 5.0, out / "table.csv", log=lambda message: None)
+    develop_batch(images, DrivePaths(out, originals, out / "Compressed", out / "SPN", out), [90, 60, 30],
+                  load_yaml(config)["develop"], "420", "skip", 5.0, out / "table.csv", log=lambda message: None)
     error = None
 except Exception as exc:
     error = {"type": type(exc).__name__, "message": str(exc), "errno": getattr(exc, "errno", None)}
@@ -210,13 +209,15 @@ def test_names_from_the_drive_cannot_leave_the_output_folders(tmp_path):
     assert {i.image for i in images} == set(HOSTILE)
     roots = {"compressed": tmp_path / "drive" / "Images" / "Compressed", "spn": tmp_path / "drive" / "Images" / "SPN",
              "results": tmp_path / "results"}
+    drive = DrivePaths(tmp_path / "drive", original, roots["compressed"], roots["spn"], roots["results"])
     for i in images:
         assert i.camera not in ("", ".", "..") and "/" not in i.camera + i.image
-        outputs = [(jpeg_path(roots["compressed"], i.camera, 30, i.image), roots["compressed"]),
-                   (residual_path(roots["spn"], i.camera, ORIGINAL, i.image), roots["spn"]),
-                   (fingerprint_path(roots["spn"], i.camera), roots["spn"]),
-                   (intensity_path(roots["results"] / "intensity", i.camera, i.image), roots["results"]),
-                   (roots["results"] / "batches" / "develop" / i.camera / f"{i.batch}.csv", roots["results"])]
+        outputs = [(drive.jpeg(i.camera, 30, i.image), roots["compressed"]),
+                   (drive.residual(i.camera, ORIGINAL, i.image), roots["spn"]),
+                   (drive.restored(i.camera, 30, i.image), roots["spn"]),
+                   (drive.fingerprint(i.camera), roots["spn"]),
+                   (drive.intensity(i.camera, i.image), roots["results"]),
+                   (drive.batch_table("develop", i.camera, i.batch), roots["results"])]
         for path, root in outputs:
             assert path.resolve().is_relative_to(root.resolve()), path
             assert path.resolve().relative_to(root.resolve()).parts[:1] in ((i.camera,), ("intensity",),

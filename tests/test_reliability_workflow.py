@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spnrestore.batch_develop import read_develop_table
+from spnrestore.stages.develop import read_develop_table
 from spnrestore.config import load_yaml
 from spnrestore.demo import make_demo_drive
-from spnrestore.develop import develop_raw
+from spnrestore.raw import develop_raw
 from spnrestore.jpeg import encode_jpeg, read_rgb
 from spnrestore.spn import extract_residual
 from workflow_runner import ROOT, group_members, pending_by_rule, run_snakemake, start_snakemake
@@ -51,7 +51,7 @@ if _markers:
             open(os.path.join(control, f"reached-{os.getpid()}"), "w").close()
             if os.environ.get("SPNRESTORE_TEST_DO") == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 1800
             while not os.path.exists(os.path.join(control, "go")) and time.monotonic() < deadline:
                 time.sleep(0.05)
         return _replace(src, dst, *args, **kwargs)
@@ -72,7 +72,7 @@ def hook_env(tmp: Path, markers: list[str], do: str, skip: int = 0) -> dict[str,
             "SPNRESTORE_TEST_DO": do, "SPNRESTORE_TEST_SKIP": str(skip), "SPNRESTORE_TEST_CONTROL": str(control)}
 
 
-def wait_for(condition, proc=None, timeout: float = 240.0, what: str = "condition") -> None:
+def wait_for(condition, proc=None, timeout: float = 1200.0, what: str = "condition") -> None:
     """Poll ``condition()`` until true; fail when ``proc`` ended first or after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not condition():

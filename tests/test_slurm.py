@@ -137,15 +137,20 @@ def test_slurm_resources_from_benchmark_files(tmp_path):
         module.read_benchmarks(tmp_path / "elsewhere")
 
 
+HANG_S = 1800  # seconds before a SLURM run counts as hung (no wall-clock limit that load can trip)
+
+
 def snakemake(workdir: Path, drive: Path, *args: str, env: dict | None = None) -> str:
     """Run TARGETS on ``drive`` with TINY_CONFIG; return the output (stdout + stderr), fail with its tail."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args,
            "--configfile", str(TINY_CONFIG), "--config", f"external_drive={drive}",
            f"results_dir={workdir / 'results'}", "batches_per_camera=1", "--", *TARGETS]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=300)
+    try:  # a hang guard only: alone it takes about a minute, on a loaded 2-core machine several
+        proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+                              timeout=HANG_S)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"snakemake did not finish in 300 s ({' '.join(cmd)}):\n{(exc.stderr or b'')[-4000:]!r}")
+        pytest.fail(f"snakemake through SLURM did not finish in {HANG_S} s, a hang rather than load "
+                    f"({' '.join(cmd)}):\n{(exc.stderr or b'')[-4000:]!r}")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"snakemake failed ({' '.join(cmd)}):\n{output[-6000:]}"
     return output

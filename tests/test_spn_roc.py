@@ -7,7 +7,7 @@ import pytest
 from spnrestore.errors import SpnRestoreError
 from spnrestore.spn import (
     equal_error_rate,
-    identify_cameras,
+    decide,
     rates_at_threshold,
     roc_auc,
     roc_curve,
@@ -55,18 +55,19 @@ def test_rates_at_threshold():
     assert rates_at_threshold([60, 61], [1, 1], 60)[0] == pytest.approx(0.5)  # strictly above
 
 
-def test_identify_cameras():
+def test_decide():
     table = pd.DataFrame(
         {
             "image": ["a", "a", "b", "b", "c", "c"],
-            "camera": ["X", "Y", "X", "Y", "X", "Y"],
+            "fingerprint": ["X", "Y", "X", "Y", "X", "Y"],
             "pce": [500.0, 3.0, 12.0, 59.0, -4.0, 61.0],
         }
     )
-    out = identify_cameras(table)
+    out = decide(table, 60, keys=["image"])
     assert list(out["image"]) == ["a", "b", "c"]
-    assert list(out["predicted"]) == ["X", "unknown", "Y"]
-    assert list(out["best_camera"]) == ["X", "Y", "Y"]
+    assert list(out["decision"]) == ["X", "unknown", "Y"]
+    assert list(out["best"]) == ["X", "Y", "Y"] and "correct" not in out
+    assert decide(table.iloc[:0], 60, keys=["image"]).empty  # nothing scored: no decision, no error
 
 
 def test_bad_inputs():
@@ -77,6 +78,6 @@ def test_bad_inputs():
     with pytest.raises(SpnRestoreError, match="lengths"):
         roc_curve([1.0, 2.0], [1])
     with pytest.raises(SpnRestoreError, match="column"):
-        identify_cameras(pd.DataFrame({"image": ["a"], "pce": [1.0]}))
+        decide(pd.DataFrame({"image": ["a"], "pce": [1.0]}), 60, keys=["image"])
     with pytest.raises(SpnRestoreError, match="missing|non-numeric"):
-        identify_cameras(pd.DataFrame({"image": ["a"], "camera": ["X"], "pce": [np.nan]}))
+        decide(pd.DataFrame({"image": ["a"], "fingerprint": ["X"], "pce": [np.nan]}), 60, keys=["image"])

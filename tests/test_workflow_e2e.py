@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import sha256_tree
-from spnrestore.batch_develop import read_develop_table
+from spnrestore.stages.develop import read_develop_table
 from spnrestore.demo import make_demo_drive
 from workflow_runner import pending_by_rule, run_snakemake
 

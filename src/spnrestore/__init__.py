@@ -1,7 +1,7 @@
 """spnrestore: sensor pattern noise restoration for compressed JPEGs.
 
 Importing the package is cheap: it never imports torch. The training and
-restoration code (``spnrestore.model``, ``spnrestore.restore``) import torch
+restoration code (``spnrestore.model``) import torch
 themselves when they are used.
 """
 

@@ -67,7 +67,7 @@ def expand_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 def read_image(path: Path) -> np.ndarray:
     """uint8 RGB H x W x 3 of an image file in its stored pixel layout (the EXIF orientation is not applied,
     16-bit TIFF/PNG scaled to 8 bits); an undecodable file raises :class:`BadImageError`."""
-    from .developed import load_developed
+    from .originals import load_developed
 
     return load_developed(path).rgb
 
@@ -79,13 +79,14 @@ def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     :class:`SpnRestoreError` when the folder is missing, holds none, or names
     one camera twice.
     """
+    from .paths import FINGERPRINT_FILE
     from .residual_files import load_residual
 
     folder = Path(folder)
     if not folder.is_dir():
         raise SpnRestoreError(f"{folder}: fingerprint folder does not exist; pass --fingerprints DIR.")
     paths: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.npy")) + sorted(folder.glob("*/fingerprint.npy")):
+    for path in sorted(folder.glob("*.npy")) + sorted(folder.glob(f"*/{FINGERPRINT_FILE}")):
         camera = path.stem if path.parent == folder else path.parent.name
         if camera in paths:
             raise SpnRestoreError(f"{folder}: two fingerprints for camera {camera!r} ({paths[camera]} and {path}); "
@@ -117,19 +118,32 @@ def image_quality(path: Path, given: int | None, required: bool) -> tuple[int | 
     return found.quality, "estimated"
 
 
-def _restorer(checkpoint: str, device: str):
-    """Load the model (imports torch); the checkpoint path is checked first."""
+def _restorer(checkpoint: str, device: str, sigma: float):
+    """Load the model (imports torch); the checkpoint path is checked first, and a model trained on residuals
+    of other settings than ``sigma`` is refused, naming both values."""
     if not Path(checkpoint).is_file():
         raise SpnRestoreError(f"{checkpoint}: checkpoint does not exist; check the path (--checkpoint).")
-    from .restore import load_restorer
+    from .model.inference import load_restorer
+    from .spn import residual_settings
 
-    return load_restorer(checkpoint, None if device == "auto" else device)
+    return load_restorer(checkpoint, None if device == "auto" else device, residual=residual_settings(sigma))
 
 
 def _restore(restorer, rgb: np.ndarray, residual: np.ndarray, quality: int) -> np.ndarray:
-    from .restore import restore_residual
+    from .model.inference import restore_residual
 
     return restore_residual(restorer, rgb, residual, quality)
+
+
+def decision_threshold(given: float | None, restorer) -> float:
+    """``--threshold`` when given, else the threshold the model was trained and selected with (its
+    checkpoint's ``pce_threshold``), else the field's usual PCE 60 (:data:`spnrestore.spn.PCE_THRESHOLD`)."""
+    from .spn import PCE_THRESHOLD
+
+    if given is not None:
+        return given
+    trained = (restorer.metadata.get("train_config") or {}).get("pce_threshold") if restorer is not None else None
+    return float(trained) if trained is not None else PCE_THRESHOLD
 
 
 # ----------------------------------------------------------------------------- commands
@@ -177,12 +191,13 @@ def cmd_identify(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .atomic import save_csv
-    from .spn import check_same_size, extract_residual, fingerprint_term, identify_cameras, ncc, pce
+    from .spn import check_same_size, decide, extract_residual, score_residual
 
     images = expand_images(args.images)
     fingerprints = load_fingerprint_dir(args.fingerprints)
     qualities = {path: image_quality(path, args.quality, required=bool(args.checkpoint)) for path in images}
-    restorer = _restorer(args.checkpoint, args.device) if args.checkpoint else None
+    restorer = _restorer(args.checkpoint, args.device, args.sigma) if args.checkpoint else None
+    threshold = decision_threshold(args.threshold, restorer)
     width = max(len(p.name) for p in images)
     cam_width = max(11, *(len(c) for c in fingerprints), len("unknown"))
     line = f"{{:<{width}}}  {{:<8}}  {{:>4}}  {{:<{cam_width}}}  {{:>10}}  {{:>8}}  {{}}"
@@ -191,7 +206,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
     for path in images:
         rgb = read_image(path)
         shape = rgb.shape[:2]
-        usable = {c: k for c, k in fingerprints.items() if k.shape == shape}
+        # a fingerprint of the transposed size scores an image turned by the camera without a tag (both turns)
+        usable = {c: k for c, k in fingerprints.items() if k.shape in (shape, shape[::-1])}
         if not usable:  # explain the mismatch with the fingerprint of the nearest size
             camera = min(fingerprints, key=lambda c: min(abs(np.subtract(fingerprints[c].shape, s)).sum()
                                                          for s in (shape, shape[::-1])))
@@ -205,13 +221,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
         methods = [("plain", residual)]
         if restorer is not None:
             methods.append(("restored", _restore(restorer, rgb, residual, quality)))
-        terms = {camera: fingerprint_term(k, rgb) for camera, k in usable.items()}
         for method, w in methods:
-            group = [{"image": str(path), "method": method, "quality": quality, "quality_from": how,
-                      "fingerprint": camera, "pce": float(pce(w, term)), "ncc": float(ncc(w, term))}
-                     for camera, term in terms.items()]
+            group = [{"image": str(path), "method": method, "quality": quality, "quality_from": how, **score}
+                     for score in score_residual(w, rgb, usable, name=str(path), log=None)]
             group.sort(key=lambda r: -r["pce"])
-            decision = identify_cameras(group, args.threshold, camera="fingerprint")["predicted"].iloc[0]
+            decision = decide(group, threshold, keys=("image", "method"))["decision"].iloc[0]
             q = "-" if quality is None else (f"~{quality}" if how == "nearest" else str(quality))
             for r in group:
                 r["decision"] = decision
@@ -241,7 +255,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                                   f"{Path(args.output) / (path.stem + '.npy')}; restore them into separate folders.")
         stems[path.stem] = path
     qualities = {path: image_quality(path, args.quality, required=True) for path in images}
-    restorer = _restorer(args.checkpoint, args.device)
+    restorer = _restorer(args.checkpoint, args.device, args.sigma)
     for path in images:
         quality, how = qualities[path]
         rgb = read_image(path)
@@ -395,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="CKPT", help="trained restoration model: also score restored residuals")
     p.add_argument("--quality", type=_quality, metavar="Q",
                    help="JPEG quality of every image (default: estimated from each JPEG's quantisation tables)")
-    p.add_argument("--threshold", type=_positive, default=60.0,
-                   help="PCE above which the best camera is accepted (default 60)")
+    p.add_argument("--threshold", type=_positive,
+                   help="PCE above which the best camera is accepted (default: the threshold the --checkpoint "
+                        "was trained with, else 60)")
     p.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
     p.add_argument("--sigma", **sigma)
     p.add_argument("--device", **device)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -124,14 +123,14 @@ def _coerce(value: Any, schema: Mapping) -> Any:
 
 
 def _normalise_overrides(overrides: Mapping) -> dict:
-    """``--config`` entries: accept the upper-case .env names too."""
+    """``--config`` entries: accept the upper-case .env names too, and the quality levels written as on the
+    command line (``quality_levels=90,60,30`` or ``QUALITY_LEVELS=90,60,30``; one quality alone too)."""
     out = {}
     for key, value in overrides.items():
-        if key in ENV_KEYS:
-            name = ENV_KEYS[key]
-            out[name] = parse_quality_levels(value, "--config") if name == "quality_levels" and isinstance(value, str) else value
-        else:
-            out[key] = value
+        name = ENV_KEYS.get(key, key)
+        if name == "quality_levels" and isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = parse_quality_levels(str(value), f"--config {key}")
+        out[name] = value
     return out
 
 
@@ -191,68 +190,6 @@ def resolve_config(
     if errors:
         raise ConfigError(_schema_error_message(errors[0], sources))
     return config
-
-
-@dataclass(frozen=True)
-class DrivePaths:
-    """Absolute folders the workflow reads and writes."""
-
-    drive: Path
-    original: Path
-    compressed: Path
-    spn: Path
-    results: Path
-    demo: bool
-
-
-def drive_paths(config: Mapping, project_dir: str | os.PathLike, workdir: str | os.PathLike = ".") -> DrivePaths:
-    """Resolve the drive folders; a missing drive or Original folder is a ConfigError.
-
-    With an empty ``external_drive`` the demo drive ``<project_dir>/.demo/drive`` is
-    used (it need not exist yet: the workflow generates it).
-    """
-    project_dir = Path(project_dir).resolve()
-    workdir = Path(workdir).resolve()
-    demo = not str(config["external_drive"]).strip()
-    drive = project_dir / DEMO_DIR / "drive" if demo else Path(config["external_drive"]).expanduser()
-    if not demo:
-        if not drive.is_absolute():
-            drive = workdir / drive
-        if not drive.is_dir():
-            raise ConfigError(
-                f"EXTERNAL_DRIVE = {str(config['external_drive'])!r}: the folder does not exist "
-                "(is the drive mounted?). Mount the drive or correct EXTERNAL_DRIVE in .env, "
-                "the environment or --config external_drive=PATH."
-            )
-
-    def sub(key: str) -> Path:
-        path = Path(str(config[key])).expanduser()
-        return path if path.is_absolute() else drive / path
-
-    original = sub("original_images_dir")
-    if not demo and not original.is_dir():
-        raise ConfigError(
-            f"ORIGINAL_IMAGES_DIR = {str(config['original_images_dir'])!r}: {original} is not a folder. "
-            "It must hold one sub-folder per camera model with the RAW files; correct ORIGINAL_IMAGES_DIR."
-        )
-    results = str(config.get("results_dir") or "").strip()
-    if results:
-        results_path = Path(results).expanduser()
-        results_path = results_path if results_path.is_absolute() else workdir / results_path
-    else:
-        results_path = project_dir / DEMO_DIR / "results" if demo else workdir / "results"
-    outputs = {"compressed_images_dir": sub("compressed_images_dir"), "spn_images_dir": sub("spn_images_dir"),
-               "results_dir": results_path}
-    originals = original.resolve()
-    for key, path in outputs.items():
-        resolved = path.resolve()
-        if resolved == originals or originals in resolved.parents or resolved in originals.parents:
-            raise ConfigError(
-                f"{key.upper() if key.upper() in ENV_KEYS else key} = {str(config.get(key) or '')!r}: {path} is inside, or holds, the Original folder "
-                f"{original}; the workflow never writes among the originals. Choose a folder beside it "
-                "(e.g. Images/Compressed)."
-            )
-    return DrivePaths(drive, original, outputs["compressed_images_dir"], outputs["spn_images_dir"], results_path, demo)
 
 
 def load_config(

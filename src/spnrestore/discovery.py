@@ -5,7 +5,7 @@ a RAW extension, or a developed-image extension (JPEG, TIFF, PNG), any case, is
 an original. The camera's flat-field sub-folder (``spn.flat_field_folder``,
 default ``flat``) is scanned too: its images, and those whose file name matches
 ``spn.flat_field_pattern``, are flat-field images (they build the fingerprint
-first, see :mod:`spnrestore.roles`). Anything else is listed as skipped with a
+first, see :mod:`spnrestore.stages.roles`). Anything else is listed as skipped with a
 reason, never silently dropped. Discovery only lists folders (no file is
 opened), so it is cheap enough to run each time Snakemake parses the workflow.
 """

@@ -48,7 +48,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """Read an image file (JPEG/PNG/TIFF 8-bit) as uint8 RGB H x W x 3 (JPEG/PNG EXIF orientation ignored).
 
     OpenCV turns a TIFF by its Orientation tag all the same; originals, which may be
-    tagged, are read with :func:`spnrestore.developed.load_developed` instead.
+    tagged, are read with :func:`spnrestore.originals.load_developed` instead.
     """
     data = np.fromfile(os.fspath(path), dtype=np.uint8)
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)

@@ -1,10 +1,5 @@
-"""Where residuals live on the drive, and how they are stored and previewed.
-
-``SPN/<camera>/original/<image>.npy`` (residual of the uncompressed development),
-``SPN/<camera>/<Q>/<image>.npy`` (residual of the JPEG at quality Q), each with
-a viewable ``.png`` preview beside it, and ``SPN/<camera>/fingerprint.npy``.
-Residuals are float32 H x W ``.npy`` (lossless, memory-mappable).
-"""
+"""How residuals and fingerprints are stored: float32 H x W ``.npy`` (lossless, memory-mappable), each
+with a viewable ``.png`` preview beside it. Where they live is :mod:`spnrestore.paths`."""
 
 from __future__ import annotations
 
@@ -16,19 +11,6 @@ import numpy as np
 
 from .atomic import save_npy, write_bytes
 from .errors import SpnRestoreError
-
-ORIGINAL = "original"
-
-
-def residual_path(spn: str | os.PathLike, camera: str, source: str | int, image: str) -> Path:
-    """``SPN/<camera>/<source>/<image>.npy`` with source ``original`` or a JPEG quality."""
-    return Path(spn) / camera / str(source) / f"{image}.npy"
-
-
-def fingerprint_path(spn: str | os.PathLike, camera: str) -> Path:
-    """``SPN/<camera>/fingerprint.npy``."""
-    return Path(spn) / camera / "fingerprint.npy"
-
 
 def preview(residual: np.ndarray) -> np.ndarray:
     """uint8 view of a residual: mid-gray is 0, +-3 standard deviations map to 0..255."""

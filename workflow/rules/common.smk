@@ -4,10 +4,19 @@ import sys
 
 from snakemake.utils import validate
 
-from spnrestore.config import ENV_KEYS, drive_paths, resolve_config, load_yaml
+from spnrestore.config import ENV_KEYS, resolve_config, load_yaml
 from spnrestore.discovery import Skipped, discover, images_table
-from spnrestore.roles import assign_roles, cameras_without_fingerprint, holdout_cameras
 from spnrestore.errors import SpnRestoreError
+from spnrestore.model.train_config import resolve_config as resolve_training_config
+from spnrestore.paths import drive_paths
+from spnrestore.stages.roles import (
+    EVALUATED_ROLES,
+    NEW_DRIVE,
+    assign_roles,
+    cameras_without_fingerprint,
+    holdout_cameras,
+    plan_drive,
+)
 
 
 def _resolve_configuration():
@@ -16,7 +25,8 @@ def _resolve_configuration():
         resolved = resolve_config(
             base={k: v for k, v in config.items() if k not in ENV_KEYS},
             schema=load_yaml(os.path.join(workflow.basedir, "config", "schema.yaml")),
-            dotenv_path=".env",
+            # run.sh demo sets SPNRESTORE_DOTENV empty: the demo never reads a real drive's .env
+            dotenv_path=os.environ.get("SPNRESTORE_DOTENV", ".env") or None,
             environ=os.environ,
             overrides=workflow.config_settings.overwrite_config,
         )
@@ -29,7 +39,13 @@ def _resolve_configuration():
 _resolved, PATHS = _resolve_configuration()
 config.clear()
 config.update(_resolved)
+# Results inside the working folder are named relative to it, so that a target given as a path relative to
+# the working folder (`snakemake results/spn/identification.csv`) names the same file as the rule's output.
+PATHS = PATHS.relative_to_workdir()
 
+# Every file of the drive and of the results comes from PATHS (spnrestore.paths.DrivePaths); the rules
+# hand it to the stages as DRIVE.
+DRIVE = PATHS.as_dict()
 RESULTS = str(PATHS.results)
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
@@ -81,12 +97,39 @@ HOLDOUT = [
     )
     if camera not in _NO_FINGERPRINT
 ]
+# A model trained elsewhere (model.checkpoint): this drive trains nothing and evaluates every scored image.
+REUSED_MODEL = config["model"]["checkpoint"]
+if REUSED_MODEL:
+    REUSED_MODEL = os.path.abspath(os.path.expanduser(REUSED_MODEL))
+    if not os.path.isfile(REUSED_MODEL):
+        raise SystemExit(
+            f"spnrestore: model.checkpoint = {config['model']['checkpoint']!r}: {REUSED_MODEL} is not a file. "
+            "Give the path of a restorer.pt written by a workflow run (results/model/restorer.pt), or leave "
+            "model.checkpoint empty to train a model on this drive."
+        )
+    HOLDOUT = []
+    from spnrestore.model.checkpoint import load_checkpoint
+    from spnrestore.spn import residual_settings, settings_difference
+
+    try:
+        _recorded = load_checkpoint(REUSED_MODEL).get("residual")
+    except SpnRestoreError as exc:
+        raise SystemExit(f"spnrestore: model.checkpoint: {exc}")
+    _differences = _recorded and settings_difference(
+        _recorded, residual_settings(config["spn"]["sigma"])
+    )
+    if _differences:
+        raise SystemExit(
+            f"spnrestore: model.checkpoint = {REUSED_MODEL}: the model was trained on residuals made with other "
+            f"settings ({'; '.join(_differences)}); set spn.sigma to the training's value or use another model."
+        )
 try:
     _table["role"] = assign_roles(
         _table,
         config["spn"]["fingerprint_images"],
         config["dataset"]["fractions"],
         HOLDOUT,
+        reuse=bool(REUSED_MODEL),
     )
 except SpnRestoreError as exc:
     raise SystemExit(f"spnrestore: {exc}")
@@ -94,7 +137,20 @@ ROLES = {
     camera: dict(zip(group["image"], group["role"]))
     for camera, group in _table.groupby("camera")
 }
-SPN = str(PATHS.spn)
+# The account of the drive, one line per camera, and whether it trains (printed before any job starts).
+PLAN = plan_drive(_table, config["spn"]["fingerprint_images"], REUSED_MODEL)
+for _line in PLAN.lines:
+    print(f"spnrestore: {_line}", file=sys.stderr)
+PLAN_NOTES = [
+    {"camera": camera, "path": os.path.join(PATHS.original, camera), "reason": reason}
+    for camera, reason in PLAN.notes
+]
+# The model that restores this drive's residuals: reused, trained here, or none (nothing can train).
+MODEL = (
+    REUSED_MODEL
+    if REUSED_MODEL
+    else str(PATHS.result("model/restorer.pt")) if PLAN.trainable else ""
+)
 
 
 wildcard_constraints:
@@ -115,10 +171,15 @@ def batch_originals(wildcards):
     return [i.path for i in BATCHES[(wildcards.camera, wildcards.batch)]]
 
 
+def batch_table(stage):
+    """The tracked table of one batch job of ``stage``, with wildcards."""
+    return str(PATHS.batch_table(stage, "{camera}", "{batch}"))
+
+
 def all_batch_tables(stage):
     """Tracked per-batch tables of ``stage`` for every (camera, batch)."""
     return [
-        f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv"
+        str(PATHS.batch_table(stage, camera, batch))
         for camera, batch in sorted(BATCHES)
     ]
 
@@ -145,12 +206,7 @@ def batch_roles(wildcards):
     }
 
 
-FINGERPRINTS = {camera: f"{SPN}/{camera}/fingerprint.npy" for camera in CAMERAS}
-
-
-def spn_root(wildcards, input):
-    """The SPN folder, inferred from the fingerprint inputs (``SPN/<camera>/fingerprint.npy``)."""
-    return os.path.dirname(os.path.dirname(input.fingerprints[0]))
+FINGERPRINTS = [str(PATHS.fingerprint(camera)) for camera in CAMERAS]
 
 
 def evaluated_batch_tables(stage):
@@ -158,21 +214,26 @@ def evaluated_batch_tables(stage):
 
     def tables(wildcards):
         return [
-            f"{RESULTS}/batches/{stage}/{camera}/{batch}.csv"
+            str(PATHS.batch_table(stage, camera, batch))
             for (camera, batch), images in sorted(BATCHES.items())
             if camera == wildcards.camera
-            and any(ROLES[camera][i.image] in ("test", "holdout") for i in images)
+            and any(ROLES[camera][i.image] in EVALUATED_ROLES for i in images)
         ]
 
     return tables
 
 
 EVALUATED_CAMERAS = sorted(
-    {c for c in CAMERAS if any(r in ("test", "holdout") for r in ROLES[c].values())}
+    {c for c in CAMERAS if any(r in EVALUATED_ROLES for r in ROLES[c].values())}
 )
-SUBSETS = ["seen", "holdout"] if HOLDOUT else ["seen"]
-TRAIN_SETTINGS = {
-    "pce_threshold": config["spn"]["pce_threshold"],
-    **config["train"]["settings"],
-    **(config["demo_train"] if PATHS.demo else {}),
-}
+SUBSETS = [NEW_DRIVE] if REUSED_MODEL else ["seen", "holdout"] if HOLDOUT else ["seen"]
+try:
+    TRAIN_SETTINGS = resolve_training_config(
+        {
+            "pce_threshold": config["spn"]["pce_threshold"],
+            **config["train"]["settings"],
+            **(config["demo_train"] if PATHS.demo else {}),
+        }
+    )
+except SpnRestoreError as exc:
+    raise SystemExit(f"spnrestore: train.settings: {exc}")

@@ -5,7 +5,7 @@ rule shards:
     input:
         develop=all_batch_tables("develop"),
         residuals=all_batch_tables("residual"),
-        fingerprints=list(FINGERPRINTS.values()),
+        fingerprints=FINGERPRINTS,
     output:
         split=directory(f"{RESULTS}/dataset/{{split}}"),
     log:
@@ -23,8 +23,7 @@ rule shards:
     params:
         roles=ROLES,
         qualities=QUALITIES,
-        compressed=str(PATHS.compressed),
-        spn=spn_root,
+        drive=DRIVE,
         cameras=CAMERAS,
         dataset=config["dataset"],
         out_dir=lambda wildcards, output: os.path.dirname(output.split),

@@ -6,7 +6,7 @@ rule develop:
     input:
         originals=batch_originals,
     output:
-        table=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
+        table=batch_table("develop"),
     log:
         f"{LOGS}/develop/{{camera}}/{{batch}}.log",
     benchmark:
@@ -19,13 +19,11 @@ rule develop:
         runtime=30,
     params:
         images=batch_images,
-        compressed=str(PATHS.compressed),
+        drive=DRIVE,
         qualities=QUALITIES,
         develop=config["develop"],
         subsampling=config["jpeg"]["chroma_subsampling"],
         on_bad_image=config["on_bad_image"],
-        spn=SPN,
-        intensity=f"{RESULTS}/intensity",
         sigma=config["spn"]["sigma"],
     script:
         "../scripts/develop.py"
@@ -43,5 +41,6 @@ rule manifest:
         "../../envs/spnrestore.yaml"
     params:
         discovery_skipped=[vars(s) for s in SKIPPED],
+        plan_notes=PLAN_NOTES,
     script:
         "../scripts/manifest.py"

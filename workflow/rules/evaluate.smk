@@ -5,10 +5,10 @@ rule restore:
     input:
         develop=evaluated_batch_tables("develop"),
         residuals=evaluated_batch_tables("residual"),
-        checkpoint=f"{RESULTS}/model/restorer.pt",
-        fingerprints=list(FINGERPRINTS.values()),
+        checkpoint=MODEL or f"{RESULTS}/model/restorer.pt",
+        fingerprints=FINGERPRINTS,
     output:
-        table=f"{RESULTS}/restore/{{camera}}.csv",
+        table=str(PATHS.restore_table("{camera}")),
     log:
         f"{LOGS}/restore/{{camera}}.log",
     benchmark:
@@ -23,16 +23,16 @@ rule restore:
     params:
         roles=lambda wildcards: ROLES[wildcards.camera],
         qualities=QUALITIES,
-        compressed=str(PATHS.compressed),
-        spn=spn_root,
+        drive=DRIVE,
         cameras=CAMERAS,
+        sigma=config["spn"]["sigma"],
     script:
         "../scripts/restore.py"
 
 
 rule evaluation:
     input:
-        restored=expand(f"{RESULTS}/restore/{{camera}}.csv", camera=EVALUATED_CAMERAS),
+        restored=[str(PATHS.restore_table(camera)) for camera in EVALUATED_CAMERAS],
         scores=f"{RESULTS}/spn/scores.csv",
     output:
         scores=f"{RESULTS}/evaluation/scores.csv",
@@ -55,6 +55,7 @@ rule evaluation:
 rule results:
     input:
         metrics=f"{RESULTS}/evaluation/metrics.csv",
+        checkpoint=MODEL or f"{RESULTS}/model/restorer.pt",
     output:
         markdown=f"{RESULTS}/evaluation/results.md",
     log:
@@ -63,15 +64,33 @@ rule results:
         "../../envs/spnrestore.yaml"
     params:
         threshold=config["spn"]["pce_threshold"],
+        reused=bool(REUSED_MODEL),
+        plan=PLAN.lines,
     script:
         "../scripts/results.py"
+
+
+rule training_plot:
+    input:
+        train_log=f"{RESULTS}/model/train_log.csv",
+        val_log=f"{RESULTS}/model/val_log.csv",
+    output:
+        training=report(
+            f"{RESULTS}/evaluation/plots/training.png",
+            caption="../report/training.rst",
+            category="Training",
+        ),
+    log:
+        f"{LOGS}/training_plot.log",
+    conda:
+        "../../envs/spnrestore.yaml"
+    script:
+        "../scripts/training_plot.py"
 
 
 rule plots:
     input:
         scores=f"{RESULTS}/evaluation/scores.csv",
-        train_log=f"{RESULTS}/model/train_log.csv",
-        val_log=f"{RESULTS}/model/val_log.csv",
     output:
         roc=report(
             expand(f"{RESULTS}/evaluation/plots/roc_{{subset}}.png", subset=SUBSETS),
@@ -83,11 +102,6 @@ rule plots:
             caption="../report/pce.rst",
             category="Evaluation",
         ),
-        training=report(
-            f"{RESULTS}/evaluation/plots/training.png",
-            caption="../report/training.rst",
-            category="Training",
-        ),
         crops=report(
             f"{RESULTS}/evaluation/plots/residual_crops.png",
             caption="../report/crops.rst",
@@ -98,8 +112,7 @@ rule plots:
     conda:
         "../../envs/spnrestore.yaml"
     params:
-        spn=SPN,
-        compressed=str(PATHS.compressed),
+        drive=DRIVE,
         threshold=config["spn"]["pce_threshold"],
         subsets=SUBSETS,
     script:

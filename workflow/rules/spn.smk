@@ -3,9 +3,9 @@
 
 rule residual:
     input:
-        develop=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
+        develop=batch_table("develop"),
     output:
-        table=f"{RESULTS}/batches/residual/{{camera}}/{{batch}}.csv",
+        table=batch_table("residual"),
     log:
         f"{LOGS}/residual/{{camera}}/{{batch}}.log",
     benchmark:
@@ -17,8 +17,7 @@ rule residual:
         mem_mb=2000,
         runtime=30,
     params:
-        compressed=str(PATHS.compressed),
-        spn=SPN,
+        drive=DRIVE,
         qualities=QUALITIES,
         sigma=config["spn"]["sigma"],
     script:
@@ -29,8 +28,8 @@ rule fingerprint:
     input:
         originals=fingerprint_originals,
     output:
-        fingerprint=f"{SPN}/{{camera}}/fingerprint.npy",
-        table=f"{RESULTS}/fingerprints/{{camera}}.csv",
+        fingerprint=str(PATHS.fingerprint("{camera}")),
+        table=str(PATHS.fingerprint_table("{camera}")),
     log:
         f"{LOGS}/fingerprint/{{camera}}.log",
     benchmark:
@@ -45,17 +44,18 @@ rule fingerprint:
         images=fingerprint_records,
         develop=config["develop"],
         sigma=config["spn"]["sigma"],
+        drive=DRIVE,
     script:
         "../scripts/fingerprint.py"
 
 
 rule score:
     input:
-        develop=f"{RESULTS}/batches/develop/{{camera}}/{{batch}}.csv",
-        residuals=f"{RESULTS}/batches/residual/{{camera}}/{{batch}}.csv",
-        fingerprints=list(FINGERPRINTS.values()),
+        develop=batch_table("develop"),
+        residuals=batch_table("residual"),
+        fingerprints=FINGERPRINTS,
     output:
-        table=f"{RESULTS}/batches/score/{{camera}}/{{batch}}.csv",
+        table=batch_table("score"),
     log:
         f"{LOGS}/score/{{camera}}/{{batch}}.log",
     benchmark:
@@ -69,9 +69,7 @@ rule score:
     params:
         roles=batch_roles,
         qualities=QUALITIES,
-        compressed=str(PATHS.compressed),
-        spn=spn_root,
-        intensity=f"{RESULTS}/intensity",
+        drive=DRIVE,
         cameras=CAMERAS,
     script:
         "../scripts/score.py"

@@ -5,7 +5,7 @@ rule train:
     input:
         manifest=f"{RESULTS}/dataset/manifest.csv",
         splits=expand(f"{RESULTS}/dataset/{{split}}", split=["train", "val"]),
-        fingerprints=list(FINGERPRINTS.values()),
+        fingerprints=FINGERPRINTS,
     output:
         checkpoint=f"{RESULTS}/model/restorer.pt",
         train_log=report(
@@ -27,7 +27,9 @@ rule train:
         runtime=24 * 60,
     params:
         settings=TRAIN_SETTINGS,
-        fingerprints=FINGERPRINTS,
+        drive=DRIVE,
+        cameras=CAMERAS,
+        sigma=config["spn"]["sigma"],
         dataset=lambda wildcards, input: os.path.dirname(input.manifest),
         work=lambda wildcards, output: os.path.join(
             os.path.dirname(output.train_log), "work"

@@ -5,17 +5,15 @@ from spnrestore.jobs import start_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.batch_develop import develop_batch  # noqa: E402
+from spnrestore.stages.develop import develop_batch  # noqa: E402
 
 develop_batch(
     images=smk.params.images,
-    compressed=smk.params.compressed,
+    drive=smk.params.drive,
     qualities=smk.params.qualities,
     develop_settings=smk.params.develop,
     subsampling=smk.params.subsampling,
     on_bad_image=smk.params.on_bad_image,
-    spn=smk.params.spn,
-    intensity_dir=smk.params.intensity,
     sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,

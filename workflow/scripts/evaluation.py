@@ -5,7 +5,7 @@ from spnrestore.jobs import start_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.evaluate import write_evaluation  # noqa: E402
+from spnrestore.stages.evaluation import write_evaluation  # noqa: E402
 
 scores, metrics = write_evaluation(
     restored_tables=smk.input.restored,
@@ -14,5 +14,6 @@ scores, metrics = write_evaluation(
     threshold=smk.params.threshold,
     scores_out=smk.output.scores,
     metrics_out=smk.output.metrics,
+    log=log,
 )
 log(metrics[metrics["camera"] == "all"].to_string(index=False))

@@ -5,14 +5,14 @@ from spnrestore.jobs import start_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.batch_spn import fingerprint_camera  # noqa: E402
+from spnrestore.stages.spn import fingerprint_camera  # noqa: E402
 
 fingerprint_camera(
     camera=smk.wildcards.camera,
     images=smk.params.images,
     develop_settings=smk.params.develop,
     sigma=smk.params.sigma,
-    out=smk.output.fingerprint,
+    drive=smk.params.drive,
     table=smk.output.table,
     log=log,
 )

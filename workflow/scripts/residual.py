@@ -5,12 +5,11 @@ from spnrestore.jobs import start_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.batch_spn import residual_batch  # noqa: E402
+from spnrestore.stages.spn import residual_batch  # noqa: E402
 
 residual_batch(
     develop_table=smk.input.develop,
-    compressed=smk.params.compressed,
-    spn=smk.params.spn,
+    drive=smk.params.drive,
     qualities=smk.params.qualities,
     sigma=smk.params.sigma,
     table=smk.output.table,

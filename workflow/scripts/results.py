@@ -1,10 +1,11 @@
-"""results.md from the evaluation's metrics (rule results)."""
+"""results.md from the evaluation's metrics, with the model that restored the residuals (rule results)."""
 
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.results_summary import write_results  # noqa: E402
+from spnrestore.stages.results import write_results  # noqa: E402
 
-write_results(smk.input.metrics, smk.params.threshold, smk.output.markdown, log=log)
+write_results(smk.input.metrics, smk.params.threshold, smk.output.markdown, checkpoint=smk.input.checkpoint,
+              reused=smk.params.reused, plan=smk.params.plan, log=log)

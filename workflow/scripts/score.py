@@ -5,16 +5,14 @@ from spnrestore.jobs import start_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.batch_spn import score_batch  # noqa: E402
+from spnrestore.stages.spn import score_batch  # noqa: E402
 
 score_batch(
     develop_table=smk.input.develop,
     roles=smk.params.roles,
     qualities=smk.params.qualities,
-    compressed=smk.params.compressed,
-    spn=smk.params.spn,
-    intensity_dir=smk.params.intensity,
-    fingerprints=dict(zip(smk.params.cameras, smk.input.fingerprints)),
+    drive=smk.params.drive,
+    cameras=smk.params.cameras,
     table=smk.output.table,
     log=log,
 )

@@ -5,16 +5,15 @@ from spnrestore.jobs import start_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.training_pairs import write_split_shards  # noqa: E402
+from spnrestore.stages.shards import write_split_shards  # noqa: E402
 
 write_split_shards(
     split=smk.wildcards.split,
     develop_tables=smk.input.develop,
     roles=smk.params.roles,
     qualities=smk.params.qualities,
-    compressed=smk.params.compressed,
-    spn=smk.params.spn,
-    fingerprints=dict(zip(smk.params.cameras, smk.input.fingerprints)),
+    drive=smk.params.drive,
+    cameras=smk.params.cameras,
     settings=smk.params.dataset,
     out_dir=smk.params.out_dir,
     log=log,

@@ -26,7 +26,6 @@ does both for all splits.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..atomic import save_csv, save_npy
+from ..checksums import file_sha256
 from ..errors import BadImageError, ConfigError, SpnRestoreError
 from ..jpeg import read_rgb
 from .. import spn
@@ -57,15 +57,6 @@ Log = Callable[[str], None] | None
 def _say(log: Log, message: str) -> None:
     if log is not None:
         log(message)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load_plane(path: str | os.PathLike, what: str, fix: str) -> np.ndarray:

@@ -5,7 +5,7 @@ strings, numbers, booleans, None) — never pickled classes or code, so loading
 one cannot run code. Keys of a model checkpoint: ``format``,
 ``format_version``, ``spnrestore_version``, ``model_config`` (a
 :class:`GeneratorConfig` as dict), ``model_state`` (the generator's
-``state_dict``) plus metadata (training config, data manifest hash, metrics,
+``state_dict``) plus metadata (training config, residual settings, data manifest hash, metrics,
 HF-loss kind...). Training checkpoints add optimiser and discriminator states.
 """
 

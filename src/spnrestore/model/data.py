@@ -4,20 +4,22 @@
 batch (a dict of tensors), reading each shard's rows straight from the
 memory-mapped ``.npy`` files; pass it to ``DataLoader(batch_size=None,
 sampler=...)``. The order of training batches is a pure function of (seed,
-step): a resumed run continues with exactly the batches it would have seen.
+step): a resumed run continues with exactly the batches it would have seen. Fixed evenly spaced examples
+(:func:`evenly_spaced`, :class:`Batches`) fit the block filter and measure the data's scales (:func:`data_scales`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..dataset.shards import ARRAYS, list_shards, open_shard
-from ..errors import ConfigError
+from ..errors import ConfigError, SpnRestoreError
 
 
 class ShardDataset(Dataset):
@@ -109,3 +111,37 @@ class OrderedBatches(Sampler):
     def __iter__(self):
         for start in range(0, self.n, self.batch_size):
             yield list(range(start, min(start + self.batch_size, self.n)))
+
+
+def evenly_spaced(dataset: ShardDataset, max_examples: int, chunk: int = 128) -> list[list[int]]:
+    """Up to ``max_examples`` evenly spaced example indices of ``dataset``, in chunks of ``chunk``."""
+    idx = np.unique(np.linspace(0, len(dataset) - 1, min(len(dataset), max_examples)).round().astype(np.int64))
+    return [part.tolist() for part in np.array_split(idx, -(-len(idx) // chunk))]
+
+
+class Batches:
+    """Re-iterable batches ``dataset[chunk]`` over fixed index chunks (for the block filter's two passes)."""
+
+    def __init__(self, dataset: ShardDataset, chunks: list[list[int]]):
+        self.dataset, self.chunks = dataset, chunks
+
+    def __iter__(self):
+        return (self.dataset[chunk] for chunk in self.chunks)
+
+
+@torch.no_grad()
+def data_scales(dataset: ShardDataset, prefilter: Callable | None = None, max_examples: int = 1024) -> tuple[float, float]:
+    """Standard deviations of the (prefiltered) residuals and of the targets over up to ``max_examples``
+    evenly spaced examples; ``prefilter(rgb01, residual, quality)`` is the generator's block filter."""
+    sums = np.zeros((2, 3))  # per array: count, sum, sum of squares (float64)
+    for batch in Batches(dataset, evenly_spaced(dataset, max_examples)):
+        residual = batch["residual"]
+        if prefilter is not None:
+            residual = prefilter(batch["rgb"].float() / 255.0, residual, batch["quality"])
+        for row, x in enumerate((residual.double(), batch["target"].double())):
+            sums[row] += (x.numel(), x.sum().item(), (x * x).sum().item())
+    r, t = (float(np.sqrt(max(0.0, s2 / n - (s1 / n) ** 2))) for n, s1, s2 in sums)
+    if not (r > 0 and t > 0):
+        raise SpnRestoreError(f"{dataset.dataset_dir}: train residuals or targets are all constant (std {r}, {t}); "
+                              "rebuild the data set.")
+    return r, t

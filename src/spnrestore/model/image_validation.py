@@ -27,7 +27,7 @@ import pandas as pd
 from ..errors import SpnRestoreError
 from ..jpeg import read_rgb
 from ..residual_files import load_residual
-from ..spn import fingerprint_term, pce
+from ..spn import score_residual
 
 SCORE_COLUMNS = ["camera", "image", "quality", "fingerprint", "match", "pce"]
 RestoreFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
@@ -70,13 +70,15 @@ class ImageValidation:
         return len(self.images)
 
     def scores(self, restore: RestoreFn) -> pd.DataFrame:
-        """PCE of ``restore(rgb, residual, quality)`` of every image against every fingerprint of its size."""
+        """PCE of ``restore(rgb, residual, quality)`` of every image against every fingerprint of its size, by
+        the scoring of identification (:func:`spnrestore.spn.score_residual`; NCC is not needed here)."""
         rows = []
         for item in self.images:
             restored = restore(item.rgb, item.residual, item.quality)
-            for camera, k in self.fingerprint_crops[item.shape].items():
-                rows.append((item.camera, item.image, item.quality, camera, camera == item.camera,
-                             pce(restored, fingerprint_term(k, item.rgb))))
+            for score in score_residual(restored, item.rgb, self.fingerprint_crops[item.shape], log=None,
+                                        with_ncc=False):
+                rows.append((item.camera, item.image, item.quality, score["fingerprint"],
+                             score["fingerprint"] == item.camera, score["pce"]))
         return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
     def summary(self, restored: pd.DataFrame, threshold: float, margin: float) -> dict:

@@ -12,40 +12,35 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Mapping
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .vgg import VGG16Features
+from .train_config import defaults
+from .vgg import VGG16_FILE, VGG16Features, load_vgg16_features
 
 ADVERSARIAL = ("lsgan", "hinge")
 LOWPASS_SIGMA = 2.0
 
 
+_WEIGHTS = defaults("loss_weights")  # the defaults of training_schema.yaml
+
+
 @dataclass(frozen=True)
 class LossWeights:
-    """Weight of each generator loss term (0 switches a term off)."""
+    """Weight of each generator loss term (0 switches a term off); the ``loss_weights`` section of
+    ``training_schema.yaml`` holds their defaults and bounds."""
 
-    corr: float = 1.0
-    lf: float = 0.1
-    hf: float = 0.05
-    adv: float = 0.01
-
-    @classmethod
-    def from_dict(cls, cfg: Mapping | None) -> "LossWeights":
-        cfg = dict(cfg or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ConfigError(f"loss_weights: unknown key(s) {unknown}; allowed: {sorted(names)}.")
-        values = {k: float(v) for k, v in cfg.items()}
-        if any(v < 0 or not math.isfinite(v) for v in values.values()):
-            raise ConfigError(f"loss_weights: {values} — weights must be finite and >= 0.")
-        return cls(**values)
+    corr: float = _WEIGHTS["corr"]
+    lf: float = _WEIGHTS["lf"]
+    hf: float = _WEIGHTS["hf"]
+    adv: float = _WEIGHTS["adv"]
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +123,20 @@ class HighFrequencyLoss(nn.Module):
         with torch.no_grad():
             wanted = self.features(target)
         return _relative_l1(self.features(output), wanted)
+
+
+def make_hf_loss(cfg: Mapping, log: Callable[[str], None]) -> HighFrequencyLoss:
+    """VGG-16 HF loss from ``cfg['vgg_weights']`` (hash-checked), or the weight-free Haar loss with a warning."""
+    path = cfg["vgg_weights"]
+    if path and Path(path).is_file():
+        return HighFrequencyLoss(load_vgg16_features(path, cfg["vgg_sha256"], cfg["vgg_layers"]))
+    reason = f"vgg_weights = {path!r} does not exist" if path else "vgg_weights is not set"
+    message = (f"HF loss: {reason}; using the weight-free Haar wavelet HF loss instead (recorded in the checkpoint "
+               f"as hf_loss='haar'). Nothing is downloaded: to use VGG-16 features, put {VGG16_FILE} on disk "
+               "and set vgg_weights to its path.")
+    log(message)
+    warnings.warn(message, stacklevel=3)
+    return HighFrequencyLoss(None)
 
 
 def discriminator_loss(real: torch.Tensor, fake: torch.Tensor, kind: str = "lsgan") -> torch.Tensor:

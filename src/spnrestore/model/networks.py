@@ -10,7 +10,7 @@ learned correction, so that the untrained network is the identity map.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Mapping
 
 import torch
@@ -18,15 +18,18 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..errors import ConfigError
 from .block_filter import BLOCK, BlockFilter
+from .train_config import defaults, resolve_section
 
 SLOPE = 0.2
 
 
+_MODEL, _CRITIC = defaults("model"), defaults("discriminator")  # the defaults of training_schema.yaml
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
-    """Size of the generator.
+    """Size of the generator (the ``model`` section of ``training_schema.yaml``: defaults and bounds).
 
     ``width``: channels at full resolution; they double per U-Net level up to
     ``max_width``. ``depth``: stride-2 downsamplings of the U-Net. ``blocks``:
@@ -38,27 +41,20 @@ class GeneratorConfig:
     The default has about 7.8 M parameters; ``tiny()`` about 47 k.
     """
 
-    width: int = 32
-    max_width: int = 128
-    depth: int = 3
-    blocks: int = 2
-    hourglass: int = 2
-    hourglass_depth: int = 2
-    q_embed: int = 64
-    filter_bins: int = 10
+    width: int = _MODEL["width"]
+    max_width: int = _MODEL["max_width"]
+    depth: int = _MODEL["depth"]
+    blocks: int = _MODEL["blocks"]
+    hourglass: int = _MODEL["hourglass"]
+    hourglass_depth: int = _MODEL["hourglass_depth"]
+    q_embed: int = _MODEL["q_embed"]
+    filter_bins: int = _MODEL["filter_bins"]
 
     @classmethod
-    def from_dict(cls, cfg: Mapping | None, key: str = "model") -> "GeneratorConfig":
-        """Build from a mapping (missing keys take defaults); unknown keys or bad values are a ConfigError."""
-        cfg = dict(cfg or {})
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - names)
-        if unknown:
-            raise ConfigError(f"{key}: unknown key(s) {unknown}; allowed: {sorted(names)}.")
-        bad = {k: v for k, v in cfg.items() if not isinstance(v, int) or isinstance(v, bool) or v < 0}
-        if bad or cfg.get("width", 1) < 1 or cfg.get("q_embed", 1) < 1 or cfg.get("depth", 1) < 0:
-            raise ConfigError(f"{key}: {bad or cfg} — every size must be a non-negative integer (width, q_embed >= 1).")
-        return cls(**cfg)
+    def from_dict(cls, cfg: Mapping | None, key: str | None = None) -> "GeneratorConfig":
+        """Build from a mapping (missing keys take defaults), validated by the schema: unknown keys or bad
+        values are a ConfigError naming ``key`` (default: the training config's ``model``)."""
+        return cls(**resolve_section("model", cfg, key))
 
     @classmethod
     def tiny(cls) -> "GeneratorConfig":
@@ -158,7 +154,7 @@ class Generator(nn.Module):
     weights) set from the training data: restored residual = output *
     residual_scale, output compared with target / target_scale. Whole images
     are prefiltered once and the rest runs in tiles (``forward(...,
-    prefiltered=True)``, ``spnrestore.restore``).
+    prefiltered=True)``, :mod:`.whole_image`).
     """
 
     def __init__(self, config: GeneratorConfig = GeneratorConfig()):
@@ -230,7 +226,7 @@ class Discriminator(nn.Module):
     one per overlapping patch. Spectral normalisation on every convolution.
     """
 
-    def __init__(self, width: int = 64, layers: int = 3):
+    def __init__(self, width: int = _CRITIC["width"], layers: int = _CRITIC["layers"]):
         super().__init__()
         chans = [6] + [width * 2**i for i in range(layers)]
         convs = [spectral_norm(nn.Conv2d(a, b, 4, 2, 1)) for a, b in zip(chans[:-1], chans[1:])]

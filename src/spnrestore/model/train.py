@@ -4,226 +4,148 @@ Entry point: :func:`train`. Files in ``work_dir``:
 
 * ``last.pt`` — full training state (generator, discriminator, optimisers, step, RNG states, validation
   history) written every ``checkpoint_every`` steps and at the end; a re-run resumes from it;
-* ``best.pt`` — the model selected on validation (see :func:`selection_key`);
+* ``best.pt`` — the model selected on validation (see :func:`.validation.selection_key`);
 * ``train_log.csv`` — per-step losses, learning rate, elapsed seconds;
 * ``val_log.csv`` — per-validation NCC with the target for the plain and the restored residual, the gain,
   the non-match NCC (with another camera's fingerprint term) for both, and, when fingerprints are given,
   the PCE of whole validation images (:mod:`.image_validation`); then the selection flags.
 
 The final ``out_checkpoint`` holds the selected model, its configuration, the training configuration,
-the data manifest hash, metrics, the HF-loss kind and versions; it loads with ``weights_only=True``.
+the settings of the residuals it was trained on (``residual``, when given), the data manifest hash, metrics,
+the HF-loss kind and versions; it loads with ``weights_only=True``. The settings and their defaults:
+:mod:`.train_config`; the schedule and augmentation: :mod:`.schedule`; validation and selection:
+:mod:`.validation`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import csv
 import math
 import os
+import signal
 import sys
+import threading
 import time
-import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..atomic import save_csv
-from ..dataset.shards import manifest_sha256, read_manifest
+from ..dataset.shards import manifest_sha256
 from ..errors import ConfigError, SpnRestoreError
-from ..restore import restore_residual
+from ..spn import settings_difference
 from .checkpoint import config_difference, load_checkpoint, model_payload, save_checkpoint
-from .data import OrderedBatches, ShardDataset, TrainBatches
-from .image_validation import ImageValidation, load_image_validation
-from .losses import (ADVERSARIAL, GeneratorLoss, HighFrequencyLoss, LossWeights, discriminator_loss, ncc)
+from .data import Batches, OrderedBatches, ShardDataset, TrainBatches, data_scales, evenly_spaced
+from .device import pick_device
+from .losses import GeneratorLoss, HighFrequencyLoss, LossWeights, discriminator_loss, make_hf_loss, ncc
 from .networks import Discriminator, Generator, GeneratorConfig
-from .vgg import DEFAULT_LAYERS, VGG16_FILE, VGG16_SHA256, load_vgg16_features
+from .schedule import augmentation_generator, dihedral, lr_factor
+from .train_config import resolve_config, runtime_keys
+from .validation import image_row, load_validation_images, patch_row, selection_key
 
-DEFAULTS: dict[str, Any] = {
-    "steps": 20000,            # optimiser steps (ignored when epochs is set)
-    "epochs": None,            # passes over the train split (drop-last batches)
-    "batch_size": 32,
-    "lr": 2e-4,                # generator learning rate (peak)
-    "lr_d": 2e-4,              # discriminator learning rate (peak)
-    "warmup_steps": 200,       # linear warm-up, then cosine decay to min_lr_fraction * lr
-    "min_lr_fraction": 0.1,
-    "betas": [0.9, 0.99],
-    "betas_d": [0.5, 0.999],
-    "weight_decay": 0.0,
-    "grad_clip": 1.0,          # max global gradient norm of the generator (0: off)
-    "loss_weights": LossWeights().as_dict(),
-    "adversarial": "lsgan",    # or "hinge"
-    "adv_start_step": 1000,    # adversarial terms start after this many steps
-    "model": GeneratorConfig().as_dict(),
-    "discriminator": {"width": 64, "layers": 3},
-    "augment": True,           # random flips / transposition per example (dihedral group)
-    "seed": 0,
-    "checkpoint_every": 1000,
-    "val_every": None,         # default: checkpoint_every
-    "val_batches": None,       # cap on validation batches (None: the whole val split)
-    "log_every": 10,           # steps between writes of train_log.csv rows
-    "nonmatch_tolerance_se": 2.0,
-    "val_images_per_camera": 4,  # whole validation images per training camera scored by PCE (0: off)
-    "val_image_crop": 1024,    # centred crop (px a side) of each whole validation image
-    "nonmatch_pce_margin": 0.25,  # largest non-match PCE may exceed the plain residual's by this fraction
-    "pce_threshold": 60.0,     # ... and never reach the decision threshold
-    "device": "auto",          # auto | cpu | cuda | cuda:N
-    "bf16": True,              # bf16 autocast on CUDA
-    "channels_last": True,     # on CUDA
-    "compile": False,          # torch.compile the networks
-    "num_workers": 4,
-    "threads": None,           # torch.set_num_threads
-    "vgg_weights": None,       # path of vgg16-397923af.pth (None: weight-free Haar HF loss)
-    "vgg_sha256": VGG16_SHA256,
-    "vgg_layers": list(DEFAULT_LAYERS),
-    "filter_examples": 20000,  # training examples (evenly spaced) the block filter is fitted on
-    "time_budget_s": None,     # stop (and finish normally) after this many seconds, resumed runs included
-    "progress": True,          # tqdm progress bar on stderr
-}
-# Keys that may change between a killed run and its resumption (they do not change the trajectory).
-RUNTIME_KEYS = {"device", "bf16", "channels_last", "compile", "num_workers", "threads", "progress",
-                "log_every", "checkpoint_every", "val_every", "val_batches", "time_budget_s", "vgg_weights",
-                "val_images_per_camera", "val_image_crop", "nonmatch_pce_margin", "pce_threshold"}
+#: Steps timed (at most; fewer when ``log_every`` is smaller) before the log states how many steps the time
+#: budget allows.
+ESTIMATE_AFTER_STEPS = 5
+#: Without a time budget, a CPU run estimated to take longer than this (seconds) is warned about.
+LONG_CPU_RUN_S = 2 * 3600
+
 TRAIN_COLUMNS = ["step", "epoch", "lr", "total", "corr", "lf", "hf", "adv", "d", "time_s"]
 VAL_COLUMNS = ["step", "epoch", "n", "ncc_plain", "ncc_restored", "gain", "gain_ratio", "nonmatch_plain",
                "nonmatch_restored", "nonmatch_raise", "nonmatch_raise_se", "eligible", "is_best"]
 
 
-def resolve_config(cfg: Mapping | None) -> dict:
-    """``DEFAULTS`` updated with ``cfg`` (nested ``model``, ``loss_weights``, ``discriminator`` merged), validated."""
-    cfg = dict(cfg or {})
-    unknown = sorted(set(cfg) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"training config: unknown key(s) {unknown}; allowed: {sorted(DEFAULTS)}.")
-    out = copy.deepcopy(DEFAULTS)
-    for key, value in cfg.items():
-        out[key] = {**out[key], **(value or {})} if isinstance(out[key], dict) else value
-    out["model"] = GeneratorConfig.from_dict(out["model"]).as_dict()
-    out["loss_weights"] = LossWeights.from_dict(out["loss_weights"]).as_dict()
-
-    def positive_int(key, minimum=1, optional=False):
-        value = out[key]
-        if optional and value is None:
-            return
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"training config: {key} = {value!r} must be an integer >= {minimum}.")
-
-    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "filter_examples"):
-        positive_int(key)
-    for key in ("epochs", "val_every", "val_batches", "threads"):
-        positive_int(key, optional=True)
-    for key in ("warmup_steps", "adv_start_step", "num_workers", "seed", "val_images_per_camera", "val_image_crop"):
-        positive_int(key, minimum=0)
-    for key in ("lr", "lr_d"):
-        if not isinstance(out[key], (int, float)) or not out[key] > 0:
-            raise ConfigError(f"training config: {key} = {out[key]!r} must be a number > 0.")
-    if out["adversarial"] not in ADVERSARIAL:
-        raise ConfigError(f"training config: adversarial = {out['adversarial']!r}; use one of {list(ADVERSARIAL)}.")
-    for key in ("nonmatch_pce_margin", "pce_threshold"):
-        if not isinstance(out[key], (int, float)) or isinstance(out[key], bool) or not out[key] >= 0:
-            raise ConfigError(f"training config: {key} = {out[key]!r} must be a number >= 0.")
-    if out["time_budget_s"] is not None and not out["time_budget_s"] > 0:
-        raise ConfigError(f"training config: time_budget_s = {out['time_budget_s']!r} must be > 0 or null.")
-    unknown_d = sorted(set(out["discriminator"]) - {"width", "layers"})
-    if unknown_d:
-        raise ConfigError(f"training config: discriminator: unknown key(s) {unknown_d}; allowed: width, layers.")
-    out["val_every"] = out["val_every"] or out["checkpoint_every"]
-    return out
+class _Interrupted(BaseException):
+    """Raised by the signal handler inside a phase that writes nothing (setup, validation): the phase is
+    abandoned at once instead of finishing first."""
 
 
-def pick_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; an unavailable CUDA request is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"training config: device = {name!r} but no CUDA device is available; use 'auto' or 'cpu'.")
-    return device
+class StopSignals:
+    """SIGINT and SIGTERM during :func:`train` (Ctrl-C in a terminal; Snakemake stopping its jobs): the first
+    one is recorded in :attr:`signum` and the loop stops at the next step boundary (a step is never cut
+    half-way), saves ``last.pt`` and calls :meth:`exit`. Inside :meth:`abortable` (phases that write nothing)
+    a signal abandons the phase at once. Handlers are installed only in the main thread (elsewhere nothing
+    changes) and the previous ones are restored on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._abortable = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self._abortable:
+            self._abortable = False
+            raise _Interrupted
+
+    @contextlib.contextmanager
+    def abortable(self) -> Iterator[None]:
+        """A phase a signal abandons at once (raising :class:`_Interrupted`); also when one came before."""
+        if self.signum is not None:
+            raise _Interrupted
+        self._abortable = True
+        try:
+            yield
+        finally:
+            self._abortable = False
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum is not None else ""
+
+    def exit(self) -> None:
+        """Leave as interrupted: KeyboardInterrupt for SIGINT, ``SystemExit(128 + signum)`` otherwise (the
+        exit status of a process killed by that signal), so the job fails and its output is not marked done."""
+        if self.signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + (self.signum or signal.SIGTERM))
 
 
-def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up, then cosine from 1 to ``floor`` at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+def _worker_init(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT and SIGTERM to the training process: a process group of their own (a
+    Ctrl-C in the terminal, or a signal sent to the job's group, reaches the trainer, which stops them in
+    order instead of finding them dead), and Python's default handlers instead of the trainer's handlers
+    inherited through fork (so the trainer can still terminate them)."""
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def make_hf_loss(cfg: Mapping, log: Callable[[str], None]) -> HighFrequencyLoss:
-    """VGG-16 HF loss from ``cfg['vgg_weights']`` (hash-checked), or the weight-free Haar loss with a warning."""
-    path = cfg["vgg_weights"]
-    if path and Path(path).is_file():
-        return HighFrequencyLoss(load_vgg16_features(path, cfg["vgg_sha256"], cfg["vgg_layers"]))
-    reason = f"vgg_weights = {path!r} does not exist" if path else "vgg_weights is not set"
-    message = (f"HF loss: {reason}; using the weight-free Haar wavelet HF loss instead (recorded in the checkpoint "
-               f"as hf_loss='haar'). Nothing is downloaded: to use VGG-16 features, put {VGG16_FILE} on disk "
-               "and set vgg_weights to its path.")
-    log(message)
-    warnings.warn(message, stacklevel=3)
-    return HighFrequencyLoss(None)
+def time_budget(cfg: Mapping, device: torch.device) -> tuple[float | None, str | None]:
+    """The time budget (seconds) that applies on ``device`` and the setting it comes from: on the CPU the
+    smaller of ``time_budget_s`` and ``cpu_time_budget_s`` (nulls ignored), elsewhere ``time_budget_s``;
+    (None, None) without one."""
+    keys = ["time_budget_s"] + (["cpu_time_budget_s"] if device.type == "cpu" else [])
+    given = [(float(cfg[k]), k) for k in keys if cfg[k] is not None]
+    return min(given) if given else (None, None)
 
 
-def evenly_spaced(dataset: ShardDataset, max_examples: int, chunk: int = 128) -> list[list[int]]:
-    """Up to ``max_examples`` evenly spaced example indices of ``dataset``, in chunks of ``chunk``."""
-    idx = np.unique(np.linspace(0, len(dataset) - 1, min(len(dataset), max_examples)).round().astype(np.int64))
-    return [part.tolist() for part in np.array_split(idx, -(-len(idx) // chunk))]
-
-
-class Batches:
-    """Re-iterable batches ``dataset[chunk]`` over fixed index chunks (for the block filter's two passes)."""
-
-    def __init__(self, dataset: ShardDataset, chunks: list[list[int]]):
-        self.dataset, self.chunks = dataset, chunks
-
-    def __iter__(self):
-        return (self.dataset[chunk] for chunk in self.chunks)
-
-
-@torch.no_grad()
-def data_scales(dataset: ShardDataset, prefilter: Callable | None = None, max_examples: int = 1024) -> tuple[float, float]:
-    """Standard deviations of the (prefiltered) residuals and of the targets over up to ``max_examples``
-    evenly spaced examples; ``prefilter(rgb01, residual, quality)`` is the generator's block filter."""
-    sums = np.zeros((2, 3))  # per array: count, sum, sum of squares (float64)
-    for batch in Batches(dataset, evenly_spaced(dataset, max_examples)):
-        residual = batch["residual"]
-        if prefilter is not None:
-            residual = prefilter(batch["rgb"].float() / 255.0, residual, batch["quality"])
-        for row, x in enumerate((residual.double(), batch["target"].double())):
-            sums[row] += (x.numel(), x.sum().item(), (x * x).sum().item())
-    r, t = (float(np.sqrt(max(0.0, s2 / n - (s1 / n) ** 2))) for n, s1, s2 in sums)
-    if not (r > 0 and t > 0):
-        raise SpnRestoreError(f"{dataset.dataset_dir}: train residuals or targets are all constant (std {r}, {t}); "
-                              "rebuild the data set.")
-    return r, t
-
-
-def dihedral(tensors: list[torch.Tensor], generator: torch.Generator) -> list[torch.Tensor]:
-    """Apply the same random flip / flip / transpose (per example) to every (B, C, P, P) tensor
-    (``generator`` on the tensors' device, so no host synchronisation)."""
-    b = tensors[0].shape[0]
-    bits = torch.rand(3, b, generator=generator, device=generator.device).lt(0.5)
-    out = []
-    for t in tensors:
-        t = torch.where(bits[0].view(-1, 1, 1, 1), t.flip(-1), t)
-        t = torch.where(bits[1].view(-1, 1, 1, 1), t.flip(-2), t)
-        out.append(torch.where(bits[2].view(-1, 1, 1, 1), t.transpose(-1, -2), t))
-    return out
-
-
-def selection_key(row: Mapping) -> tuple:
-    """Order of validation rows for the best checkpoint. With whole-image validation (``pce_gain`` in the row):
-    first the rows that neither raise the patches' non-match NCC nor widen the images' non-match PCE
-    (:mod:`.image_validation`), by PCE gain; the others by the smaller largest non-match PCE. Without it:
-    first the rows that do not raise the non-match NCC (raise <= tolerance x its standard error), by NCC
-    gain; the others by the smaller raise."""
-    if "pce_gain" in row:
-        eligible = row["eligible"] and row["pce_eligible"]
-        return (True, row["pce_gain"]) if eligible else (False, -row["pce_nonmatch_restored"])
-    return (True, row["gain"]) if row["eligible"] else (False, -row["nonmatch_raise"])
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class Trainer:
@@ -231,33 +153,41 @@ class Trainer:
     present); :func:`train` drives it, ``bench/bench_train.py`` times its :meth:`train_step`."""
 
     def __init__(self, dataset_dir, work_dir, cfg: dict, log: Callable[[str], None],
-                 fingerprints: Mapping[str, str | os.PathLike] | None = None):
+                 fingerprints: Mapping[str, str | os.PathLike] | None = None, residual: Mapping | None = None):
         self.cfg, self.log = cfg, log
+        self.residual = None if residual is None else dict(residual)
         self.dataset_dir, self.work_dir = Path(dataset_dir), Path(work_dir)
-        self.device = pick_device(cfg["device"])
+        self.device = pick_device(cfg["device"], key="training config: device")
         self.cuda = self.device.type == "cuda"
         self.amp = self.cuda and cfg["bf16"]
         self.memory_format = torch.channels_last if self.cuda and cfg["channels_last"] else torch.contiguous_format
         self.manifest_hash = manifest_sha256(self.dataset_dir)
         self.train_set = ShardDataset(self.dataset_dir, "train")
         self.val_set = ShardDataset(self.dataset_dir, "val")
-        self.image_val = self._image_validation(fingerprints or {})
+        self.image_val = load_validation_images(self.dataset_dir, fingerprints or {}, cfg, log)
         if len(self.train_set) == 0:
-            raise SpnRestoreError(f"{self.dataset_dir}: the train split has no examples; build the training pairs first.")
-        model_cfg = GeneratorConfig.from_dict(cfg["model"])
+            raise SpnRestoreError(
+                f"{self.dataset_dir}: the train split has no examples: no image has the role train (every image "
+                "builds a fingerprint, is held out or is in another split), or the patch rule "
+                "(dataset.patch_rule) rejected every patch of the train images. Add images to the drive, lower "
+                "spn.fingerprint_images, or lower dataset.patch or relax dataset.patch_rule; or train nothing "
+                "here and evaluate a model trained elsewhere with model.checkpoint: PATH.")
+        model_cfg = GeneratorConfig(**cfg["model"])
         if self.train_set.patch % model_cfg.factor:
             raise ConfigError(f"training config: model downsamples by {model_cfg.factor} but the patches are "
                               f"{self.train_set.patch} px; use patches that are a multiple of {model_cfg.factor} "
                               "or a shallower model (depth / hourglass_depth).")
         self.steps_per_epoch = len(self.train_set) // cfg["batch_size"]
         self.total_steps = cfg["epochs"] * self.steps_per_epoch if cfg["epochs"] else cfg["steps"]
-        self.weights = LossWeights.from_dict(cfg["loss_weights"])
+        self.weights = LossWeights(**cfg["loss_weights"])
         self.hf = make_hf_loss(cfg, log) if self.weights.hf else HighFrequencyLoss(None)
         self.hf_kind = self.hf.kind if self.weights.hf else "none"
         torch.manual_seed(cfg["seed"])
         self.G = Generator(model_cfg)
         self.D = Discriminator(**cfg["discriminator"])
         self.step, self.elapsed, self.train_time, self.val_rows, self.best = 0, 0.0, 0.0, [], None
+        self.pending_validation = False  # the validation due at self.step was abandoned (interrupted)
+        self.val_seconds: float | None = None  # duration of the last validation of this run
         self.last_path = self.work_dir / "last.pt"
         resume = load_checkpoint(self.last_path) if self.last_path.exists() else None
         if resume is not None and resume.get("finished"):
@@ -289,6 +219,7 @@ class Trainer:
             self.opt_d.load_state_dict(resume["optimizer_d"])
             self.step, self.elapsed, self.train_time = resume["step"], resume["elapsed_s"], resume["train_time_s"]
             self.val_rows, self.best = list(resume["val_rows"]), resume["best"]
+            self.pending_validation = bool(resume.get("pending_validation", False))
             torch.set_rng_state(resume["rng"]["torch"])
             if self.cuda and len(resume["rng"]["cuda"]) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(resume["rng"]["cuda"])
@@ -296,26 +227,16 @@ class Trainer:
         self.g_run = torch.compile(self.G) if cfg["compile"] else self.G
         self.d_run = torch.compile(self.D) if cfg["compile"] else self.D
 
-    def _image_validation(self, fingerprints: Mapping[str, str | os.PathLike]) -> ImageValidation | None:
-        """Whole validation images scored against the fingerprints of the training cameras only (the holdout
-        camera's fingerprint takes no part in training or selection)."""
-        val = self.dataset_dir / "val" / "manifest.csv"
-        if not fingerprints or not val.exists():
-            return None
-        trained = set(read_manifest(self.dataset_dir / "train" / "manifest.csv")["camera"].astype(str))
-        found = load_image_validation(read_manifest(val), {c: p for c, p in fingerprints.items() if c in trained},
-                                      self.cfg["val_images_per_camera"], self.cfg["val_image_crop"], self.log)
-        if found is not None:
-            self.log(f"image validation: {len(found)} validation JPEGs (crops of at most {self.cfg['val_image_crop']} "
-                     f"px), {len(found.plain)} pairs with {len(trained)} training cameras' fingerprints")
-        return found
-
     def _check_resume(self, state: Mapping) -> None:
-        trajectory = {k: v for k, v in self.cfg.items() if k not in RUNTIME_KEYS}
-        saved = {k: v for k, v in state["train_config"].items() if k not in RUNTIME_KEYS}
+        runtime = runtime_keys()
+        trajectory = {k: v for k, v in self.cfg.items() if k not in runtime}
+        saved = {k: v for k, v in state["train_config"].items() if k not in runtime}
         problems = []
         if saved != trajectory:
             problems.append(f"training config differs ({config_difference(saved, trajectory)})")
+        residual = settings_difference(state.get("residual") or {}, self.residual or {})
+        if residual:
+            problems.append(f"the residual settings differ ({'; '.join(residual)})")
         if state["manifest_sha256"] != self.manifest_hash:
             problems.append("the data set changed (manifest hash)")
         if state["hf_loss"] != self.hf_kind:
@@ -338,7 +259,7 @@ class Trainer:
         with torch.no_grad():
             filtered = self.G.prefilter(rgb, residual, quality)
         if step is not None and self.cfg["augment"]:
-            gen = torch.Generator(dev).manual_seed(self.cfg["seed"] * 1_000_003 + step)
+            gen = augmentation_generator(dev, self.cfg["seed"], step)
             rgb, residual, filtered, target = dihedral([rgb, residual, filtered, target], gen)
         to = lambda t: t.contiguous(memory_format=fmt)  # noqa: E731
         return to(rgb), to(residual), to(filtered), to(target), to(other), quality
@@ -386,7 +307,13 @@ class Trainer:
         """NCC statistics of the plain and restored residuals on the val split (None without a val split)."""
         if len(self.val_set) == 0:
             return None
-        self.G.eval()
+        try:
+            self.G.eval()
+            return self._validate()
+        finally:
+            self.G.train()
+
+    def _validate(self) -> dict:
         sampler = OrderedBatches(len(self.val_set), self.cfg["batch_size"])
         loader = self.loader(self.val_set, sampler)
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("plain", "restored", "nm_plain", "nm_restored", "q")}
@@ -401,60 +328,151 @@ class Trainer:
                                ("nm_plain", ncc(r, other)), ("nm_restored", ncc(out, other)), ("q", quality)):
                 parts[key].append(value.float().cpu())
         v = {k: torch.cat(p).double().numpy() for k, p in parts.items()}
-        raise_ = v["nm_restored"] - v["nm_plain"]
-        se = float(raise_.std(ddof=1) / math.sqrt(len(raise_))) if len(raise_) > 1 else 0.0
-        plain, restored = float(v["plain"].mean()), float(v["restored"].mean())
-        row = {
-            "step": self.step, "epoch": self.step / self.steps_per_epoch, "n": int(len(raise_)),
-            "ncc_plain": plain, "ncc_restored": restored, "gain": restored - plain,
-            "gain_ratio": restored / plain if plain > 0 else float("nan"),
-            "nonmatch_plain": float(v["nm_plain"].mean()), "nonmatch_restored": float(v["nm_restored"].mean()),
-            "nonmatch_raise": float(raise_.mean()), "nonmatch_raise_se": se,
-        }
-        row["eligible"] = bool(row["nonmatch_raise"] <= self.cfg["nonmatch_tolerance_se"] * se)
-        for q in np.unique(v["q"]).astype(int).tolist():
-            m = v["q"] == q
-            row[f"ncc_plain_q{q}"], row[f"ncc_restored_q{q}"] = float(v["plain"][m].mean()), float(v["restored"][m].mean())
+        row = {"step": self.step, "epoch": self.step / self.steps_per_epoch,
+               **patch_row(v, self.cfg["nonmatch_tolerance_se"])}
         if self.image_val is not None:
-            scores = self.image_val.scores(lambda rgb, res, q: restore_residual(self.G, rgb, res, q, self.device))
-            row.update(self.image_val.summary(scores, self.cfg["pce_threshold"], self.cfg["nonmatch_pce_margin"]))
-        self.G.train()
+            row.update(image_row(self.image_val, self.G, self.device, self.cfg))
         return row
+
+    def select(self, stop: StopSignals | None = None) -> None:
+        """Validate; append the row to ``val_log.csv`` and write ``best.pt`` when it is the best so far. A
+        signal (``stop``) abandons the validation, which writes nothing (:class:`_Interrupted`): the validation
+        stays pending and runs first when the run is resumed."""
+        start = time.perf_counter()
+        self.pending_validation = True
+        with stop.abortable() if stop is not None else contextlib.nullcontext():
+            row = self.validate()
+        self.pending_validation = False
+        if row is None:
+            return
+        self.val_seconds = time.perf_counter() - start
+        row["is_best"] = self.best is None or selection_key(row) > selection_key(self.best)
+        self.val_rows.append(row)
+        save_csv(self.work_dir / "val_log.csv", pd.DataFrame(self.val_rows))
+        images = (f"; images: PCE gain {row['pce_gain']:+.3f} (log2), largest non-match PCE plain "
+                  f"{row['pce_nonmatch_plain']:.1f} restored {row['pce_nonmatch_restored']:.1f}"
+                  if "pce_gain" in row else "")
+        self.log(f"validation at step {self.step}: NCC plain {row['ncc_plain']:.5f} restored {row['ncc_restored']:.5f} "
+                 f"(gain {row['gain']:+.5f}); non-match plain {row['nonmatch_plain']:+.5f} restored "
+                 f"{row['nonmatch_restored']:+.5f}{images}{' [best]' if row['is_best'] else ''}")
+        if row["is_best"]:
+            self.best = row
+            save_checkpoint(self.work_dir / "best.pt", model_payload(self.G, **self.metadata(selected=row)))
 
     # ----------------------------------------------------------------- helpers
     def loader(self, dataset, sampler) -> DataLoader:
+        """DataLoader of whole batches (``dataset[indices]``) in ``sampler``'s order."""
         workers = self.cfg["num_workers"]
         return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=workers, pin_memory=self.cuda,
-                          prefetch_factor=4 if workers else None, persistent_workers=False)
+                          prefetch_factor=4 if workers else None, persistent_workers=False,
+                          worker_init_fn=_worker_init if workers else None)
 
     def metadata(self, **extra) -> dict:
-        return {"train_config": copy.deepcopy(self.cfg), "manifest_sha256": self.manifest_hash,
+        """Checkpoint metadata: training config, residual settings (when known), data, HF loss, versions."""
+        residual = {} if self.residual is None else {"residual": copy.deepcopy(self.residual)}
+        return {"train_config": copy.deepcopy(self.cfg), **residual, "manifest_sha256": self.manifest_hash,
                 "dataset_dir": os.fspath(self.dataset_dir), "hf_loss": self.hf_kind, "seed": self.cfg["seed"],
                 "torch_version": str(torch.__version__), **extra}
 
     def save_last(self) -> None:
+        """Write the whole training state to ``last.pt`` (atomically)."""
         state = model_payload(self.G, **self.metadata(
             kind="training", discriminator_state={k: v.cpu() for k, v in self.D.state_dict().items()},
             optimizer_g=self.opt_g.state_dict(), optimizer_d=self.opt_d.state_dict(), step=self.step,
             elapsed_s=self.elapsed, train_time_s=self.train_time, val_rows=self.val_rows, best=self.best,
-            finished=self.finished,
+            finished=self.finished, pending_validation=self.pending_validation,
             rng={"torch": torch.get_rng_state(),
                  "cuda": torch.cuda.get_rng_state_all() if self.cuda else []}))
         save_checkpoint(self.last_path, state)
 
 
-def _prepare_train_log(path: Path, step: int) -> None:
-    """Keep only complete rows up to ``step`` (a killed run may have logged further or left a partial line)."""
-    if step == 0 or not path.exists():
-        save_csv(path, pd.DataFrame(columns=TRAIN_COLUMNS))
+class TrainLog:
+    """``train_log.csv`` and the progress bar. The losses of each step stay on the device until :meth:`flush`
+    (one host synchronisation per write); rows are appended, so a killed run keeps every row written. At
+    the start, only the complete rows up to the resumed ``step`` are kept (a killed run may have logged
+    further or left a partial line). ``clock()``: elapsed seconds of the run, resumed runs included."""
+
+    def __init__(self, path: Path, step: int, total: int, steps_per_epoch: int, batch_size: int,
+                 clock: Callable[[], float], progress: bool):
+        if step == 0 or not path.exists():
+            save_csv(path, pd.DataFrame(columns=TRAIN_COLUMNS))
+        else:
+            frame = pd.read_csv(path, on_bad_lines="skip")
+            save_csv(path, frame[frame["time_s"].notna() & (frame["step"] <= step)].drop_duplicates("step"))
+        self.path, self.steps_per_epoch, self.batch_size, self.clock = path, steps_per_epoch, batch_size, clock
+        self.pending: list[tuple[int, dict]] = []
+        self.window = time.perf_counter()
+        self.bar = tqdm(total=total, initial=step, file=sys.stderr, disable=not progress, unit="step",
+                        dynamic_ncols=True, mininterval=2.0)
+
+    def add(self, step: int, logs: dict) -> None:
+        """Hold the losses of ``step`` (0-d tensors) for the next write."""
+        self.pending.append((step, logs))
+        self.bar.update(1)
+
+    def flush(self) -> None:
+        """Append the held steps' rows (an empty field for a term a step has not) and update the bar."""
+        if not self.pending:
+            return
+        losses = [k for k in TRAIN_COLUMNS[2:-1] if any(k in logs for _, logs in self.pending)]
+        values = {k: iter(torch.stack([logs[k].float().cpu() for _, logs in self.pending if k in logs]).tolist())
+                  for k in losses}
+        time_s, now = round(self.clock(), 3), time.perf_counter()
+        rows = [{"step": step, "epoch": step / self.steps_per_epoch,
+                 **{k: next(values[k]) for k in losses if k in logs}, "time_s": time_s} for step, logs in self.pending]
+        pd.DataFrame(rows, columns=TRAIN_COLUMNS).to_csv(self.path, mode="a", header=False, index=False)
+        last = self.pending[-1][1]
+        self.bar.set_postfix(loss=f"{float(last['total']):.4f}", corr=f"{float(last.get('corr', float('nan'))):.4f}",
+                             patches_s=f"{len(self.pending) * self.batch_size / max(1e-9, now - self.window):.0f}")
+        self.pending.clear()
+        self.window = now
+
+    def close(self) -> None:
+        self.flush()
+        self.bar.close()
+
+
+def selected_model(t: Trainer) -> str:
+    """The model written, and why, in words."""
+    if t.best is None:
+        return (f"the model of the last step ({t.step}): no validation split selects one" if len(t.val_set) == 0
+                else f"the model of the last step ({t.step})")
+    step = t.best["step"]
+    guard = ("widening the non-match PCE of the validation images" if "pce_gain" in t.best
+             else "raising the non-match NCC of the validation patches")
+    if step == 0:
+        first = "the block filter alone" if t.G.block_filter is not None else "the plain residual (identity map)"
+        return f"{first} (no later step beat it on validation without {guard})"
+    gain = (f"PCE gain {t.best['pce_gain']:+.3f} (log2)" if "pce_gain" in t.best
+            else f"NCC gain {t.best['gain']:+.5f}")
+    return f"the U-Net at step {step} of {t.step} (the best on validation, {gain}, without {guard})"
+
+
+def _estimate(t: Trainer, cfg: Mapping, per_step: float, budget: float | None, budget_key: str | None,
+              log: Callable[[str], None]) -> None:
+    """Log how many steps the time budget allows at the measured ``per_step`` seconds (validation included
+    when one was timed in this run); without a budget, how long all steps take (a warning past
+    :data:`LONG_CPU_RUN_S` on the CPU)."""
+    per_val = t.val_seconds / cfg["val_every"] if t.val_seconds is not None and len(t.val_set) else 0.0
+    cost = per_step + per_val
+    rate = f"at {per_step:.3g} s a step" + (f" (and {t.val_seconds:.3g} s a validation every {cfg['val_every']} "
+                                            "steps)" if per_val else "")
+    left = t.total_steps - t.step
+    if budget is not None:
+        allowed = min(t.total_steps, t.step + max(0, math.ceil((budget - t.elapsed) / cost)))
+        if allowed < t.total_steps:
+            log(f"{rate} the time budget of {budget:g} s ({budget_key}) allows about {allowed} of the "
+                f"{t.total_steps} steps (ends at step ~{allowed}); the model selected on validation is written "
+                "when it ends")
+            return
+        log(f"{rate} the {left} steps left take about {_duration(left * cost)}, within the time budget of "
+            f"{budget:g} s ({budget_key})")
         return
-    frame = pd.read_csv(path, on_bad_lines="skip")
-    frame = frame[frame["time_s"].notna() & (frame["step"] <= step)].drop_duplicates("step")
-    save_csv(path, frame)
-
-
-def _fmt(value) -> str:
-    return "" if value is None else repr(float(value))
+    log(f"{rate} the {left} steps left take about {_duration(left * cost)}")
+    if t.device.type == "cpu" and left * cost > LONG_CPU_RUN_S:
+        log(f"warning: training on the CPU without a time budget takes about {_duration(left * cost)}; bound it "
+            "with train.settings.cpu_time_budget_s (seconds), fewer train.settings.steps or a smaller model, or "
+            "train on a GPU")
 
 
 def train(
@@ -464,129 +482,157 @@ def train(
     cfg: Mapping | None = None,
     log: Callable[[str], None] = print,
     fingerprints: Mapping[str, str | os.PathLike] | None = None,
+    residual: Mapping | None = None,
 ) -> dict:
     """Train the restorer on the shards in ``dataset_dir`` and write the selected model to ``out_checkpoint``.
 
-    ``cfg``: see ``DEFAULTS`` (unknown keys are an error). A run killed at any
-    point resumes from ``work_dir/last.pt`` when called again with the same
-    trajectory settings (model, data, losses, seed, schedule); runtime settings
-    (``RUNTIME_KEYS``: device, workers, threads, logging, time budget...) may
+    ``cfg``: see ``training_schema.yaml`` (:mod:`.train_config`; unknown keys are an error). A run killed at
+    any point resumes from ``work_dir/last.pt`` when called again with the same
+    trajectory settings (model, data, losses, seed, schedule, residual settings); runtime settings
+    (``x-runtime`` in the schema: device, workers, threads, logging, time budget...) may
     change. A ``last.pt`` of a finished run (all steps done or time budget
     spent) is not resumed: the call starts a new run (Snakemake re-runs the rule
     when its data or settings changed). ``fingerprints`` (fingerprint ``.npy`` by camera): the
     checkpoint is selected on whole validation images scored against those of the training cameras
     (:mod:`.image_validation`); without them, on validation patches only. Returns the metrics dictionary
-    stored in the checkpoint.
+    stored in the checkpoint. ``residual``: the settings the data set's residuals were made with
+    (``spn.residual_settings(sigma)``), recorded in every checkpoint so inference can refuse other residuals.
+
+    Time budget (:func:`time_budget`): ``time_budget_s`` on every device and, on the CPU, ``cpu_time_budget_s``
+    (one hour by default); the smaller applies. The log states it at the start, how many steps it allows once
+    the first steps are timed, and at the end which model was selected and why.
+
+    SIGINT and SIGTERM (Ctrl-C, Snakemake stopping the job; :class:`StopSignals`, main thread only) stop the
+    run at the next step boundary (a validation under way is abandoned): ``last.pt`` is saved (a re-run resumes
+    from it) and the call raises KeyboardInterrupt (SIGINT) or ``SystemExit(128 + signum)`` (SIGTERM).
     """
     cfg = resolve_config(cfg)
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    t = Trainer(dataset_dir, work_dir, cfg, log, fingerprints)
+    with StopSignals() as stop:
+        try:
+            with stop.abortable():  # nothing is written before the first step: stop at once
+                t = Trainer(dataset_dir, work_dir, cfg, log, fingerprints, residual)
+        except _Interrupted:
+            log(f"interrupted ({stop.name}) before training started: nothing to save")
+            stop.exit()
+        return _run(t, out_checkpoint, cfg, log, stop)
+
+
+def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop: StopSignals) -> dict:
+    """The training loop of :func:`train` and its output."""
+    work_dir = t.work_dir
+    budget, budget_key = time_budget(cfg, t.device)
     log(f"training on {t.device} ({'bf16 autocast' if t.amp else 'fp32'}): {len(t.train_set)} train / "
         f"{len(t.val_set)} val patches, {t.total_steps} steps of {cfg['batch_size']}, HF loss {t.hf_kind}")
-    train_log, val_log = work_dir / "train_log.csv", work_dir / "val_log.csv"
-    _prepare_train_log(train_log, t.step)
+    spent = f"; {t.elapsed:.3g} s spent before this run" if t.step else ""
+    if budget_key == "cpu_time_budget_s":
+        log(f"CPU time budget {budget:g} s (train.settings.cpu_time_budget_s; null for none): training stops "
+            f"after that long, resumed runs included, and writes the model selected so far{spent}")
+    elif budget is not None:
+        also = (f", smaller than cpu_time_budget_s {cfg['cpu_time_budget_s']:g} s"
+                if t.device.type == "cpu" and cfg["cpu_time_budget_s"] is not None else "")
+        log(f"time budget {budget:g} s (train.settings.time_budget_s{also}): training stops after that long, "
+            f"resumed runs included, and writes the model selected so far{spent}")
+    else:
+        what = "cpu_time_budget_s and time_budget_s are" if t.device.type == "cpu" else "time_budget_s is"
+        log(f"no time budget (train.settings.{what} null): all {t.total_steps} steps run")
     stopped_by = "steps"
     sampler = TrainBatches(len(t.train_set), cfg["batch_size"], cfg["seed"], t.step, t.total_steps)
-    bar = tqdm(total=t.total_steps, initial=t.step, file=sys.stderr, disable=not cfg["progress"], unit="step",
-               dynamic_ncols=True, mininterval=2.0)
-    pending: list[tuple[int, dict]] = []
     start = time.perf_counter()
-    elapsed0, train_time0, window = t.elapsed, t.train_time, time.perf_counter()
+    elapsed0, train_time0 = t.elapsed, t.train_time
+    clock = lambda: elapsed0 + time.perf_counter() - start  # noqa: E731
+    steps = TrainLog(work_dir / "train_log.csv", t.step, t.total_steps, t.steps_per_epoch, cfg["batch_size"], clock,
+                     cfg["progress"])
 
-    def flush() -> None:
-        if not pending:
-            return
-        values = {k: torch.stack([p[1][k].float().cpu() for p in pending if k in p[1]]).tolist()
-                  for k in TRAIN_COLUMNS[2:-1] if any(k in p[1] for p in pending)}
-        now = time.perf_counter()
-        with open(train_log, "a", newline="") as f:
-            writer = csv.writer(f)
-            counters = {k: 0 for k in values}
-            for step, logs in pending:
-                row = [step, _fmt(step / t.steps_per_epoch)]
-                for k in TRAIN_COLUMNS[2:-1]:
-                    if k in logs:
-                        row.append(_fmt(values[k][counters[k]]))
-                        counters[k] += 1
-                    else:
-                        row.append("")
-                writer.writerow(row + [f"{elapsed0 + now - start:.3f}"])
-        last = pending[-1][1]
-        bar.set_postfix(loss=f"{float(last['total']):.4f}", corr=f"{float(last.get('corr', float('nan'))):.4f}",
-                        patches_s=f"{len(pending) * cfg['batch_size'] / max(1e-9, now - window):.0f}")
-        pending.clear()
+    def interrupted() -> None:
+        """Save the state at this step boundary to ``last.pt`` and leave as interrupted."""
+        steps.close()
+        t.elapsed = clock()
+        t.save_last()
+        log(f"interrupted ({stop.name}) at step {t.step}: {t.last_path} saved, a re-run resumes from it")
+        stop.exit()
 
-    def run_validation() -> None:
-        row = t.validate()
-        if row is None:
-            return
-        row["is_best"] = t.best is None or selection_key(row) > selection_key(t.best)
-        t.val_rows.append(row)
-        save_csv(val_log, pd.DataFrame(t.val_rows))
-        images = (f"; images: PCE gain {row['pce_gain']:+.3f} (log2), largest non-match PCE plain "
-                  f"{row['pce_nonmatch_plain']:.1f} restored {row['pce_nonmatch_restored']:.1f}"
-                  if "pce_gain" in row else "")
-        log(f"validation at step {t.step}: NCC plain {row['ncc_plain']:.5f} restored {row['ncc_restored']:.5f} "
-            f"(gain {row['gain']:+.5f}); non-match plain {row['nonmatch_plain']:+.5f} restored "
-            f"{row['nonmatch_restored']:+.5f}{images}{' [best]' if row['is_best'] else ''}")
-        if row["is_best"]:
-            t.best = row
-            save_checkpoint(work_dir / "best.pt", model_payload(t.G, **t.metadata(selected=row)))
+    def select() -> None:
+        try:
+            t.select(stop)
+        except _Interrupted:
+            interrupted()
 
     if len(t.val_set) == 0:
         log(f"{t.dataset_dir}: no validation examples: nothing selects a checkpoint, the last step's model is kept; "
             "give the val split a fraction (dataset.fractions) for a validated model")
-        save_csv(val_log, pd.DataFrame(columns=VAL_COLUMNS))
-    if t.step == 0 and not t.val_rows:
-        run_validation()  # the identity map (plain residual) is the reference every later model must beat
-    loader = t.loader(t.train_set, sampler)
-    step_start = time.perf_counter()
-    for batch in loader:
-        logs = t.train_step(batch, t.step)
-        t.step += 1
-        pending.append((t.step, logs))
-        bar.update(1)
-        done = t.step >= t.total_steps
-        if t.step % cfg["log_every"] == 0 or done:
-            flush()
-            window = time.perf_counter()
-        t.train_time += time.perf_counter() - step_start
-        t.elapsed = elapsed0 + time.perf_counter() - start
-        over_budget = cfg["time_budget_s"] is not None and t.elapsed >= cfg["time_budget_s"]
-        if t.step % cfg["val_every"] == 0 or done or over_budget:
-            flush()
-            run_validation()
-        if t.step % cfg["checkpoint_every"] == 0 or done or over_budget:
-            flush()
-            t.elapsed = elapsed0 + time.perf_counter() - start
-            t.save_last()
-            log(f"checkpoint saved at step {t.step}")
-        if over_budget and not done:
-            stopped_by = "time_budget"
-            break
+        save_csv(work_dir / "val_log.csv", pd.DataFrame(columns=VAL_COLUMNS))
+    if (t.step == 0 and not t.val_rows) or t.pending_validation:
+        select()  # at step 0 the identity map (plain residual) is the reference every later model must beat
+    estimate_at = sampler.start + min(cfg["log_every"], ESTIMATE_AFTER_STEPS)
+    estimated = t.step >= t.total_steps
+    if budget is not None and t.elapsed >= budget and t.step < t.total_steps:
+        stopped_by, estimated = "time_budget", True  # resumed after its budget was spent
+        log(f"the time budget of {budget:g} s was spent before this run ({t.elapsed:.3g} s)")
+        if t.val_rows and t.val_rows[-1]["step"] != t.step:
+            select()  # the last step is validated, as when the budget runs out during a run
+    else:
         step_start = time.perf_counter()
-    flush()
-    bar.close()
+        for batch in t.loader(t.train_set, sampler):
+            if stop.signum is not None:  # came while the batch loaded
+                interrupted()
+            logs = t.train_step(batch, t.step)
+            t.step += 1
+            steps.add(t.step, logs)
+            done = t.step >= t.total_steps
+            if t.step % cfg["log_every"] == 0 or done:
+                steps.flush()
+            t.train_time += time.perf_counter() - step_start
+            t.elapsed = clock()
+            over_budget = budget is not None and t.elapsed >= budget
+            validate = t.step % cfg["val_every"] == 0 or done or over_budget
+            if stop.signum is not None:
+                t.pending_validation = validate and len(t.val_set) > 0
+                interrupted()
+            if validate:
+                steps.flush()
+                select()
+            if t.step % cfg["checkpoint_every"] == 0 or done or over_budget:
+                steps.flush()
+                t.elapsed = clock()
+                t.save_last()
+                log(f"checkpoint saved at step {t.step}")
+            if not estimated and (t.step >= estimate_at or over_budget or done):
+                estimated = True
+                _estimate(t, cfg, (t.train_time - train_time0) / (t.step - sampler.start), budget, budget_key, log)
+            if stop.signum is not None:
+                interrupted()
+            if over_budget and not done:
+                stopped_by = "time_budget"
+                break
+            step_start = time.perf_counter()
+    if stop.signum is not None:
+        interrupted()
+    steps.close()
 
     steps_this_run = t.step - sampler.start
     time_this_run = t.train_time - train_time0
+    selected = selected_model(t)
     metrics = {
         "steps_done": t.step, "total_steps": t.total_steps, "stopped_by": stopped_by,
-        "time_budget_s": cfg["time_budget_s"], "elapsed_s": t.elapsed, "train_time_s": t.train_time,
+        "time_budget_s": budget, "time_budget_key": budget_key, "device": str(t.device),
+        "elapsed_s": t.elapsed, "train_time_s": t.train_time,
         "patches_per_s": steps_this_run * cfg["batch_size"] / time_this_run if time_this_run > 0 else None,
         "final": t.val_rows[-1] if t.val_rows else None, "best": t.best,
-        "selected_step": t.best["step"] if t.best else t.step,
+        "selected_step": t.best["step"] if t.best else t.step, "selected": selected,
     }
     if t.best is not None:
-        selected = load_checkpoint(work_dir / "best.pt")
-        payload = {**selected, "metrics": metrics}
+        payload = {**load_checkpoint(work_dir / "best.pt"), "metrics": metrics}
     else:
         payload = model_payload(t.G, **t.metadata(metrics=metrics))
     save_checkpoint(out_checkpoint, payload)
     t.finished = True  # marked only once the output exists: a run killed before this point resumes, not restarts
     t.save_last()
+    how = (f"stopped by the time budget of {budget:g} s ({budget_key}) after {t.step} of {t.total_steps} steps"
+           if stopped_by == "time_budget" else f"all {t.total_steps} steps done")
+    log(f"selected: {selected}; {how}")
     log(f"wrote {out_checkpoint}: step {metrics['selected_step']} of {t.step} selected ({stopped_by})")
     return metrics

@@ -17,7 +17,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from ..dataset.shards import file_sha256
+from ..checksums import file_sha256
 from ..errors import SpnRestoreError
 
 VGG16_FILE = "vgg16-397923af.pth"

@@ -12,7 +12,8 @@ filters, real FFTs):
 * :func:`ncc`, :func:`pce` (signed PCE at zero shift, or over all shifts),
   :func:`correlation_peak`;
 * ROC: :func:`roc_curve`, :func:`roc_auc`, :func:`equal_error_rate`,
-  :func:`tpr_at_fpr`, :func:`rates_at_threshold`, :func:`identify_cameras`;
+  :func:`tpr_at_fpr`, :func:`rates_at_threshold`;
+* identification: :func:`score_residual` (quarter turns for turned shots), :func:`decide`;
 * :func:`to_sensor_orientation`, :func:`check_same_size`.
 
 Bad inputs raise :class:`~spnrestore.errors.BadImageError` /
@@ -26,11 +27,12 @@ from ._checks import MIN_SIDE, check_same_size
 from .detection import PceResult, correlation_peak, crosscorr, ncc, pce
 from .fingerprint import FingerprintAccumulator, estimate_fingerprint, fingerprint_term, inten_scale, saturation
 from .orientation import from_sensor_orientation, to_sensor_orientation
-from .residual import extract_residual, noise_rgb, rgb2gray, wiener_dft, zero_mean_total
+from .scoring import UNKNOWN, decide, score_pair, score_residual
+from .residual import (extract_residual, noise_rgb, residual_settings, rgb2gray, settings_difference, wiener_dft,
+                       zero_mean_total)
 from .roc import (
     PCE_THRESHOLD,
     equal_error_rate,
-    identify_cameras,
     rates_at_threshold,
     roc_auc,
     roc_curve,
@@ -49,6 +51,8 @@ __all__ = [
     "PCE_THRESHOLD",
     "min_side",
     "extract_residual",
+    "residual_settings",
+    "settings_difference",
     "noise_rgb",
     "rgb2gray",
     "zero_mean_total",
@@ -68,7 +72,10 @@ __all__ = [
     "equal_error_rate",
     "tpr_at_fpr",
     "rates_at_threshold",
-    "identify_cameras",
+    "score_residual",
+    "score_pair",
+    "decide",
+    "UNKNOWN",
     "to_sensor_orientation",
     "from_sensor_orientation",
     "check_same_size",

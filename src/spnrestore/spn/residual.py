@@ -26,7 +26,26 @@ from spnrestore.errors import BadImageError
 from ._checks import as_image, check_not_constant, label
 from .wavelet_denoise import GRAY_WEIGHTS, STRIP_ELEMS, WINDOWS, denoise_image, min_box_factor
 
-__all__ = ["extract_residual", "noise_rgb", "rgb2gray", "zero_mean_total", "wiener_dft"]
+__all__ = ["extract_residual", "noise_rgb", "rgb2gray", "zero_mean_total", "wiener_dft", "residual_settings"]
+
+
+def residual_settings(sigma: float) -> dict:
+    """Every setting the residual of :func:`extract_residual` depends on, as plain values: the denoiser's
+    noise ``sigma`` (grey levels) and the fixed algorithm (wavelet, levels, Wiener windows, gray weights).
+
+    A model trained on residuals records this dictionary; applying it to residuals made with other settings
+    is refused (:func:`settings_difference`)."""
+    from .wavelet_denoise import LEVELS, WAVELET
+
+    return {"sigma": float(sigma), "wavelet": WAVELET, "levels": int(LEVELS), "windows": list(WINDOWS),
+            "gray_weights": list(GRAY_WEIGHTS)}
+
+
+def settings_difference(recorded: dict, current: dict) -> list[str]:
+    """``key: recorded vs current`` for every residual setting that differs (empty when they agree)."""
+    keys = sorted(set(recorded) | set(current))
+    return [f"{k}: {recorded.get(k)!r} (recorded) vs {current.get(k)!r} (now)" for k in keys
+            if recorded.get(k) != current.get(k)]
 
 
 def noise_rgb(rgb, sigma: float = 5.0, *, name=None) -> np.ndarray:

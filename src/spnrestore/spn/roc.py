@@ -1,4 +1,4 @@
-"""ROC metrics of detection scores (PCE or NCC) and camera identification.
+"""ROC metrics of detection scores (PCE or NCC); the identification decision is :func:`.scoring.decide`.
 
 All functions take ``scores`` (higher = more likely the same camera) and
 ``is_match`` (True for a same-camera pair) as arrays, lists or pandas columns
@@ -17,7 +17,6 @@ __all__ = [
     "equal_error_rate",
     "tpr_at_fpr",
     "rates_at_threshold",
-    "identify_cameras",
     "PCE_THRESHOLD",
 ]
 
@@ -119,41 +118,3 @@ def rates_at_threshold(scores, is_match, threshold: float = PCE_THRESHOLD):
     tpr = float((pred & m).sum() / npos) if npos else float("nan")
     fpr = float((pred & ~m).sum() / nneg) if nneg else float("nan")
     return tpr, fpr
-
-
-def identify_cameras(table, threshold: float = PCE_THRESHOLD, *, image: str = "image", camera: str = "camera",
-                     score: str = "pce", unknown: str = "unknown"):
-    """Camera identification from a table of scores.
-
-    ``table``: pandas DataFrame (or anything ``pandas.DataFrame`` accepts) with
-    one row per (image, fingerprint camera) pair and columns ``image``,
-    ``camera`` and ``score`` (names configurable). For each image the predicted
-    camera is the one with the highest score, or ``unknown`` when that score is
-    not above ``threshold``.
-
-    Returns a DataFrame with columns ``image``, ``predicted``, ``score``
-    (the best score) and ``best_camera`` (the argmax even when unknown), one
-    row per image, in order of first appearance.
-    """
-    import pandas as pd
-
-    df = pd.DataFrame(table)
-    for col in (image, camera, score):
-        if col not in df.columns:
-            raise SpnRestoreError(f"identify_cameras: the table has no column {col!r} (columns: {list(df.columns)})")
-    if len(df) == 0:
-        raise SpnRestoreError("identify_cameras: the table is empty")
-    sc = pd.to_numeric(df[score], errors="coerce")
-    if not np.isfinite(sc.to_numpy(dtype=float)).all():
-        raise SpnRestoreError(f"identify_cameras: column {score!r} has missing, non-numeric or infinite values")
-    df = df.assign(**{score: sc})
-    best = df.loc[df.groupby(image, sort=False)[score].idxmax()]
-    out = pd.DataFrame(
-        {
-            "image": best[image].to_numpy(),
-            "predicted": np.where(best[score].to_numpy() > threshold, best[camera].astype(object).to_numpy(), unknown),
-            "score": best[score].to_numpy(),
-            "best_camera": best[camera].to_numpy(),
-        }
-    )
-    return out.reset_index(drop=True)

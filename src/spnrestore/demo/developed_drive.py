@@ -28,7 +28,7 @@ from spnrestore.atomic import save_npy, write_bytes
 from spnrestore.demo.dng import ORIENTATION_NORMAL, ORIENTATION_ROTATE_90_CW, write_dng
 from spnrestore.demo.drive import FIRST_SHOT, shoot
 from spnrestore.demo.sensor import BASE_ISO, expose, make_camera, make_fingerprint
-from spnrestore.develop import develop_raw
+from spnrestore.raw import develop_raw
 from spnrestore.errors import SpnRestoreError
 from spnrestore.jpeg import write_png
 from spnrestore.spn import from_sensor_orientation

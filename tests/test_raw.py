@@ -7,7 +7,7 @@ import pytest
 
 from spnrestore.config import load_yaml
 from spnrestore.demo import make_demo_drive
-from spnrestore.develop import develop_raw
+from spnrestore.raw import develop_raw
 from spnrestore.errors import BadImageError
 
 

@@ -11,11 +11,11 @@ readers turn the pixels by it); the result equals
 :func:`spnrestore.spn.to_sensor_orientation` applied to the displayed image.
 An image turned by the camera without a tag keeps its stored size, the
 transpose of its camera's; the stages that compare it with the fingerprint
-handle it (:mod:`spnrestore.batch_spn`: left out of the fingerprint, scored
+handle it (:mod:`spnrestore.stages.spn`: left out of the fingerprint, scored
 against both quarter turns of it).
 
 :func:`load_original` and :func:`original_size` dispatch on the ``format``
-column of discovery, so RAW files (developed by :mod:`spnrestore.develop`) and
+column of discovery, so RAW files (developed by :mod:`spnrestore.raw`) and
 developed originals flow through the same stages.
 """
 
@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .develop import Developed, develop_raw, developed_size
+from .raw import Developed, develop_raw, developed_size
 from .discovery import DEVELOPED_EXTENSIONS
 from .errors import BadImageError
 from .jpeg import jpeg_quality

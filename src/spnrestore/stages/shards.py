@@ -1,4 +1,5 @@
-"""Glue between the workflow's tables and the shard writer of :mod:`spnrestore.dataset`."""
+"""Rule ``shards``: the training pairs of one split, from the workflow's tables, by the shard writer of
+:mod:`spnrestore.dataset`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 
-from .batch_develop import jpeg_path
-from .batch_spn import ok_images
-from .dataset import build_split
-from .residual_files import ORIGINAL, residual_path
+from ..dataset import build_split
+from ..paths import ORIGINAL, DrivePaths
+from .develop import ok_images
 
 
 def split_examples(
@@ -18,20 +18,20 @@ def split_examples(
     develop_tables: Iterable[str | os.PathLike],
     roles: Mapping[str, Mapping[str, str]],
     qualities: Iterable[int],
-    compressed: str | os.PathLike,
-    spn: str | os.PathLike,
+    drive: DrivePaths | Mapping,
 ) -> pd.DataFrame:
     """One row per (camera, image, quality) of the usable originals whose role is ``split``.
 
     Columns: camera, image, quality, split, jpeg, residual, original_residual (paths).
     """
+    drive = DrivePaths.of(drive)
     images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
     images = images[[roles[c][i] == split for c, i in zip(images["camera"], images["image"])]]
     rows = [
         {"camera": r.camera, "image": r.image, "quality": q, "split": split,
-         "jpeg": str(jpeg_path(compressed, r.camera, q, r.image)),
-         "residual": str(residual_path(spn, r.camera, q, r.image)),
-         "original_residual": str(residual_path(spn, r.camera, ORIGINAL, r.image))}
+         "jpeg": str(drive.jpeg(r.camera, q, r.image)),
+         "residual": str(drive.residual(r.camera, q, r.image)),
+         "original_residual": str(drive.residual(r.camera, ORIGINAL, r.image))}
         for r in images.itertuples() for q in qualities
     ]
     return pd.DataFrame(rows, columns=["camera", "image", "quality", "split", "jpeg", "residual", "original_residual"])
@@ -42,17 +42,18 @@ def write_split_shards(
     develop_tables: Iterable[str | os.PathLike],
     roles: Mapping[str, Mapping[str, str]],
     qualities: Iterable[int],
-    compressed: str | os.PathLike,
-    spn: str | os.PathLike,
-    fingerprints: Mapping[str, str | os.PathLike],
+    drive: DrivePaths | Mapping,
+    cameras: Iterable[str],
     settings: Mapping,
     out_dir: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Shards of ``split`` under ``<out_dir>/<split>/`` with the ``dataset`` config section ``settings``."""
-    examples = split_examples(split, develop_tables, roles, qualities, compressed, spn)
+    """Shards of ``split`` under ``<out_dir>/<split>/`` with the ``dataset`` config section ``settings``; the
+    targets are built from the fingerprints of ``cameras``."""
+    drive = DrivePaths.of(drive)
+    examples = split_examples(split, develop_tables, roles, qualities, drive)
     return build_split(
-        examples, fingerprints, out_dir, split,
+        examples, {camera: drive.fingerprint(camera) for camera in cameras}, out_dir, split,
         target=settings["target"], patch=settings["patch"], stride=settings["stride"],
         shard_size=settings["shard_size"], rule=settings["patch_rule"],
         max_patches_per_image=settings["max_patches_per_image"], log=log,

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from spnrestore.batch_spn import score_residual
-from spnrestore.demo.developed import camera_jpeg
-from spnrestore.developed import _without_tiff_orientation, load_developed, load_original, original_size
+from spnrestore.demo.developed_drive import camera_jpeg
+from spnrestore.originals import _without_tiff_orientation, load_developed, load_original, original_size
 from spnrestore.errors import BadImageError
 from spnrestore.jpeg import estimate_jpeg_quality, jpeg_quality
-from spnrestore.spn import extract_residual, to_sensor_orientation
+from spnrestore.spn import extract_residual, score_residual, to_sensor_orientation
 
 IPHONE = "metadata-only/Apple_iPhone_12_Pro_IMG_1361.dng"
 

@@ -11,8 +11,10 @@ Inputs are the workflow's tables (a DataFrame or the path of its CSV):
   pce, ncc, match (:func:`roc_curves`, :func:`pce_distributions`);
 * ``train_log.csv`` and ``val_log.csv`` of the model's training
   (:func:`training_curves`);
-* residual arrays (float32 H x W) for :func:`residual_crops`, e.g. gathered
-  from the drive by :func:`drive_crop_row`.
+* residual arrays (float32 H x W) for :func:`residual_crops`, gathered from
+  the drive by :mod:`spnrestore.stages.plots`.
+
+The decision threshold is always passed in (``spn.pce_threshold`` of the run).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .errors import SpnRestoreError
-from .spn import fingerprint_term, ncc, rates_at_threshold, roc_auc, roc_curve
+from .spn import rates_at_threshold, roc_auc, roc_curve
 
 METHODS = ("plain", "restored", "original")
 METHOD_COLORS = {"plain": "tab:orange", "restored": "tab:blue", "original": "tab:green"}
@@ -91,8 +93,8 @@ def _methods(frame: pd.DataFrame) -> list[str]:
 def roc_curves(
     scores: pd.DataFrame | str | os.PathLike,
     out: str | os.PathLike,
+    threshold: float,
     subset: str | None = None,
-    threshold: float = 60.0,
 ) -> Path:
     """ROC curves of identification by PCE, one panel per JPEG quality (highest first), one line per method.
 
@@ -156,8 +158,8 @@ def _pce_label(value: float) -> str:
 def pce_distributions(
     scores: pd.DataFrame | str | os.PathLike,
     out: str | os.PathLike,
+    threshold: float,
     subset: str | None = None,
-    threshold: float = 60.0,
 ) -> Path:
     """Histograms of PCE for matching and non-matching pairs: one row per quality, one column per method.
 
@@ -376,42 +378,12 @@ def residual_crops(
     return _save(fig, out)
 
 
-def drive_crop_row(
-    spn: str | os.PathLike,
-    compressed: str | os.PathLike,
-    camera: str,
-    image: str,
-    quality: int,
-    scores: pd.DataFrame | str | os.PathLike | None = None,
-) -> CropRow:
-    """The maps of one evaluated image from the drive: plain, restored and original residuals and the term K * I.
-
-    Reads ``SPN/<camera>/<Q>/<image>.npy``, ``SPN/<camera>/restored/<Q>/<image>.npy``
-    (left out when the image was not restored), ``SPN/<camera>/original/<image>.npy``,
-    the fingerprint ``SPN/<camera>/fingerprint.npy`` and the JPEG under
-    ``compressed`` for the intensity of the term. PCEs (with the image's own
-    camera fingerprint) come from ``scores`` when given.
-    """
-    from .batch_develop import jpeg_path
-    from .jpeg import read_rgb
-    from .residual_files import ORIGINAL, fingerprint_path, load_residual, residual_path
-    own = None
-    if scores is not None:
-        table = _table(scores, ("camera", "image", "quality", "method", "fingerprint", "pce"), "scores table")
-        own = table[(table["camera"].astype(str) == camera) & (table["image"].astype(str) == image)
-                    & (table["fingerprint"].astype(str) == camera) & (table["quality"].astype(int) == int(quality))]
-    pce_of = lambda method: (None if own is None or not (own["method"] == method).any()  # noqa: E731
-                             else float(own.loc[own["method"] == method, "pce"].iloc[0]))
-    sources = [("plain", residual_path(spn, camera, quality, image)),
-               ("restored", residual_path(spn, camera, f"restored/{quality}", image)),
-               ("original", residual_path(spn, camera, ORIGINAL, image))]
-    panels = [CropPanel(f"{method} residual", load_residual(path), pce_of(method))
-              for method, path in sources if method != "restored" or path.is_file()]
-    k = load_residual(fingerprint_path(spn, camera))
-    rgb = read_rgb(jpeg_path(compressed, camera, quality, image))
-    if k.shape == panels[-1].array.shape[::-1]:  # turned by the camera (no tag): the quarter turn that matches
-        turn = max((1, -1), key=lambda t: ncc(np.rot90(panels[-1].array, t), fingerprint_term(k, np.rot90(rgb, t))))
-        panels = [CropPanel(p.label, np.rot90(p.array, turn), p.pce) for p in panels]
-        rgb = np.rot90(rgb, turn)
-    panels.append(CropPanel("fingerprint term K*I", fingerprint_term(k, rgb)))
-    return CropRow(f"{camera}/{image} Q{quality}", panels)
+def note_figure(out: str | os.PathLike, title: str, message: str) -> Path:
+    """A figure that holds only a title and a message: what a report shows where there is nothing to plot
+    (no evaluated image of a subset on a small drive), so that every declared figure exists and says why."""
+    fig = _figure(6.4, 2.4)
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize="medium", transform=ax.transAxes)
+    return _save(fig, out)

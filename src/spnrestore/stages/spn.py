@@ -1,4 +1,4 @@
-"""The sensor-noise stages: JPEG residuals per batch, fingerprints per camera, scores per batch.
+"""Rules ``residual`` (JPEG residuals per batch), ``fingerprint`` (per camera) and ``score`` (per batch).
 
 Called by the workflow's scripts; each writes its table (CSV) last, atomically,
 as the job's tracked output.
@@ -7,44 +7,38 @@ as the job's tracked output.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .atomic import save_csv
-from .batch_develop import intensity_path, jpeg_path, read_develop_table
-from .developed import load_original, original_size
-from .errors import BadImageError, SpnRestoreError
-from .jpeg import read_gray, read_rgb
-from .residual_files import ORIGINAL, load_residual, residual_path, save_residual
+from ..atomic import save_csv
+from ..errors import BadImageError, SpnRestoreError
+from ..jpeg import read_gray, read_rgb
+from ..originals import load_original, original_size
+from ..paths import ORIGINAL, DrivePaths
+from ..residual_files import load_residual, save_residual
+from ..spn import FingerprintAccumulator, extract_residual, score_residual
+from .develop import ok_images
 from .roles import UNSCORED_ROLES
-from .spn import FingerprintAccumulator, extract_residual, fingerprint_term, ncc, pce
-
-
-def ok_images(table: str | os.PathLike) -> pd.DataFrame:
-    """Rows of a develop batch table whose original developed correctly."""
-    frame = read_develop_table(table)
-    return frame[frame["status"] == "ok"]
 
 
 def residual_batch(
     develop_table: str | os.PathLike,
-    compressed: str | os.PathLike,
-    spn: str | os.PathLike,
+    drive: DrivePaths | Mapping,
     qualities: Iterable[int],
     sigma: float,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Residual (+ PNG preview) of every JPEG of one batch, at every quality."""
+    drive = DrivePaths.of(drive)
     rows = []
     for item in ok_images(develop_table).itertuples():
         for quality in qualities:
-            source = jpeg_path(compressed, item.camera, quality, item.image)
+            source = drive.jpeg(item.camera, quality, item.image)
             residual = extract_residual(read_rgb(source), sigma=sigma, name=source)
-            target = residual_path(spn, item.camera, quality, item.image)
+            target = drive.residual(item.camera, quality, item.image)
             save_residual(target, residual)
             rows.append({"camera": item.camera, "image": item.image, "quality": quality, "residual": str(target)})
             log(f"residual {source} -> {target}")
@@ -58,15 +52,15 @@ def fingerprint_camera(
     images: Iterable[Mapping],
     develop_settings: Mapping,
     sigma: float,
-    out: str | os.PathLike,
+    drive: DrivePaths | Mapping,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Estimate ``camera``'s fingerprint from its fingerprint images (RAW files developed here, or
     developed originals loaded).
 
-    ``images``: mappings with keys image, path and format; ``out``: the fingerprint file
-    (``SPN/<camera>/fingerprint.npy``, PNG preview beside it). Originals that cannot be
+    ``images``: mappings with keys image, path and format; the fingerprint is written to
+    ``drive.fingerprint(camera)`` (PNG preview beside it). Originals that cannot be
     read, and those whose size differs from the most common size among them, are
     left out and listed with the reason; among them an image of the transposed
     size (turned by the camera, no orientation tag), whose direction of rotation
@@ -101,56 +95,24 @@ def fingerprint_camera(
             f"camera {camera!r}: only {accumulator.count} usable fingerprint image(s); a fingerprint needs at "
             "least 2 (20 or more for reliable identification). Add images of this camera or remove its folder."
         )
-    save_residual(out, accumulator.finalize())
+    save_residual(DrivePaths.of(drive).fingerprint(camera), accumulator.finalize())
     result = pd.DataFrame(rows, columns=["image", "used", "reason"]).assign(camera=camera)
     save_csv(table, result[["camera", "image", "used", "reason"]])
     return result
 
 
-def load_fingerprints(fingerprints: Mapping[str, str | os.PathLike]) -> dict[str, np.ndarray]:
-    """Fingerprint arrays by camera, each checked like a stored residual."""
-    return {camera: load_residual(path) for camera, path in fingerprints.items()}
-
-
-def score_residual(
-    residual: np.ndarray, image: np.ndarray, fingerprints: Mapping[str, np.ndarray], name: str,
-    log: Callable[[str], None] = print,
-) -> list[dict]:
-    """PCE and NCC of ``residual`` against each fingerprint's term K * I(image).
-
-    ``image`` is the tested image (uint8 RGB or gray). A residual of the
-    transposed size (an image turned by the camera without an orientation tag)
-    is turned a quarter turn each way and the higher PCE is kept, as the
-    direction is unknown; this doubles the chances of a chance non-match peak
-    for those images only. Fingerprints of another size are not scored; the
-    mismatch is logged with the file ``name``.
-    """
-    rows = []
-    for camera, k in fingerprints.items():
-        if k.shape == residual.shape:
-            turns = (0,)
-        elif k.shape == residual.shape[::-1]:
-            turns = (1, -1)
-        else:
-            log(f"not scored: {name} is {residual.shape[1]}x{residual.shape[0]}, the fingerprint of {camera!r} is "
-                f"{k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
-            continue
-        scores = []
-        for turn in turns:
-            w, term = np.rot90(residual, turn), fingerprint_term(k, np.rot90(image, turn))
-            scores.append({"fingerprint": camera, "pce": pce(w, term), "ncc": ncc(w, term)})
-        rows.append(max(scores, key=lambda s: s["pce"]))
-    return rows
+def load_fingerprints(drive: DrivePaths | Mapping, cameras: Iterable[str]) -> dict[str, np.ndarray]:
+    """Fingerprint arrays of ``cameras`` on the drive, each checked like a stored residual."""
+    drive = DrivePaths.of(drive)
+    return {camera: load_residual(drive.fingerprint(camera)) for camera in cameras}
 
 
 def score_batch(
     develop_table: str | os.PathLike,
     roles: Mapping[str, str],
     qualities: Iterable[int],
-    compressed: str | os.PathLike,
-    spn: str | os.PathLike,
-    intensity_dir: str | os.PathLike,
-    fingerprints: Mapping[str, str | os.PathLike],
+    drive: DrivePaths | Mapping,
+    cameras: Iterable[str],
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
@@ -159,18 +121,20 @@ def score_batch(
     Images with role ``fingerprint`` (they built their camera's fingerprint) or
     ``no_fingerprint`` (their camera has none) are not scored. Writes one row
     per (image, source, fingerprint camera) with columns camera, image, role,
-    quality ("original" or the JPEG quality), fingerprint, pce, ncc, match.
+    quality ("original" or the JPEG quality), fingerprint, pce, ncc, match, against the fingerprints of
+    ``cameras`` (:func:`spnrestore.spn.score_residual`).
     """
-    arrays = load_fingerprints(fingerprints)
+    drive = DrivePaths.of(drive)
+    arrays = load_fingerprints(drive, cameras)
     rows = []
     for item in ok_images(develop_table).itertuples():
         role = roles[item.image]
         if role in UNSCORED_ROLES:
             continue
-        sources = [(ORIGINAL, read_gray(intensity_path(intensity_dir, item.camera, item.image)))]
-        sources += [(q, read_rgb(jpeg_path(compressed, item.camera, q, item.image))) for q in qualities]
+        sources = [(ORIGINAL, read_gray(drive.intensity(item.camera, item.image)))]
+        sources += [(q, read_rgb(drive.jpeg(item.camera, q, item.image))) for q in qualities]
         for source, image in sources:
-            path = residual_path(spn, item.camera, source, item.image)
+            path = drive.residual(item.camera, source, item.image)
             for score in score_residual(load_residual(path), image, arrays, str(path), log):
                 rows.append({"camera": item.camera, "image": item.image, "role": role, "quality": str(source),
                              **score, "match": score["fingerprint"] == item.camera})

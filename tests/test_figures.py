@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spnrestore import plots
+from spnrestore import figures
 from spnrestore.errors import SpnRestoreError
 
 QUALITIES = (90, 60, 30)
@@ -19,7 +19,7 @@ CAMERAS = ("cam_a", "cam_b", "cam_c")
 
 def px(inches: float) -> int:
     """Pixels of a figure side of ``inches`` at the figures' resolution."""
-    return round(inches * plots.DPI)
+    return round(inches * figures.DPI)
 
 
 def decoded(path, width, height):
@@ -57,7 +57,7 @@ def scores() -> pd.DataFrame:
 
 
 def test_roc_curves_one_panel_per_quality(scores, tmp_path):
-    out = plots.roc_curves(scores, tmp_path / "fig" / "roc.png", subset="seen")
+    out = figures.roc_curves(scores, tmp_path / "fig" / "roc.png", 60, subset="seen")
     assert out == tmp_path / "fig" / "roc.png"
     decoded(out, px(4.2 * len(QUALITIES)), px(4.0))
     assert not list(out.parent.glob(".*.tmp")), "temporary file left behind"
@@ -66,24 +66,24 @@ def test_roc_curves_one_panel_per_quality(scores, tmp_path):
 def test_roc_curves_read_the_csv(scores, tmp_path):
     csv = tmp_path / "scores.csv"
     scores.to_csv(csv, index=False)
-    out = plots.roc_curves(csv, tmp_path / "roc.png", subset="holdout", threshold=30)
+    out = figures.roc_curves(csv, tmp_path / "roc.png", 30, subset="holdout")
     decoded(out, px(4.2 * len(QUALITIES)), px(4.0))
 
 
 def test_pce_distributions_grid_of_quality_by_method(scores, tmp_path):
-    out = plots.pce_distributions(scores, tmp_path / "pce.png")
+    out = figures.pce_distributions(scores, tmp_path / "pce.png", 60)
     decoded(out, px(3.8 * 3), px(2.8 * len(QUALITIES)))
-    one = plots.pce_distributions(scores[scores["quality"] == 30], tmp_path / "pce30.png", subset="seen")
+    one = figures.pce_distributions(scores[scores["quality"] == 30], tmp_path / "pce30.png", 60, subset="seen")
     decoded(one, px(3.8 * 3), px(2.8))
 
 
 def test_bad_tables_are_clear_errors(scores, tmp_path):
     with pytest.raises(SpnRestoreError, match=r"lacks the column\(s\) \['pce'\]"):
-        plots.roc_curves(scores.drop(columns="pce"), tmp_path / "x.png")
+        figures.roc_curves(scores.drop(columns="pce"), tmp_path / "x.png", 60)
     with pytest.raises(SpnRestoreError, match="no rows of subset 'other'"):
-        plots.pce_distributions(scores, tmp_path / "x.png", subset="other")
+        figures.pce_distributions(scores, tmp_path / "x.png", 60, subset="other")
     with pytest.raises(SpnRestoreError, match="absent.csv: scores table does not exist"):
-        plots.roc_curves(tmp_path / "absent.csv", tmp_path / "x.png")
+        figures.roc_curves(tmp_path / "absent.csv", tmp_path / "x.png", 60)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -110,14 +110,14 @@ def logs(tmp_path):
 
 def test_training_curves_with_and_without_validation(tmp_path):
     train, val = logs(tmp_path)
-    out = plots.training_curves(train, tmp_path / "training.png", val)
+    out = figures.training_curves(train, tmp_path / "training.png", val)
     decoded(out, 1100, 750)
     gain = np.linspace(0.5, 0.1, 6)
     images = pd.read_csv(val).assign(pce_plain_q30=25.0, pce_restored_q30=25.0 * 2 ** gain, pce_plain_q90=600.0,
                                      pce_restored_q90=610.0, pce_nonmatch_plain=5.8,
                                      pce_nonmatch_restored=np.linspace(4, 20, 6), pce_gain=gain)
-    decoded(plots.training_curves(train, tmp_path / "images.png", images), 1100, 1125)
-    only = plots.training_curves(pd.read_csv(train), tmp_path / "losses.png", tmp_path / "absent_val_log.csv")
+    decoded(figures.training_curves(train, tmp_path / "images.png", images), 1100, 1125)
+    only = figures.training_curves(pd.read_csv(train), tmp_path / "losses.png", tmp_path / "absent_val_log.csv")
     decoded(only, 1100, 380)
 
 
@@ -126,17 +126,17 @@ def crop_rows(rng, n=2, shape=(200, 240)):
     rows = []
     for i in range(n):
         term = (k * rng.uniform(50, 200, shape)).astype(np.float32)
-        rows.append(plots.CropRow(f"cam_a/img_{i} Q30", [
-            plots.CropPanel("plain residual", (0.2 * term + rng.normal(0, 3, shape)).astype(np.float32), 12.5),
-            plots.CropPanel("restored residual", (0.5 * term + rng.normal(0, 2, shape)).astype(np.float32), 80.2),
-            plots.CropPanel("original residual", (term + rng.normal(0, 1, shape)).astype(np.float32), 2345.0),
-            plots.CropPanel("fingerprint term K*I", term)]))
+        rows.append(figures.CropRow(f"cam_a/img_{i} Q30", [
+            figures.CropPanel("plain residual", (0.2 * term + rng.normal(0, 3, shape)).astype(np.float32), 12.5),
+            figures.CropPanel("restored residual", (0.5 * term + rng.normal(0, 2, shape)).astype(np.float32), 80.2),
+            figures.CropPanel("original residual", (term + rng.normal(0, 1, shape)).astype(np.float32), 2345.0),
+            figures.CropPanel("fingerprint term K*I", term)]))
     return rows
 
 
 def test_residual_crops_same_location_each_own_scale(tmp_path):
     rng = np.random.default_rng(3)
-    out = plots.residual_crops(crop_rows(rng), tmp_path / "crops.png", size=64, origin=(10, 500))
+    out = figures.residual_crops(crop_rows(rng), tmp_path / "crops.png", size=64, origin=(10, 500))
     decoded(out, px(2.6 * 4), px(2.8 * 2))
 
 
@@ -144,31 +144,33 @@ def test_residual_crops_refuse_maps_of_different_sizes(tmp_path):
     rows = crop_rows(np.random.default_rng(4), n=1)
     rows[0].panels[1].array = rows[0].panels[1].array[:100]
     with pytest.raises(SpnRestoreError, match="cam_a/img_0 Q30: the maps have different sizes"):
-        plots.residual_crops(rows, tmp_path / "crops.png")
+        figures.residual_crops(rows, tmp_path / "crops.png")
 
 
 def test_drive_crop_row_reads_the_drive_layout(tmp_path, scores):
-    from spnrestore.batch_develop import jpeg_path
     from spnrestore.jpeg import write_jpeg
-    from spnrestore.residual_files import fingerprint_path, residual_path, save_residual
+    from spnrestore.paths import DrivePaths
+    from spnrestore.residual_files import save_residual
+    from spnrestore.stages.plots import drive_crop_row
 
     rng = np.random.default_rng(5)
-    spn, compressed = tmp_path / "SPN", tmp_path / "compressed"
+    drive = DrivePaths(tmp_path, tmp_path / "Original", tmp_path / "compressed", tmp_path / "SPN", tmp_path / "results")
     shape = (160, 192)
-    write_jpeg(jpeg_path(compressed, "cam_a", 30, "seen_cam_a_0"), rng.integers(0, 255, (*shape, 3), np.uint8), 30)
-    save_residual(fingerprint_path(spn, "cam_a"), rng.normal(0, 0.02, shape).astype(np.float32))
-    for source in ("30", "restored/30", "original"):
-        save_residual(residual_path(spn, "cam_a", source, "seen_cam_a_0"), rng.normal(0, 2, shape).astype(np.float32))
-    row = plots.drive_crop_row(spn, compressed, "cam_a", "seen_cam_a_0", 30, scores)
+    write_jpeg(drive.jpeg("cam_a", 30, "seen_cam_a_0"), rng.integers(0, 255, (*shape, 3), np.uint8), 30)
+    save_residual(drive.fingerprint("cam_a"), rng.normal(0, 0.02, shape).astype(np.float32))
+    for path in (drive.residual("cam_a", 30, "seen_cam_a_0"), drive.restored("cam_a", 30, "seen_cam_a_0"),
+                 drive.residual("cam_a", "original", "seen_cam_a_0")):
+        save_residual(path, rng.normal(0, 2, shape).astype(np.float32))
+    row = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores)
     assert [p.label for p in row.panels] == ["plain residual", "restored residual", "original residual",
                                              "fingerprint term K*I"]
     own = scores[(scores["image"] == "seen_cam_a_0") & (scores["fingerprint"] == "cam_a") & (scores["quality"] == 30)]
     assert row.panels[1].pce == pytest.approx(float(own.loc[own["method"] == "restored", "pce"].iloc[0]))
     assert row.panels[3].pce is None and row.panels[3].array.shape == shape
-    decoded(plots.residual_crops([row], tmp_path / "drive.png"), px(2.6 * 4), px(2.8))
+    decoded(figures.residual_crops([row], tmp_path / "drive.png"), px(2.6 * 4), px(2.8))
 
 
-def test_importing_plots_does_not_import_matplotlib_or_torch():
-    code = "import sys, spnrestore.plots; print(any(m.startswith(('matplotlib', 'torch')) for m in sys.modules))"
+def test_importing_figures_does_not_import_matplotlib_or_torch():
+    code = "import sys, spnrestore.figures, spnrestore.stages.plots; print(any(m.startswith(('matplotlib', 'torch')) for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

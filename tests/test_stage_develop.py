@@ -5,11 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from spnrestore.batch_develop import develop_batch, read_develop_table
+from spnrestore.paths import DrivePaths
+from spnrestore.stages.develop import develop_batch, read_develop_table
 from spnrestore.config import load_yaml
 from spnrestore.demo import make_demo_drive
-from spnrestore.demo.developed import make_developed_drive
+from spnrestore.demo.developed_drive import make_developed_drive
 from spnrestore.errors import BadImageError
+
+
+def paths(root):
+    """A drive whose JPEGs go to root/C, residuals to root/S and results to root/R."""
+    return DrivePaths(root, root / "O", root / "C", root / "S", root / "R")
 
 
 @pytest.fixture()
@@ -20,9 +26,8 @@ def batch(tmp_path, project_root):
     images = [{"camera": camera.name, "image": p.stem, "path": str(p), "format": "dng", "batch": "b0000",
                "role": "test"} for p in sorted(camera.iterdir())]
     settings = load_yaml(project_root / "config" / "config.yaml")
-    kwargs = dict(images=images, compressed=tmp_path / "C", qualities=[90, 30], develop_settings=settings["develop"],
-                  subsampling="420", spn=tmp_path / "S", intensity_dir=tmp_path / "I", sigma=5.0,
-                  table=tmp_path / "t.csv", log=lambda m: None)
+    kwargs = dict(images=images, drive=paths(tmp_path), qualities=[90, 30], develop_settings=settings["develop"],
+                  subsampling="420", sigma=5.0, table=tmp_path / "t.csv", log=lambda m: None)
     return camera, kwargs
 
 
@@ -37,7 +42,7 @@ def test_skip_lists_the_bad_original_and_finishes_the_rest(batch, tmp_path):
         for q in (90, 30):
             assert (tmp_path / "C" / camera.name / str(q) / f"{image}.jpg").is_file()
         assert (tmp_path / "S" / camera.name / "original" / f"{image}.npy").is_file()
-        assert (tmp_path / "I" / camera.name / f"{image}.png").is_file()
+        assert (tmp_path / "R" / "intensity" / camera.name / f"{image}.png").is_file()
 
 
 def test_fail_stops_at_the_bad_original_without_a_table(batch, tmp_path):
@@ -55,8 +60,8 @@ def test_developed_originals_are_loaded_not_developed(tmp_path, project_root):
     images = [{"camera": camera.name, "image": p.stem, "path": str(p), "format": formats[p.suffix], "batch": "b0000",
                "role": "test"} for p in sorted(camera.rglob("*.*"))]
     settings = load_yaml(project_root / "config" / "config.yaml")
-    table = develop_batch(images, tmp_path / "C", [90, 30], settings["develop"], "420", "fail", tmp_path / "S",
-                          tmp_path / "I", 5.0, tmp_path / "t.csv", log=lambda m: None)
+    table = develop_batch(images, paths(tmp_path), [90, 30], settings["develop"], "420", "fail", 5.0,
+                          tmp_path / "t.csv", log=lambda m: None)
     table = read_develop_table(tmp_path / "t.csv").set_index("image")
     assert len(table) == 11 and (table["status"] == "ok").all() and (table["raw_pattern"] == "").all()
     assert table.groupby("format")["source_quality"].apply(lambda q: q.dropna().unique().tolist()).to_dict() == {

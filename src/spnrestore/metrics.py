@@ -1,4 +1,4 @@
-"""Identification figures from tables of scores: per group, the field's measures.
+"""The field's measures of identification from tables of scores, per group (camera, quality, method...).
 
 A scores table has one row per (tested residual, fingerprint camera) with at
 least the columns camera (true camera), image, fingerprint, pce, ncc, match.
@@ -8,24 +8,15 @@ decision threshold and at zero false matches), ROC measures alongside.
 
 from __future__ import annotations
 
-import os
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .atomic import save_csv
-from .spn import roc_auc, equal_error_rate, tpr_at_fpr
+from .spn import decide, equal_error_rate, roc_auc, tpr_at_fpr
 
 METRIC_COLUMNS = ["n_images", "accuracy", "auc", "eer", "tpr_at_pce60", "fpr_at_pce60", "tpr_at_fpr0",
                   "median_pce_match", "median_pce_nonmatch", "max_pce_nonmatch", "p95_pce_nonmatch", "mean_ncc_match"]
-
-
-def decisions(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = ("camera", "image")) -> pd.DataFrame:
-    """Per tested residual (``keys``): the highest-PCE camera, or ``unknown`` when its PCE is below ``threshold``."""
-    best = scores.loc[scores.groupby(list(keys), sort=False)["pce"].idxmax()]
-    decided = np.where(best["pce"].to_numpy() > threshold, best["fingerprint"].to_numpy(), "unknown")
-    return best[list(keys)].assign(decision=decided, correct=decided == best["camera"].to_numpy())
 
 
 def group_metrics(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = ("camera", "image")) -> dict:
@@ -36,7 +27,7 @@ def group_metrics(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = 
     both = match.any() and (~match).any()
     return {
         "n_images": int(scores[list(keys)].drop_duplicates().shape[0]),
-        "accuracy": float(decisions(scores, threshold, keys)["correct"].mean()) if len(scores) else np.nan,
+        "accuracy": float(decide(scores, threshold, keys)["correct"].mean()) if len(scores) else np.nan,
         "auc": roc_auc(pce, match) if both else np.nan,
         "eer": equal_error_rate(pce, match) if both else np.nan,
         "tpr_at_pce60": float((hit > threshold).mean()) if hit.size else np.nan,
@@ -65,16 +56,3 @@ def metrics_table(scores: pd.DataFrame, by: Sequence[str], threshold: float,
         name = name if isinstance(name, tuple) else (name,)
         rows.append({**dict(zip(others, name)), "camera": "all", **group_metrics(group, threshold, keys)})
     return pd.DataFrame(rows, columns=[*by, *METRIC_COLUMNS])
-
-
-def write_identification(
-    tables: Iterable[str | os.PathLike], threshold: float, scores_out: str | os.PathLike, summary_out: str | os.PathLike
-) -> pd.DataFrame:
-    """Concatenate the per-batch score tables; write them and the per camera and quality summary."""
-    frames = [pd.read_csv(t, dtype={"camera": str, "image": str, "quality": str, "fingerprint": str},
-                          keep_default_na=False) for t in tables]
-    scores = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    summary = metrics_table(scores, ["camera", "quality"], threshold, keys=("camera", "image"))
-    save_csv(scores_out, scores)
-    save_csv(summary_out, summary)
-    return summary

@@ -1,0 +1,103 @@
+"""Restoration of a JPEG's sensor-noise residual with a trained model (torch), for casework and evaluation.
+
+Load a model once with :func:`load_restorer` (which refuses a model trained on residuals made with other
+settings than the caller's), then restore many images with :func:`restore_residual` (the whole-image pass of
+:mod:`.whole_image`: one pass or overlapping tiles blended without seams).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from ..checksums import file_sha256
+from ..errors import SpnRestoreError
+from ..spn import settings_difference
+from .checkpoint import load_generator
+from .device import pick_device
+from .networks import Generator
+from .whole_image import restore_image
+
+
+@dataclass
+class Restorer:
+    """A generator ready for inference on ``device``, with its checkpoint's metadata (every key but the
+    weights; a key the checkpoint lacks, such as ``residual`` in files older than the record, is absent) and
+    the SHA-256 of the file it was loaded from (None for a model given in memory)."""
+
+    model: Generator
+    device: torch.device
+    metadata: dict = field(default_factory=dict)
+    sha256: str | None = None
+
+
+def load_restorer(path: str | os.PathLike, device: str | torch.device | None = None,
+                  residual: Mapping | None = None) -> Restorer:
+    """Load the model of checkpoint ``path`` (weights_only) onto ``device`` (None/'auto': CUDA if present).
+
+    ``residual``: the settings of the residuals it will restore (``spn.residual_settings(sigma)``); when the
+    checkpoint records those of its training data and any differs, SpnRestoreError names them. A checkpoint
+    without the record (older files) loads unchecked.
+    """
+    device = pick_device(device)
+    model, payload = load_generator(path, map_location="cpu")
+    recorded = payload.get("residual")
+    diffs = settings_difference(recorded, dict(residual)) if residual is not None and recorded is not None else []
+    if diffs:
+        raise SpnRestoreError(
+            f"{path}: the model was trained on residuals made with other settings ({'; '.join(diffs)}); "
+            "use the training's settings (e.g. --sigma / spn.sigma) or another checkpoint.")
+    fmt = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model.to(device, memory_format=fmt)
+    return Restorer(model, device, {k: v for k, v in payload.items() if k != "model_state"}, file_sha256(path))
+
+
+def checkpoint_summary(source: Restorer | Mapping) -> dict:
+    """What a report states about a model, from a :class:`Restorer` or a loaded checkpoint payload: the
+    file's ``sha256`` (None unless loaded from a file), ``selected_step``, ``steps_done``, ``stopped_by``,
+    the ``residual`` settings and the training's ``pce_threshold`` (None where the checkpoint lacks them)."""
+    meta = source.metadata if isinstance(source, Restorer) else source
+    metrics, train_config = meta.get("metrics") or {}, meta.get("train_config") or {}
+    return {"sha256": source.sha256 if isinstance(source, Restorer) else None,
+            "selected_step": metrics.get("selected_step"), "steps_done": metrics.get("steps_done"),
+            "stopped_by": metrics.get("stopped_by"), "residual": meta.get("residual"),
+            "pce_threshold": train_config.get("pce_threshold")}
+
+
+def _as_restorer(checkpoint, device) -> Restorer:
+    """A :class:`Restorer` of a checkpoint path, Restorer (moved to ``device`` when given) or Generator."""
+    if isinstance(checkpoint, Restorer):
+        if device is not None and (dev := pick_device(device)) != checkpoint.device:
+            checkpoint.model.to(dev)
+            checkpoint.device = dev
+        return checkpoint
+    if isinstance(checkpoint, Generator):
+        dev = pick_device(device)
+        return Restorer(checkpoint.eval().to(dev), dev)
+    return load_restorer(checkpoint, device)
+
+
+def restore_residual(
+    checkpoint,
+    rgb: np.ndarray,
+    residual: np.ndarray,
+    quality: int,
+    device: str | torch.device | None = None,
+    tile: int = 512,
+    overlap: int = 32,
+    batch: int = 4,
+) -> np.ndarray:
+    """Restored sensor-noise residual of one JPEG, float32 H x W, in the units of ``residual``.
+
+    ``checkpoint``: checkpoint path, a :class:`Restorer` from :func:`load_restorer`,
+    or a :class:`Generator`. ``rgb``: the JPEG's pixels, uint8 H x W x 3 (RGB);
+    ``residual``: its plain residual (``spn.extract_residual``), H x W;
+    ``quality``: its JPEG quality 1..100. Tiling (``tile``, ``overlap``, ``batch``): see
+    :func:`.whole_image.restore_image`. With an untrained (identity) model the result equals ``residual``.
+    """
+    r = _as_restorer(checkpoint, device)
+    return restore_image(r.model, r.device, rgb, residual, quality, tile, overlap, batch)

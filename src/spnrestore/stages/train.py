@@ -1,0 +1,41 @@
+"""Rule ``train``: the restoration model trained on the drive's shards (:mod:`spnrestore.model.train`),
+selected on whole validation images scored against the training cameras' fingerprints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from ..atomic import write_bytes
+from ..paths import DrivePaths
+from ..spn import residual_settings
+
+
+def train_restorer(
+    dataset_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    work_dir: str | os.PathLike,
+    settings: Mapping,
+    drive: DrivePaths | Mapping,
+    cameras: Iterable[str],
+    sigma: float,
+    logs_out: Mapping[str, str | os.PathLike],
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train (or resume) the restorer with the training ``settings`` and write the selected model to
+    ``checkpoint``, recording the residual settings (``sigma``) its inputs were made with.
+
+    ``logs_out`` maps ``train_log`` and ``val_log`` to the rule's declared copies of the work folder's logs:
+    Snakemake deletes a rule's outputs before re-running it, and the logs in the work folder must survive
+    for a killed run to resume with its whole history. Returns the training metrics."""
+    from ..model.train import train
+
+    drive = DrivePaths.of(drive)
+    metrics = train(dataset_dir=dataset_dir, out_checkpoint=checkpoint, work_dir=work_dir, cfg=settings, log=log,
+                    fingerprints={camera: drive.fingerprint(camera) for camera in cameras},
+                    residual=residual_settings(sigma))
+    log(f"final metrics: {metrics}")
+    for name, out in logs_out.items():
+        write_bytes(out, (Path(work_dir) / f"{name}.csv").read_bytes())
+    return metrics

@@ -1,0 +1,90 @@
+"""End-to-end: drives too small for some stages run to the end, with an account of what could not be done.
+
+A camera-forensics data set often has few natural images per device (Dresden, VISION: flat fields plus a
+few dozen photos; a user's first try: a handful). Every such drive must finish `snakemake` with exit 0, the
+reasons in the run's first lines and in ``results/skipped.csv``.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from spnrestore.demo import make_demo_drive
+from workflow_runner import run_snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def _camera(original, source, name, flats: int, naturals: int):
+    """A camera folder ``name`` with ``flats`` images in ``flat/`` and ``naturals`` beside them, from ``source``."""
+    files = sorted(p for p in source.iterdir() if p.suffix.lower() == ".dng")
+    assert len(files) >= flats + naturals
+    (original / name / "flat").mkdir(parents=True)
+    for i, path in enumerate(files[:flats + naturals]):
+        shutil.move(path, original / name / ("flat" if i < flats else "") / path.name)
+    shutil.rmtree(source)
+
+
+@pytest.fixture(scope="module")
+def small_drive(tmp_path_factory):
+    """Three cameras: flat fields only (6), Dresden-like (10 flat fields + 2 natural images), 3 shots."""
+    base = tmp_path_factory.mktemp("small")
+    drive = make_demo_drive(base / "drive", cameras=3, images_per_camera=12, height=128, width=192, seed=3)
+    original = drive / "Images" / "Original"
+    sources = sorted(p for p in original.iterdir() if p.is_dir())
+    for source, (name, flats, naturals) in zip(sources, [("Flat_Only", 6, 0), ("Dresden_Like", 10, 2),
+                                                          ("Few_Shots", 0, 3)]):
+        _camera(original, source, name, flats, naturals)
+    return drive
+
+
+def _skipped(results):
+    return pd.read_csv(results / "skipped.csv", keep_default_na=False)
+
+
+def test_drive_too_small_to_score_or_train_finishes(small_drive, tmp_path):
+    run = run_snakemake(tmp_path, small_drive)
+    results = tmp_path / "results"
+    for camera in ("Flat_Only", "Dresden_Like", "Few_Shots"):
+        assert f"spnrestore: {camera}: " in run.output and "nothing left to score" in run.output
+    assert "too few images to train: 0, need 2" in run.output
+    scores = pd.read_csv(results / "spn" / "scores.csv")
+    summary = pd.read_csv(results / "spn" / "identification.csv")
+    assert scores.empty and summary.empty and "pce" in scores.columns and "accuracy" in summary.columns
+    assert "no image was scored" in (results / "logs" / "identification.log").read_text()
+    notes = _skipped(results)
+    notes = notes[notes["stage"] == "plan"]
+    assert set(notes["camera"]) == {"Flat_Only", "Dresden_Like", "Few_Shots", ""}
+    assert notes["reason"].str.contains("lower spn.fingerprint_images").all()
+    assert not (results / "model").exists() and not (results / "evaluation").exists()
+    for camera in ("Flat_Only", "Dresden_Like", "Few_Shots"):
+        assert (small_drive / "Images" / "SPN" / camera / "fingerprint.npy").is_file()
+
+
+def test_fewer_fingerprint_images_scores_the_natural_images(small_drive, tmp_path):
+    run = run_snakemake(tmp_path, small_drive, config=("spn={fingerprint_images: 10}",))
+    results = tmp_path / "results"
+    assert "Dresden_Like: 12 originals: 10 fingerprint" in run.output
+    scores = pd.read_csv(results / "spn" / "scores.csv", keep_default_na=False)
+    assert set(scores["camera"]) == {"Dresden_Like"} and scores["image"].nunique() == 2
+    own = scores[scores["match"] & (scores["quality"] == "original")]
+    assert (own["pce"] > 60).all(), own  # 10 flat fields identify the two natural images
+    summary = pd.read_csv(results / "spn" / "identification.csv", keep_default_na=False)
+    assert set(summary["camera"]) == {"Dresden_Like", "all"}
+
+
+def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, developed_run, tmp_path):
+    """model.checkpoint on a drive whose every image builds a fingerprint: the evaluation, results and figures
+    are written, empty, and say why."""
+    checkpoint = developed_run["results"] / "model" / "restorer.pt"
+    run = run_snakemake(tmp_path, small_drive, config=(f"model={{checkpoint: {checkpoint}}}",))
+    results = tmp_path / "results"
+    assert "this drive trains nothing" in run.output
+    assert pd.read_csv(results / "evaluation" / "metrics.csv").empty
+    assert "No image was evaluated" in (results / "evaluation" / "results.md").read_text()
+    assert "no image was evaluated" in (results / "logs" / "evaluation.log").read_text()
+    for figure in ("roc_new_drive.png", "pce_new_drive.png", "residual_crops.png"):
+        assert (results / "evaluation" / "plots" / figure).stat().st_size > 0

@@ -111,3 +111,21 @@ def test_results_markdown_checks_goals_from_the_figures():
     assert checks["restored never below plain in median match PCE"] == ("below at Q90", False)
     text = results_markdown(metrics, 60)
     assert "| seen: median match PCE at Q30, restored / plain >= 3 | 40 / 10 = 4.00 | yes |" in text
+
+
+def test_results_without_non_matching_pairs_say_so(tmp_path):
+    """A drive whose cameras all differ in sensor size scores no non-matching pair: the goals that need one
+    are n/a with the reason, not a crash, and results.md is written."""
+    from spnrestore.stages.results import results_markdown, write_results
+
+    rows = [{"subset": "new_drive", "camera": "all", "quality": q, "method": m, "n_images": 3, "accuracy": 1.0,
+             "auc": np.nan, "eer": np.nan, "tpr_at_pce60": 1.0, "fpr_at_pce60": np.nan, "tpr_at_fpr0": np.nan,
+             "median_pce_match": median, "median_pce_nonmatch": np.nan, "max_pce_nonmatch": np.nan,
+             "p95_pce_nonmatch": np.nan, "mean_ncc_match": 0.01}
+            for q in (90, 30) for m, median in (("plain", 80.0), ("restored", 200.0), ("original", 900.0))]
+    csv = tmp_path / "metrics.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    text = write_results(csv, 60, tmp_path / "results.md", log=lambda m: None)
+    assert "no non-matching pair was scored" in text and "| n/a |" in text
+    assert "| new_drive: restored never below plain in median match PCE | at no quality | yes |" in text
+    assert text == (tmp_path / "results.md").read_text() and results_markdown(pd.DataFrame(rows), 60) in text

@@ -118,7 +118,8 @@ def small_drive(base: Path, seed: int) -> Path:
 def stage_targets(work: Path, drive: Path) -> list[str]:
     """The manifest and the residual table of every camera (batches_per_camera=1: batch b0000)."""
     cameras = sorted(p.name for p in (drive / "Images" / "Original").iterdir())
-    return ["manifest", *(str(work / "results" / "batches" / "residual" / c / "b0000.csv") for c in cameras)]
+    # targets relative to the working folder, as the rules' outputs under it are written
+    return ["manifest", *(f"results/batches/residual/{c}/b0000.csv" for c in cameras)]
 
 
 def check_outputs_equal_a_clean_development(drive: Path, work: Path) -> None:
@@ -447,7 +448,7 @@ def test_several_sizes_in_one_camera_use_the_majority_size(whole_run):
 def test_training_killed_mid_run_resumes_from_its_last_checkpoint(whole_run):
     results = whole_run["results"]
     log = (results / "logs" / "train.log").read_text()
-    last = results / "model" / "work" / "last.pt"
+    last = "results/model/work/last.pt"  # the results folder is named relative to the working folder
     resumed = int(log.split(f"resuming from {last} at step ", 1)[1].split(" ", 1)[0])
     assert (resumed, whole_run["killed_at"]) == (6, 12)
 

@@ -88,3 +88,41 @@ def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, developed
     assert "no image was evaluated" in (results / "logs" / "evaluation.log").read_text()
     for figure in ("roc_new_drive.png", "pce_new_drive.png", "residual_crops.png"):
         assert (results / "evaluation" / "plots" / figure).stat().st_size > 0
+
+
+TINY_TRAIN = ("train={settings: {steps: 4, batch_size: 4, checkpoint_every: 2, num_workers: 0, progress: false, "
+              "model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}, "
+              "discriminator: {width: 8, layers: 2}, val_images_per_camera: 1, val_image_crop: 256}}",
+              "dataset={patch: 64, stride: 256, max_patches_per_image: 8}")
+
+
+def test_a_first_try_with_two_real_cameras_of_three_photos(samples, tmp_path):
+    """The two real DNG samples copied three times each into two camera folders: with the defaults every image
+    builds a fingerprint (nothing to score, nothing to train); with spn.fingerprint_images 2 the rest is
+    scored, and the run still ends (exit 0) with every summary written, whatever the split gives."""
+    original = tmp_path / "drive" / "Images" / "Original"
+    for camera, sample in (("Blackmagic_4K", "Blackmagic_Pocket_Cinema_Camera_4K/Blackmagic.dng"),
+                           ("Canon_6D", "Canon_EOS_6D_linear/canon_eos_6d.dng")):
+        (original / camera).mkdir(parents=True)
+        for i in range(3):
+            shutil.copyfile(samples / sample, original / camera / f"IMG_{i}.DNG")
+    work = tmp_path / "work"
+    work.mkdir()
+    first = run_snakemake(work, tmp_path / "drive", config=TINY_TRAIN)
+    assert "too few images to train: 0, need 2" in first.output and "nothing left to score" in first.output
+    assert pd.read_csv(work / "results" / "spn" / "scores.csv").empty
+    second = run_snakemake(work, tmp_path / "drive", config=("spn={fingerprint_images: 2}", *TINY_TRAIN))
+    assert "Blackmagic_4K: 3 originals: 2 fingerprint, 1 " in second.output
+    scores = pd.read_csv(work / "results" / "spn" / "scores.csv", keep_default_na=False)
+    assert len(scores[["camera", "image"]].drop_duplicates()) == 2  # one image of each camera
+    own = scores[scores["match"] & (scores["quality"] == "original")]
+    assert (own["pce"] > 60).all()  # copies of a fingerprint image: the same sensor, trivially
+    results = work / "results"
+    if (results / "model" / "restorer.pt").exists():  # the split gave at least two training images
+        assert (results / "evaluation" / "metrics.csv").is_file() and (results / "evaluation" / "results.md").is_file()
+
+
+def test_a_target_named_relative_to_the_working_folder(small_drive, tmp_path):
+    """`snakemake results/spn/identification.csv`, a path the README names, plans that file's jobs."""
+    run = run_snakemake(tmp_path, small_drive, "-n", "results/spn/identification.csv")
+    assert "identification" in run.output and "MissingRuleException" not in run.output

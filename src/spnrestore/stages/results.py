@@ -20,12 +20,14 @@ from ..atomic import write_text
 from ..metrics import METRIC_COLUMNS
 
 RTOL = 1e-4
+NO_NONMATCH = ("no non-matching pair was scored: every camera has its own sensor size, so no image meets "
+               "another camera's fingerprint (add cameras of a shared size to measure false matches)")
 COLUMNS = ["quality", "method", *METRIC_COLUMNS]
 
 
 def _markdown(frame: pd.DataFrame) -> str:
     def cell(value) -> str:
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
+        return ("" if pd.isna(value) else f"{value:.3g}") if isinstance(value, float) else str(value)
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + " --- |" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
@@ -33,7 +35,8 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def goal_checks(metrics: pd.DataFrame, threshold: float) -> list[tuple[str, str, bool]]:
-    """(goal, measured, met) for each subset, from the ``camera == 'all'`` rows of ``metrics``."""
+    """(goal, measured, met) for each subset, from the ``camera == 'all'`` rows of ``metrics``; ``met`` is None
+    where a goal cannot be measured (no non-matching pair on a drive whose cameras all differ in size)."""
     checks = []
     overall = metrics[metrics["camera"] == "all"]
     for subset, table in overall.groupby("subset", sort=False):
@@ -48,6 +51,10 @@ def goal_checks(metrics: pd.DataFrame, threshold: float) -> list[tuple[str, str,
                        f"{restored['tpr_at_pce60']:.3f} vs {plain['tpr_at_pce60']:.3f}",
                        bool(restored["tpr_at_pce60"] > plain["tpr_at_pce60"])))
         worst = table["max_pce_nonmatch"].max()
+        if pd.isna(worst):  # every camera has its own sensor size: no image is compared with another's K
+            checks.append((f"{subset}: non-match PCE (any quality, any method)", NO_NONMATCH, None))
+            checks += _median_check(subset, table, by)
+            continue
         checks.append((f"{subset}: no non-matching pair above PCE {threshold:g} (any quality, any method)",
                        f"largest non-match PCE {worst:.3g}", bool(worst <= threshold)))
         spread = {m: table[table["method"] == m]["max_pce_nonmatch"].max() for m in ("plain", "restored")}
@@ -59,12 +66,15 @@ def goal_checks(metrics: pd.DataFrame, threshold: float) -> list[tuple[str, str,
         checks.append((f"{subset}: non-match PCE of restored no wider than plain (95th percentile, every quality)",
                        "; ".join(f"Q{q} {r:.3g} vs {p:.3g}" for q, (r, p) in p95.items()),
                        all(r <= p + RTOL * abs(p) for r, p in p95.values())))
-        worse = [q for q in sorted(table["quality"].unique())
-                 if by.loc[(q, "restored"), "median_pce_match"]
-                 < by.loc[(q, "plain"), "median_pce_match"] * (1 - RTOL)]
-        checks.append((f"{subset}: restored never below plain in median match PCE",
-                       "below at Q" + ", Q".join(map(str, worse)) if worse else "at no quality", not worse))
+        checks += _median_check(subset, table, by)
     return checks
+
+
+def _median_check(subset: str, table: pd.DataFrame, by: pd.DataFrame) -> list[tuple[str, str, bool]]:
+    worse = [q for q in sorted(table["quality"].unique())
+             if by.loc[(q, "restored"), "median_pce_match"] < by.loc[(q, "plain"), "median_pce_match"] * (1 - RTOL)]
+    return [(f"{subset}: restored never below plain in median match PCE",
+             "below at Q" + ", Q".join(map(str, worse)) if worse else "at no quality", not worse)]
 
 
 def results_markdown(metrics: pd.DataFrame, threshold: float, title: str = "Evaluation results") -> str:
@@ -77,7 +87,8 @@ def results_markdown(metrics: pd.DataFrame, threshold: float, title: str = "Eval
              "that training selected, named under Model), `original` (residual of the uncompressed development,",
              "the upper bound).", "",
              "## Goals", "", "| goal | measured | met |", "| --- | --- | --- |"]
-    parts += [f"| {goal} | {measured} | {'yes' if met else 'no'} |" for goal, measured, met in goal_checks(metrics, threshold)]
+    verdict = {True: "yes", False: "no", None: "n/a"}
+    parts += [f"| {goal} | {measured} | {verdict[met]} |" for goal, measured, met in goal_checks(metrics, threshold)]
     overall = metrics[metrics["camera"] == "all"]
     for subset, table in overall.groupby("subset", sort=False):
         parts += ["", f"## {subset}", "", _markdown(table[COLUMNS])]
@@ -119,7 +130,8 @@ def write_results(metrics_csv: str | os.PathLike, threshold: float, out: str | o
                   plan: Sequence[str] = (), log: Callable[[str], None] = print) -> str:
     """Write ``results.md`` for ``metrics_csv`` with the model that restored the residuals (``checkpoint``)
     and the drive's account (``plan``: the lines printed when the run started); returns the text."""
-    metrics = pd.read_csv(metrics_csv, keep_default_na=False, dtype={"camera": str})
+    metrics = pd.read_csv(metrics_csv, keep_default_na=False, dtype={"camera": str},
+                          na_values={c: [""] for c in METRIC_COLUMNS})
     text = results_markdown(metrics, threshold)
     extra = []
     if checkpoint is not None:

@@ -1,0 +1,73 @@
+"""End-to-end on real cameras: the camera JPEGs of real devices (``../shared/data/real-jpeg``, read-only,
+never copied into the repository), laid out with ``spnrestore layout`` and evaluated by the workflow with a
+trained model reused from another drive (``model.checkpoint``). Skips where the data is absent.
+
+The three VISION devices (D08, D09, D21) ship 10 flat fields each: their fingerprint is built from those,
+and every natural image of theirs must be identified from its original at PCE > 60. To keep the suite's
+time, the test lays out these three (3-8 MP); ``docs/results-real.md`` is the same run on all five devices
+with the demo's model (command in that file).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from workflow_runner import run_snakemake
+
+pytestmark = pytest.mark.slow
+
+REAL = ROOT.parent / "shared" / "data" / "real-jpeg"
+FLAT_FIELD_DEVICES = ("VISION_D08_Samsung_GalaxyTab3", "VISION_D09_Apple_iPhone4", "VISION_D21_Wiko_Ridge4G")
+#: The settings of the real-camera run (docs/results-real.md is made with them and the demo's model).
+REAL_CONFIG = ("spn={fingerprint_images: 10}",)
+
+
+@pytest.fixture(scope="module")
+def real_run(developed_run, tmp_path_factory):
+    if not REAL.is_dir():
+        pytest.skip(f"real camera JPEGs not found at {REAL}")
+    from spnrestore.cli import main
+
+    base = tmp_path_factory.mktemp("real")
+    original = base / "drive" / "Images" / "Original"
+    assert main(["layout", str(REAL), "--by", "pattern", r"^(?P<camera>VISION_[^/]+)/", "--flat", r"/flat/",
+                 "--recursive", "--copy", "-o", str(original), "--table", str(base / "layout.csv")]) == 0
+    checkpoint = developed_run["results"] / "model" / "restorer.pt"
+    work = base / "work"
+    work.mkdir()
+    run = run_snakemake(work, base / "drive", config=(f"model={{checkpoint: {checkpoint}}}", *REAL_CONFIG))
+    results = work / "results"
+    read = dict(keep_default_na=False, dtype={"camera": str, "image": str, "fingerprint": str})
+    return {"run": run, "results": results, "layout": pd.read_csv(base / "layout.csv", keep_default_na=False),
+            "scores": pd.read_csv(results / "spn" / "scores.csv", **read),
+            "metrics": pd.read_csv(results / "evaluation" / "metrics.csv", **read)}
+
+
+def test_layout_places_every_image_and_the_flat_fields(real_run):
+    placed = real_run["layout"][real_run["layout"]["target"] != ""]
+    assert set(placed["camera"]) == set(FLAT_FIELD_DEVICES)
+    flats = placed[placed["target"].str.contains("/flat/")]
+    assert flats.groupby("camera").size().to_dict() == {device: 10 for device in FLAT_FIELD_DEVICES}
+
+
+def test_natural_images_of_flat_field_devices_are_identified(real_run):
+    scores = real_run["scores"]
+    original = scores[(scores["quality"] == "original") & scores["camera"].isin(FLAT_FIELD_DEVICES)]
+    match = original[original["match"]]
+    assert match["image"].nunique() == 3 * len(FLAT_FIELD_DEVICES)
+    assert (match["pce"] > 60).all(), match[["camera", "image", "pce"]]
+
+
+def test_plain_and_restored_figures_at_every_quality(real_run):
+    metrics = real_run["metrics"]
+    overall = metrics[metrics["camera"] == "all"]
+    assert set(overall["subset"]) == {"new_drive"} and set(overall["quality"]) == {90, 60, 30}
+    assert set(overall["method"]) == {"plain", "restored", "original"} and len(overall) == 9
+    assert (overall["n_images"] == overall["n_images"].iloc[0]).all() and overall["n_images"].iloc[0] >= 9
+    per_camera = metrics[(metrics["camera"] != "all") & (metrics["method"] == "original")]
+    assert set(per_camera["camera"]) >= set(FLAT_FIELD_DEVICES)
+    assert (overall["median_pce_match"] > 0).all()
+    text = (real_run["results"] / "evaluation" / "results.md").read_text()
+    assert "## new_drive" in text and "trained elsewhere" in text

@@ -254,3 +254,43 @@ def test_console_script_and_no_torch_without_checkpoint(case, fingerprints, tmp_
             "print(rc, 'torch' in sys.modules, file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stderr.strip().splitlines()[-1] == "0 False"
+
+
+def test_identify_one_cameras_drive_folder_and_a_turned_image(case, fingerprints, tmp_path):
+    """--fingerprints at one camera's SPN/<camera>/ folder names the camera after the folder (not 'fingerprint');
+    an image turned by the camera without a tag is matched against the quarter turns of the fingerprint."""
+    folder = tmp_path / "SPN" / "cam_b"
+    folder.mkdir(parents=True)
+    shutil.copy(fingerprints / "cam_b.npy", folder / "fingerprint.npy")
+    rgb = cv2.imread(str(case / "questioned" / "cam_b_q90.jpg"))[..., ::-1]
+    turned = tmp_path / "turned.png"
+    write_png(turned, np.ascontiguousarray(np.rot90(rgb[:, :200], 1)))  # 200 x 256: the transposed size of a crop
+    cropped = np.load(fingerprints / "cam_b.npy")[:, :200]
+    np.save(folder / "fingerprint.npy", cropped)
+    csv = tmp_path / "t.csv"
+    assert main(["identify", str(turned), "--fingerprints", str(folder), "--csv", str(csv)]) == 0
+    table = pd.read_csv(csv)
+    assert table["fingerprint"].tolist() == ["cam_b"] and table["decision"].tolist() == ["cam_b"]
+    assert table["pce"].iloc[0] > 60
+
+
+def test_identify_develops_a_raw_file_with_the_workflows_settings(tmp_path, project_root, capsys, monkeypatch):
+    """A DNG is developed as the workflow does (the 'develop' settings of config/config.yaml), never refused as
+    an unreadable JPEG; without a configuration the message says how RAW files are developed."""
+    from spnrestore.demo import make_demo_drive
+
+    drive = make_demo_drive(tmp_path / "d", cameras=2, images_per_camera=3, height=128, width=192)
+    camera = sorted((drive / "Images" / "Original").iterdir())[0]
+    shots = sorted(p for p in camera.iterdir() if p.suffix.lower() == ".dng")
+    config = project_root / "config" / "config.yaml"
+    k = tmp_path / "fp" / f"{camera.name}.npy"
+    assert main(["fingerprint", "--camera", camera.name, *map(str, shots[:2]), "-o", str(k), "--config", str(config)]) == 0
+    csv = tmp_path / "t.csv"
+    assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent), "--config", str(config),
+                 "--csv", str(csv)]) == 0
+    assert pd.read_csv(csv)["fingerprint"].tolist() == [camera.name]
+    monkeypatch.chdir(tmp_path)  # no config/config.yaml here
+    capsys.readouterr()
+    assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent)]) == 2
+    error = capsys.readouterr().err
+    assert "RAW files are developed as the workflow does" in error and "--config" in error

@@ -7,10 +7,12 @@ Sub-commands (``spnrestore <command> --help`` for each):
   fingerprint from images of one size (writes ``K.npy`` and a ``K.png``
   preview);
 * ``identify IMAGE... --fingerprints DIR`` — PCE and NCC of each image
-  against every fingerprint of ``DIR`` (``<camera>.npy`` files, or the
-  drive's ``SPN/<camera>/fingerprint.npy`` layout), with the decision (best
-  camera, or ``unknown`` when its PCE is not above the threshold); with
-  ``--checkpoint`` also after restoring the residual;
+  against every fingerprint of ``DIR`` (``<camera>.npy`` files, a drive's
+  ``SPN`` folder or one camera's ``SPN/<camera>`` folder), with the decision
+  (best camera, or ``unknown`` when its PCE is not above the threshold), by the
+  workflow's scoring (:func:`spnrestore.spn.score_residual`, quarter turns for
+  turned shots); with ``--checkpoint`` also after restoring the residual. RAW
+  files are developed with the workflow's ``develop`` settings (``--config``);
 * ``restore IMAGE... --checkpoint CKPT -o DIR`` — restored residuals
   ``DIR/<stem>.npy`` (+ ``.png`` preview);
 * ``layout SRC --by exif|pattern [REGEX] -o DRIVE/Images/Original`` — the
@@ -36,16 +38,18 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from . import __version__
-from .discovery import DEVELOPED_EXTENSIONS
+from .discovery import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS
 from .errors import BadImageError, SpnRestoreError
 from .jpeg import estimate_jpeg_quality
 
-IMAGE_SUFFIXES = tuple(DEVELOPED_EXTENSIONS)
+IMAGE_SUFFIXES = (*DEVELOPED_EXTENSIONS, *RAW_EXTENSIONS)
 EXIT_ERROR = 2
+#: Where the workflow's settings are read from when none is named (RAW files are developed with them).
+DEFAULT_CONFIG = Path("config") / "config.yaml"
 
 # ----------------------------------------------------------------------------- inputs
 def expand_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given, folders replaced by their image files (JPEG/PNG/TIFF, sorted by name, not recursive).
+    """Files as given, folders replaced by their image files (JPEG/PNG/TIFF/RAW, sorted by name, not recursive).
 
     A missing path or a folder without images raises :class:`SpnRestoreError`;
     a file listed twice is kept once.
@@ -64,16 +68,39 @@ def expand_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def read_image(path: Path) -> np.ndarray:
-    """uint8 RGB H x W x 3 of an image file in its stored pixel layout (the EXIF orientation is not applied,
-    16-bit TIFF/PNG scaled to 8 bits); an undecodable file raises :class:`BadImageError`."""
-    from .originals import load_developed
+def develop_settings(config: str | os.PathLike | None) -> dict:
+    """The ``develop`` section of the workflow's configuration ``config`` (default ``config/config.yaml`` of
+    the working folder): RAW files are developed with exactly the workflow's settings."""
+    from .config import load_yaml
 
+    path = Path(config) if config else DEFAULT_CONFIG
+    if not path.is_file():
+        raise SpnRestoreError(
+            f"{path}: no configuration to develop RAW files with. RAW files are developed as the workflow does, "
+            "with the 'develop' settings of its config/config.yaml: run the command from the project folder or "
+            "pass --config PATH/config.yaml (or develop the file with the workflow and use its JPEG copy).")
+    settings = load_yaml(path).get("develop")
+    if not isinstance(settings, dict):
+        raise SpnRestoreError(f"{path}: has no 'develop' section; pass the workflow's config/config.yaml (--config).")
+    return settings
+
+
+def read_image(path: Path, config: str | os.PathLike | None = None) -> np.ndarray:
+    """uint8 RGB H x W x 3 of an image file in its stored pixel layout (the EXIF orientation is not applied,
+    16-bit TIFF/PNG scaled to 8 bits); a RAW file is developed with the workflow's settings (``config``, see
+    :func:`develop_settings`). An undecodable file raises :class:`BadImageError`."""
+    from .originals import load_developed
+    from .raw import develop_raw
+
+    if path.suffix.lower() in RAW_EXTENSIONS:
+        return develop_raw(path, develop_settings(config)).rgb
     return load_developed(path).rgb
 
 
 def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Fingerprints by camera from ``<camera>.npy`` files in ``folder`` or ``folder/<camera>/fingerprint.npy``.
+    """Fingerprints by camera from ``<camera>.npy`` files in ``folder`` or ``folder/<camera>/fingerprint.npy`` (a
+    drive's SPN folder), or the one fingerprint of ``folder/fingerprint.npy`` (one camera's folder of a drive,
+    named after the folder).
 
     Each is a float32 H x W array checked like a stored residual. Raises
     :class:`SpnRestoreError` when the folder is missing, holds none, or names
@@ -85,6 +112,8 @@ def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     folder = Path(folder)
     if not folder.is_dir():
         raise SpnRestoreError(f"{folder}: fingerprint folder does not exist; pass --fingerprints DIR.")
+    if (folder / FINGERPRINT_FILE).is_file():  # one camera's folder of a drive: SPN/<camera>/fingerprint.npy
+        return {folder.resolve().name: load_residual(folder / FINGERPRINT_FILE)}
     paths: dict[str, Path] = {}
     for path in sorted(folder.glob("*.npy")) + sorted(folder.glob(f"*/{FINGERPRINT_FILE}")):
         camera = path.stem if path.parent == folder else path.parent.name
@@ -173,7 +202,7 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
                               "identification); add more images of this camera.")
     accumulator = FingerprintAccumulator(sigma=args.sigma)
     for n, path in enumerate(images, 1):
-        accumulator.add(read_image(path), name=str(path))  # an image of another size is a BadImageError
+        accumulator.add(read_image(path, args.config), name=str(path))  # an image of another size is a BadImageError
         say(f"  added [{n}/{len(images)}] {path}")
     k = accumulator.finalize()
     save_residual(out, k)
@@ -204,7 +233,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     header = line.format("image", "method", "Q", "fingerprint", "PCE", "NCC", "decision")
     rows: list[dict] = []
     for path in images:
-        rgb = read_image(path)
+        rgb = read_image(path, args.config)
         shape = rgb.shape[:2]
         # a fingerprint of the transposed size scores an image turned by the camera without a tag (both turns)
         usable = {c: k for c, k in fingerprints.items() if k.shape in (shape, shape[::-1])}
@@ -258,7 +287,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     restorer = _restorer(args.checkpoint, args.device, args.sigma)
     for path in images:
         quality, how = qualities[path]
-        rgb = read_image(path)
+        rgb = read_image(path, args.config)
         residual = extract_residual(rgb, sigma=args.sigma, name=str(path))
         restored = _restore(restorer, rgb, residual, quality)
         out = Path(args.output) / f"{path.stem}.npy"
@@ -385,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
                  help="noise std of the wavelet denoiser in grey levels (default 5; use the value the "
                       "fingerprints were built with)")
     device = dict(default="auto", help="torch device for the model: auto (CUDA if present), cpu, cuda, cuda:N")
+    config = dict(metavar="CONFIG", help="the workflow's config.yaml, whose 'develop' settings develop RAW files "
+                                         "(DNG, NEF, ...) as the workflow does (default: config/config.yaml here)")
 
     p = sub.add_parser("fingerprint", help="estimate a camera fingerprint from its images",
                        description="Estimate the PRNU fingerprint K of one camera from images of one size "
@@ -396,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="K.npy",
                    help="fingerprint file to write; name it <camera>.npy in a folder for 'identify'")
     p.add_argument("--sigma", **sigma)
+    p.add_argument("--config", **config)
     p.set_defaults(run=cmd_fingerprint)
 
     p = sub.add_parser("identify", help="score images against camera fingerprints",
@@ -415,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
     p.add_argument("--sigma", **sigma)
     p.add_argument("--device", **device)
+    p.add_argument("--config", **config)
     p.set_defaults(run=cmd_identify)
 
     p = sub.add_parser("restore", help="write restored residuals of JPEGs",
@@ -427,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JPEG quality of every image (default: estimated from each JPEG's quantisation tables)")
     p.add_argument("--sigma", **sigma)
     p.add_argument("--device", **device)
+    p.add_argument("--config", **config)
     p.set_defaults(run=cmd_restore)
 
     p = sub.add_parser("layout", help="lay out a folder of images as camera folders (Dresden, VISION, EXIF)",

@@ -28,13 +28,18 @@ def train_restorer(
 
     ``logs_out`` maps ``train_log`` and ``val_log`` to the rule's declared copies of the work folder's logs:
     Snakemake deletes a rule's outputs before re-running it, and the logs in the work folder must survive
-    for a killed run to resume with its whole history. Returns the training metrics."""
+    for a killed run to resume with its whole history. An interrupted run (Ctrl-C, SIGTERM) ends the job with
+    a non-zero status, its resumable ``last.pt`` saved. Returns the training metrics."""
     from ..model.train import train
 
     drive = DrivePaths.of(drive)
-    metrics = train(dataset_dir=dataset_dir, out_checkpoint=checkpoint, work_dir=work_dir, cfg=settings, log=log,
-                    fingerprints={camera: drive.fingerprint(camera) for camera in cameras},
-                    residual=residual_settings(sigma))
+    try:
+        metrics = train(dataset_dir=dataset_dir, out_checkpoint=checkpoint, work_dir=work_dir, cfg=settings,
+                        log=log, fingerprints={camera: drive.fingerprint(camera) for camera in cameras},
+                        residual=residual_settings(sigma))
+    except KeyboardInterrupt:  # Ctrl-C: training saved its last.pt and said so; end without a traceback
+        log("training interrupted (Ctrl-C): run the workflow again to resume from the last checkpoint")
+        raise SystemExit(130) from None
     log(f"final metrics: {metrics}")
     for name, out in logs_out.items():
         write_bytes(out, (Path(work_dir) / f"{name}.csv").read_bytes())

@@ -8,12 +8,17 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
+# The landing page of `snakemake --report report.html`: the run in a few lines and its headline.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/develop.smk"
 include: "workflow/rules/spn.smk"
 include: "workflow/rules/dataset.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -32,3 +37,5 @@ rule all:
             else []
         ),
         training=[f"{RESULTS}/evaluation/plots/training.png"] if PLAN.trainable else [],
+        # the summary and tables of `snakemake --report` (workflow/rules/report.smk)
+        report=f"{RESULTS}/report/summary.html",

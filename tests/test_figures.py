@@ -72,9 +72,24 @@ def test_roc_curves_read_the_csv(scores, tmp_path):
 
 def test_pce_distributions_grid_of_quality_by_method(scores, tmp_path):
     out = figures.pce_distributions(scores, tmp_path / "pce.png", 60)
-    decoded(out, px(3.8 * 3), px(2.8 * len(QUALITIES)))
+    decoded(out, px(3.8 * 3), px(2.8 * len(QUALITIES) + 0.5))
     one = figures.pce_distributions(scores[scores["quality"] == 30], tmp_path / "pce30.png", 60, subset="seen")
-    decoded(one, px(3.8 * 3), px(2.8))
+    decoded(one, px(3.8 * 3), px(2.8 + 0.5))
+
+
+def test_pce_tick_labels_share_one_notation():
+    """Every tick of the symlog PCE axis is 0 or a signed power of ten written the same way (no mix of 100 and
+    1e4), and the counts above the threshold go in the titles, not over the bars."""
+    _, ticks = figures._symlog_bins(np.array([-30.0, 0.5, 2e4]))
+    labels = [figures._pce_label(t) for t in ticks]
+    assert labels == ["$-1$", "0", "$1$", "$10^{2}$", "$10^{4}$"], labels
+    assert figures._pce_label(100.0) == "$10^{2}$" and figures._pce_label(1e4) == "$10^{4}$"
+    assert figures._pce_label(-1.0) == "$-1$" and figures._pce_label(10.0) == "$10$"
+
+
+def test_training_loss_names_are_explained():
+    assert set(figures.LOSS_COLUMNS) <= set(figures.LOSS_LABELS)
+    assert "low-frequency" in figures.LOSS_LABELS["lf"] and "high-frequency" in figures.LOSS_LABELS["hf"]
 
 
 def test_bad_tables_are_clear_errors(scores, tmp_path):

@@ -70,6 +70,14 @@ def test_snakemake_report(full_run):
     run_snakemake(full_run["work"], full_run["drive"], "--report", str(report), config=TINY)
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 50_000 and "metrics.csv" in html and "roc_seen.png" in html
+    # the landing page (the report: directive) holds the headline and the goals, read from summary.html
+    assert "which camera took this compressed JPEG" in html and "median match PCE" in html and "Goals:" in html
+    # items are labelled and in the categories a reader navigates, tables included as HTML pages
+    for text in ("1. Summary", "Identification", "Restoration", "Training", "Data", "ROC curves per quality",
+                 "identification.html", "metrics.html", "skipped.html", "training.html"):
+        assert text in html, text
+    summary = (full_run["results"] / "report" / "summary.html").read_text()
+    assert "<h3>seen:" in summary and "<h3>holdout:" in summary and "selected model" in summary
 
 
 def test_nothing_left_to_do(full_run):
@@ -91,9 +99,18 @@ def test_report_renders_in_headless_chromium(full_run, tmp_path):
     if not report.exists():
         run_snakemake(full_run["work"], full_run["drive"], "--report", str(report), config=TINY)
     shot = tmp_path / "report.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                    "--window-size=1280,1600", "--virtual-time-budget=8000", f"--screenshot={shot}",
-                    report.as_uri()], capture_output=True, timeout=120, check=True)
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600",
+             "--virtual-time-budget=8000"]
+    subprocess.run([*flags, f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120, check=True)
     image = cv2.imread(str(shot), cv2.IMREAD_GRAYSCALE)
     assert image is not None and image.shape == (1600, 1280)
     assert image.std() > 10  # rendered content, not an empty page
+    # the landing page as the browser built it (the report is a JavaScript app): the headline figures and
+    # the goals are there as text, in tables shown without any download
+    dom = subprocess.run([*flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    landing = dom.split("which camera took this compressed JPEG", 1)
+    assert len(landing) == 2, "the workflow description is not the landing page"
+    for text in ("median match PCE", "identified (PCE &gt; 60)", "true matches at zero false matches",
+                 "largest non-match PCE", "Goals:", "restored", "<table>"):
+        assert text in landing[1], text

@@ -35,6 +35,15 @@ METHODS = ("plain", "restored", "original")
 METHOD_COLORS = {"plain": "tab:orange", "restored": "tab:blue", "original": "tab:green"}
 SCORE_COLUMNS = ("quality", "method", "pce", "match")
 LOSS_COLUMNS = ("total", "corr", "lf", "hf", "adv", "d")
+# What each column of train_log.csv is (spnrestore.model.losses), for the legend of the training figure.
+LOSS_LABELS = {
+    "total": "total (weighted sum)",
+    "corr": "corr: 1 - NCC with the target",
+    "lf": "lf: low-frequency L1 (Gaussian blur)",
+    "hf": "hf: high-frequency detail L1",
+    "adv": "adv: adversarial (generator)",
+    "d": "d: discriminator",
+}
 DPI = 100
 
 
@@ -151,8 +160,12 @@ def _symlog_bins(values: np.ndarray, per_decade: int = 6) -> tuple[np.ndarray, n
 
 
 def _pce_label(value: float) -> str:
-    """Tick label of a signed power of ten: 0, 1, 10, 100, 1e3, -1e4..."""
-    return f"{value:g}" if abs(value) < 1000 else f"{'-' if value < 0 else ''}1e{int(round(np.log10(abs(value))))}"
+    """Tick label of 0 or a signed power of ten, all in one notation: 0, 1, 10, 10², 10³, −10⁴ (mathtext)."""
+    if value == 0:
+        return "0"
+    power = int(round(np.log10(abs(value))))
+    sign = "-" if value < 0 else ""
+    return f"${sign}{10 ** power}$" if power <= 1 else f"${sign}10^{{{power}}}$"
 
 
 def pce_distributions(
@@ -172,30 +185,38 @@ def pce_distributions(
     qualities = sorted(frame["quality"].unique(), reverse=True)
     methods = _methods(frame)
     bins, ticks = _symlog_bins(frame["pce"].to_numpy())
-    fig = _figure(3.8 * len(methods), 2.8 * len(qualities))
+    fig = _figure(3.8 * len(methods), 2.8 * len(qualities) + 0.5)
     axes = fig.subplots(len(qualities), len(methods), squeeze=False, sharex=True)
+    handles = {}
     for row, q in zip(axes, qualities):
         for ax, method in zip(row, methods):
             part = frame[(frame["quality"] == q) & (frame["method"] == method)]
             notes = []
-            for is_match, name, color in ((False, "non-match", "tab:red"), (True, "match", "tab:blue")):
+            for is_match, name, color in ((True, "match", "tab:blue"), (False, "non-match", "tab:red")):
                 values = part.loc[part["match"] == is_match, "pce"].to_numpy()
                 if values.size:
-                    ax.hist(values, bins=bins, weights=np.full(values.size, 1.0 / values.size), histtype="stepfilled",
-                            alpha=0.45, color=color, edgecolor=color, label=f"{name} (n={values.size})")
-                    notes.append(f"{name} > {threshold:g}: {(values > threshold).mean():.0%}")
+                    _, _, patches = ax.hist(values, bins=bins, weights=np.full(values.size, 1.0 / values.size),
+                                            histtype="stepfilled", alpha=0.45, color=color, edgecolor=color)
+                    handles.setdefault(name, patches[0])
+                    notes.append(f"{int((values > threshold).sum())}/{values.size} {name}")
             ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
             ax.set_xscale("symlog", linthresh=1.0)
             ax.set_xticks(ticks, [_pce_label(t) for t in ticks])
             ax.set_xlim(bins[0], bins[-1])
-            ax.set_title(f"Q{q} - {method}", fontsize="medium")
-            ax.text(0.02, 0.97, "\n".join(notes), transform=ax.transAxes, va="top", fontsize="x-small")
-            ax.legend(loc="upper right", fontsize="x-small")
+            # the counts above the threshold go in the title: nothing is drawn over the bars
+            ax.set_title(f"Q{q} - {method}\nabove {threshold:g}: " + ", ".join(notes), fontsize="medium")
+            ax.tick_params(labelsize="medium")
             ax.grid(True, alpha=0.3)
-        row[0].set_ylabel("fraction of pairs")
+        row[0].set_ylabel("fraction of pairs", fontsize="medium")
     for ax in axes[-1]:
-        ax.set_xlabel("PCE (symlog)")
-    fig.suptitle(f"PCE of matching and non-matching fingerprints ({label}; dashed: {threshold:g})")
+        ax.set_xlabel("PCE (symlog: linear within ±1)", fontsize="medium")
+    from matplotlib.lines import Line2D
+
+    names = [n for n in ("match", "non-match") if n in handles]
+    fig.legend([handles[n] for n in names] + [Line2D([], [], color="black", linestyle="--", linewidth=1)],
+               [f"{n} pairs" for n in names] + [f"threshold PCE {threshold:g}"], loc="outside lower center",
+               ncol=3, fontsize="medium", frameon=False)
+    fig.suptitle(f"PCE of matching and non-matching fingerprints ({label})", fontsize="large")
     return _save(fig, out)
 
 
@@ -236,13 +257,13 @@ def training_curves(
     drawn = [c for c in LOSS_COLUMNS if c in log.columns and log[c].notna().any()]
     for column in drawn:
         values = log[column].to_numpy(dtype=float)
-        line, = ax.plot(step, _smooth(values, span), label=column, linewidth=1.5)
+        line, = ax.plot(step, _smooth(values, span), label=LOSS_LABELS[column], linewidth=1.5)
         ax.plot(step, values, color=line.get_color(), alpha=0.2, linewidth=0.7)
     if drawn and all((log[c].dropna() > 0).all() for c in drawn):
         ax.set_yscale("log")
     ax.set(title="training losses (EMA; faint: raw)", xlabel="step", ylabel="loss")
     if drawn:
-        ax.legend(fontsize="small", ncol=2)
+        ax.legend(fontsize="small")
     ax.grid(True, which="both", alpha=0.3)
     if "lr" in log.columns and log["lr"].notna().any():
         ax_lr = axes[1]
@@ -314,7 +335,9 @@ def _image_validation_axes(ax_match, ax_nonmatch, val: pd.DataFrame, vstep: np.n
     ax_gain.set_ylabel("mean log2 PCE ratio")
     lines = ax_nonmatch.get_legend_handles_labels()
     extra = ax_gain.get_legend_handles_labels()
-    ax_nonmatch.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize="x-small")
+    # below the panel: inside, it covered the curves and the selected step's star
+    ax_nonmatch.legend(lines[0] + extra[0], lines[1] + extra[1], fontsize="small", ncol=2, loc="upper center",
+                       bbox_to_anchor=(0.5, -0.18))
 
 
 # --------------------------------------------------------------------------- residual crops
@@ -367,14 +390,16 @@ def residual_crops(
             crop = np.asarray(panel.array[y:y + ch, x:x + cw], dtype=np.float32)
             std = float(crop.std())
             image = ax.imshow(crop / std if std > 0 else crop, cmap="gray", vmin=-3, vmax=3, interpolation="nearest")
-            ax.set_title(panel.label + ("" if panel.pce is None else f"\nPCE {panel.pce:,.1f}"), fontsize="small")
+            ax.set_title(panel.label + ("" if panel.pce is None else f"\nPCE {panel.pce:,.1f} (whole image)"),
+                         fontsize="medium")
             ax.set_xticks([])
             ax.set_yticks([])
         for ax in row_axes[len(row.panels):]:
             ax.set_axis_off()
-        row_axes[0].set_ylabel(f"{row.title}\n[{y}:{y + ch}, {x}:{x + cw}]", fontsize="small")
+        row_axes[0].set_ylabel(f"{row.title}\ncrop [{y}:{y + ch}, {x}:{x + cw}]", fontsize="medium")
     fig.colorbar(image, ax=axes, shrink=0.6, label="value / crop std")
-    fig.suptitle(f"residual crops ({size} px), each scaled by its own standard deviation")
+    fig.suptitle(f"residual crops ({size} px), each scaled by its own standard deviation\n"
+                 "PCE: of the whole image's residual against its camera's fingerprint, not of the crop")
     return _save(fig, out)
 
 

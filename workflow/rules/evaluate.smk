@@ -39,7 +39,12 @@ rule evaluation:
         metrics=report(
             f"{RESULTS}/evaluation/metrics.csv",
             caption="../report/metrics.rst",
-            category="Evaluation",
+            category="Restoration",
+            subcategory="Tables",
+            labels={
+                "table": "metrics per subset, camera, quality and method",
+                "shown as": "CSV (download)",
+            },
         ),
     log:
         f"{LOGS}/evaluation.log",
@@ -79,6 +84,7 @@ rule training_plot:
             f"{RESULTS}/evaluation/plots/training.png",
             caption="../report/training.rst",
             category="Training",
+            labels={"item": "training and validation curves", "shown as": "figure"},
         ),
     log:
         f"{LOGS}/training_plot.log",
@@ -92,20 +98,36 @@ rule plots:
     input:
         scores=f"{RESULTS}/evaluation/scores.csv",
     output:
-        roc=report(
-            expand(f"{RESULTS}/evaluation/plots/roc_{{subset}}.png", subset=SUBSETS),
-            caption="../report/roc.rst",
-            category="Evaluation",
-        ),
-        pce=report(
-            expand(f"{RESULTS}/evaluation/plots/pce_{{subset}}.png", subset=SUBSETS),
-            caption="../report/pce.rst",
-            category="Evaluation",
-        ),
+        # one report item per subset, each labelled with its subset (the script gets the lists as before)
+        roc=[
+            report(
+                f"{RESULTS}/evaluation/plots/roc_{subset}.png",
+                caption="../report/roc.rst",
+                category="Restoration",
+                subcategory="Figures",
+                labels={"figure": "ROC curves per quality", "subset": subset},
+            )
+            for subset in SUBSETS
+        ],
+        pce=[
+            report(
+                f"{RESULTS}/evaluation/plots/pce_{subset}.png",
+                caption="../report/pce.rst",
+                category="Restoration",
+                subcategory="Figures",
+                labels={"figure": "PCE histograms per quality", "subset": subset},
+            )
+            for subset in SUBSETS
+        ],
         crops=report(
             f"{RESULTS}/evaluation/plots/residual_crops.png",
             caption="../report/crops.rst",
-            category="Evaluation",
+            category="Restoration",
+            subcategory="Figures",
+            labels={
+                "figure": "residual crops at the lowest quality",
+                "subset": "all",
+            },
         ),
     log:
         f"{LOGS}/plots.log",

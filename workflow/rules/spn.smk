@@ -84,6 +84,10 @@ rule identification:
             f"{RESULTS}/spn/identification.csv",
             caption="../report/identification.rst",
             category="Identification",
+            labels={
+                "table": "identification per camera and quality",
+                "shown as": "CSV (download)",
+            },
         ),
     log:
         f"{LOGS}/identification.log",

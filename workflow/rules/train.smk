@@ -12,6 +12,7 @@ rule train:
             f"{RESULTS}/model/train_log.csv",
             caption="../report/train_log.rst",
             category="Training",
+            labels={"item": "per-step training log", "shown as": "CSV (download)"},
         ),
         val_log=f"{RESULTS}/model/val_log.csv",
     log:

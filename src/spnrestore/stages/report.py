@@ -1,0 +1,276 @@
+"""Rule ``report_tables``: the pages of Snakemake's report that are tables, as static HTML.
+
+Snakemake's report (``snakemake --report report.html``) shows an HTML item inline (in a frame) and a CSV only as
+a download; its landing page (``workflow/report/workflow.rst``) can read the configuration but no output. This
+stage writes, from the workflow's tables:
+
+* ``summary.html``: what was run on which drive (cameras, images, qualities, the model and why it was
+  selected) and the headline (per subset and quality: plain, restored and original residuals, median match
+  PCE, identified at PCE above the threshold, true matches at zero false matches, largest non-match PCE) with
+  the goals of :func:`spnrestore.stages.results.goal_checks`, met or not. The landing page includes it, and it
+  is the report's first category. Without an evaluation (no model on this drive) it says so and why.
+* ``identification.html``, ``metrics.html``, ``skipped.html``, ``training.html``: the tables themselves.
+
+Static HTML, no script: the catalog's usual table viewer (datavzrd) is a Rust program distributed through
+Bioconda and crates.io, not on PyPI or Debian, so it is not a dependency here.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import pandas as pd
+
+from ..atomic import write_text
+from ..metrics import METRIC_COLUMNS
+from .results import goal_checks, model_lines
+
+STYLE = """<style>
+.spn { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; color: #1f2937; }
+.spn h2 { font-size: 18px; margin: 18px 0 6px; } .spn h3 { font-size: 15px; margin: 14px 0 4px; }
+.spn table { border-collapse: collapse; margin: 6px 0 12px; }
+.spn th, .spn td { border: 1px solid #d1d5db; padding: 3px 8px; text-align: right; white-space: nowrap; }
+.spn th { background: #f3f4f6; } .spn td.text, .spn th.text { text-align: left; white-space: normal; }
+.spn tr.best td { background: #fef9c3; } .spn td.met { color: #166534; font-weight: 600; }
+.spn td.unmet { color: #991b1b; font-weight: 600; } .spn p.note { color: #4b5563; margin: 4px 0; }
+.spn ul { margin: 4px 0 8px 20px; } .spn code { font-size: 12px; }
+</style>"""
+METHOD_ORDER = {"plain": 0, "restored": 1, "original": 2}
+HEADLINE = {"median_pce_match": "median match PCE", "tpr_at_pce60": "identified (PCE > {t:g})",
+            "tpr_at_fpr0": "true matches at zero false matches", "max_pce_nonmatch": "largest non-match PCE",
+            "n_images": "images"}
+SUBSET_TEXT = {"seen": "test images of cameras used in training",
+               "holdout": "images of cameras never seen in training",
+               "new_drive": "images of a drive evaluated with a model trained elsewhere"}
+VERDICT = {True: ("met", "met"), False: ("not met", "unmet"), None: ("n/a", "")}
+
+
+def _cell(value, digits: int = 3) -> str:
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:,.{digits}g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return html.escape(str(value))
+
+
+def html_table(frame: pd.DataFrame, text_columns: Sequence[str] = (), row_class: pd.Series | None = None,
+               formats: Mapping[str, Callable] | None = None) -> str:
+    """``frame`` as a plain HTML table (escaped); ``formats``: a function per column giving the cell text."""
+    formats = formats or {}
+    head = "".join(f'<th class="{"text" if c in text_columns else ""}">{html.escape(str(c))}</th>'
+                   for c in frame.columns)
+    rows = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        cls = f' class="{row_class.iloc[i]}"' if row_class is not None and row_class.iloc[i] else ""
+        cells = "".join(
+            f'<td class="{"text" if c in text_columns else ""}">'
+            f'{html.escape(formats[c](v)) if c in formats else _cell(v)}</td>'
+            for c, v in zip(frame.columns, row))
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _page(title: str, body: str, note: str = "") -> str:
+    """A page of the report: a fragment (style and one div) that renders alone in Snakemake's frame and inside
+    the landing page alike."""
+    parts = [f'<meta charset="utf-8">{STYLE}<div class="spn">', f"<h2>{html.escape(title)}</h2>"]
+    if note:
+        parts.append(f'<p class="note">{note}</p>')
+    parts += [body, "</div>"]
+    return "\n".join(parts) + "\n"
+
+
+def _percent(value) -> str:
+    return "" if pd.isna(value) else f"{float(value):.0%}"
+
+
+def _pce(value) -> str:
+    return "" if pd.isna(value) else f"{float(value):,.1f}" if abs(float(value)) < 1e4 else f"{float(value):,.0f}"
+
+
+def read_metrics(metrics_csv: str | os.PathLike) -> pd.DataFrame:
+    """``evaluation/metrics.csv`` with the camera column as text and empty metrics as NaN."""
+    return pd.read_csv(metrics_csv, keep_default_na=False, dtype={"camera": str},
+                       na_values={c: [""] for c in METRIC_COLUMNS})
+
+
+def headline(metrics: pd.DataFrame, threshold: float) -> dict[str, pd.DataFrame]:
+    """Per subset, the all-camera rows as a table: quality (highest first) x method (plain, restored, original)
+    with median match PCE, the rate identified at PCE > ``threshold``, the rate of true matches at zero false
+    matches, the largest non-match PCE and the number of images."""
+    out = {}
+    overall = metrics[metrics["camera"] == "all"]
+    for subset, table in overall.groupby("subset", sort=False):
+        table = table.assign(order=table["method"].map(METHOD_ORDER).fillna(9))
+        table = table.sort_values(["quality", "order"], ascending=[False, True])
+        frame = table[["quality", "method", *HEADLINE]].rename(
+            columns={k: v.format(t=threshold) for k, v in HEADLINE.items()})
+        frame["quality"] = [f"Q{q}" for q in frame["quality"]]
+        out[str(subset)] = frame.reset_index(drop=True)
+    return out
+
+
+def headline_html(metrics: pd.DataFrame, threshold: float) -> str:
+    """The headline tables (one per subset) and the goals table, as HTML."""
+    identified = HEADLINE["tpr_at_pce60"].format(t=threshold)
+    formats = {HEADLINE["median_pce_match"]: _pce, HEADLINE["max_pce_nonmatch"]: _pce, identified: _percent,
+               HEADLINE["tpr_at_fpr0"]: _percent, HEADLINE["n_images"]: lambda v: str(int(v))}
+    parts = []
+    for subset, frame in headline(metrics, threshold).items():
+        parts += [f"<h3>{html.escape(subset)}: {html.escape(SUBSET_TEXT.get(subset, subset))}</h3>",
+                  html_table(frame, text_columns=("quality", "method"), formats=formats,
+                             row_class=(frame["method"] == "restored").map({True: "best", False: ""}))]
+    checks = goal_checks(metrics, threshold)
+    rows = "".join(f'<tr><td class="text">{html.escape(goal)}</td><td class="text">{html.escape(measured)}</td>'
+                   f'<td class="{VERDICT[met][1]}">{VERDICT[met][0]}</td></tr>' for goal, measured, met in checks)
+    table = (f'<table><thead><tr><th class="text">goal</th><th class="text">measured</th><th>met</th></tr></thead>'
+             f"<tbody>{rows}</tbody></table>")
+    met_count = sum(1 for _, _, met in checks if met)
+    parts += [f"<h3>Goals: {met_count} of {sum(1 for c in checks if c[2] is not None)} met</h3>", table]
+    return "\n".join(parts)
+
+
+def drive_lines(manifest: pd.DataFrame, qualities: Sequence, threshold: float, drive: str) -> list[str]:
+    """What was run on which drive, in a few lines of text."""
+    used = manifest[manifest["status"] == "ok"] if "status" in manifest.columns else manifest
+    cameras = sorted(used["camera"].unique())
+    return [f"drive: {drive}",
+            f"{len(cameras)} camera(s), {len(used)} image(s) used: " + ", ".join(
+                f"{c} ({int((used['camera'] == c).sum())})" for c in cameras),
+            "JPEG qualities: " + ", ".join(f"Q{q}" for q in qualities) + f"; decision threshold PCE {threshold:g}"]
+
+
+def _list(lines: Sequence[str]) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
+
+
+def summary_html(manifest: pd.DataFrame, qualities: Sequence, threshold: float, drive: str,
+                 metrics: pd.DataFrame | None, model: Sequence[str] = (), plan: Sequence[str] = (),
+                 no_model_reason: str = "") -> str:
+    """The summary page: the drive, the model, the headline and the goals (or why there is no evaluation)."""
+    body = ["<h3>What was run</h3>", _list(drive_lines(manifest, qualities, threshold, drive))]
+    if model:
+        body += ["<h3>Model that restored the residuals</h3>", _list([m.removeprefix("- ").replace("`", "") for m in model
+                                                              if m.startswith(("- checkpoint", "- selected"))])
+                 + '<p class="note">Its SHA-256, training data and residual settings: <code>results.md</code>.</p>']
+    if metrics is None or metrics.empty:
+        reason = no_model_reason or "no image was evaluated"
+        body += ["<h3>Headline</h3>", f'<p class="note">No evaluation of restored residuals: {html.escape(reason)}. '
+                 "Identification with the plain residuals is under Identification.</p>"]
+    else:
+        body += ["<h3>Headline</h3>",
+                 '<p class="note">All cameras together. <code>plain</code>: the standard residual of the JPEG; '
+                 "<code>restored</code> (highlighted): after the model; <code>original</code>: the residual of the "
+                 "uncompressed development (the upper bound). Rates are fractions of the subset's images.</p>",
+                 headline_html(metrics, threshold)]
+    if plan:
+        body += ["<h3>The drive, per camera</h3>", _list(plan)]
+    return _page("spnrestore: result of this run", "\n".join(body))
+
+
+def identification_html(identification: pd.DataFrame, threshold: float) -> str:
+    """Identification with the plain residuals, per camera and source (original or JPEG quality)."""
+    frame = identification.rename(columns={"tpr_at_pce60": f"tpr_at_pce{threshold:g}",
+                                           "fpr_at_pce60": f"fpr_at_pce{threshold:g}"})
+    note = ("Standard PRNU identification of every scored image (fingerprint images excluded) per camera and "
+            f"source. tpr/fpr at PCE {threshold:g}: rates of true/false matches above the threshold; tpr_at_fpr0: "
+            "true matches at zero false matches.")
+    return _page("Identification per camera and quality", html_table(frame, text_columns=("camera",)), note)
+
+
+def metrics_html(metrics: pd.DataFrame, threshold: float) -> str:
+    """The evaluation's metrics, one table per subset (all cameras first, then each camera)."""
+    parts = []
+    for subset, table in metrics.groupby("subset", sort=False):
+        table = table.assign(order=table["method"].map(METHOD_ORDER).fillna(9), all=table["camera"] != "all")
+        table = table.sort_values(["all", "camera", "quality", "order"], ascending=[True, True, False, True])
+        frame = table.drop(columns=["subset", "order", "all"]).rename(
+            columns={"tpr_at_pce60": f"tpr_at_pce{threshold:g}", "fpr_at_pce60": f"fpr_at_pce{threshold:g}"})
+        parts += [f"<h3>{html.escape(str(subset))}: {html.escape(SUBSET_TEXT.get(str(subset), str(subset)))}</h3>",
+                  html_table(frame, text_columns=("camera", "method"),
+                             row_class=(frame["method"] == "restored").map({True: "best", False: ""}))]
+    return _page("Metrics per subset, camera, quality and method", "\n".join(parts) or "<p>No metrics.</p>",
+                 "Rows of camera <code>all</code> pool every camera of the subset.")
+
+
+def skipped_html(skipped: pd.DataFrame) -> str:
+    """Every file not used, with the reason."""
+    body = (html_table(skipped, text_columns=tuple(skipped.columns)) if not skipped.empty
+            else "<p>No file was skipped: every file of the drive was used.</p>")
+    return _page(f"Skipped files ({len(skipped)})", body)
+
+
+def training_html(train_log: pd.DataFrame, val_log: pd.DataFrame | None) -> str:
+    """The training summary: steps and final losses, and every validation (the selected one highlighted)."""
+    losses = [c for c in ("total", "corr", "lf", "hf", "adv", "d") if c in train_log.columns]
+    last = train_log.tail(1)
+    parts = [f"<p>{len(train_log)} logged steps, last step {int(train_log['step'].max()) if len(train_log) else 0}"
+             + (f", {float(train_log['time_s'].iloc[-1]):,.0f} s" if "time_s" in train_log.columns and len(train_log)
+                else "") + ".</p>",
+             "<h3>Losses at the first and last step</h3>",
+             html_table(pd.concat([train_log.head(1), last])[["step", *losses]]),
+             '<p class="note">corr: 1 - NCC with the target; lf: L1 of the low-frequency (Gaussian-blurred) '
+             "signals; hf: L1 of high-frequency details; adv, d: adversarial losses of the generator and the "
+             "discriminator.</p>"]
+    if val_log is not None and not val_log.empty:
+        keep = [c for c in val_log.columns if c == "step" or c.startswith(("ncc_", "pce_", "gain", "nonmatch_"))
+                or c in ("eligible", "is_best")]
+        best = val_log["is_best"].astype(str).str.lower().eq("true") if "is_best" in val_log.columns else None
+        if best is not None and best.any():
+            selected = best.copy()
+            selected[:] = False
+            selected.iloc[best.to_numpy().nonzero()[0][-1]] = True
+        else:
+            selected = None
+        parts += ["<h3>Validations</h3>",
+                  '<p class="note">The highlighted row is the selected model (the last one marked best).</p>',
+                  html_table(val_log[keep], row_class=None if selected is None
+                             else selected.map({True: "best", False: ""}))]
+    return _page("Training summary", "\n".join(parts))
+
+
+def _csv(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, **kwargs)
+
+
+def write_report_tables(
+    out: Mapping[str, str | os.PathLike],
+    identification_csv: str | os.PathLike,
+    manifest_csv: str | os.PathLike,
+    skipped_csv: str | os.PathLike,
+    threshold: float,
+    qualities: Sequence,
+    drive: str,
+    metrics_csv: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    reused: bool = False,
+    plan: Sequence[str] = (),
+    train_log: str | os.PathLike | None = None,
+    val_log: str | os.PathLike | None = None,
+    log: Callable[[str], None] = print,
+) -> list[Path]:
+    """Write the report's HTML pages named in ``out`` (keys ``summary``, ``identification``, ``skipped`` and,
+    with their inputs, ``metrics`` and ``training``); returns their paths."""
+    manifest = _csv(manifest_csv, dtype={"camera": str})
+    metrics = read_metrics(metrics_csv) if metrics_csv else None
+    model = model_lines(checkpoint, reused) if checkpoint else ()
+    no_model = "" if metrics_csv else ("this drive trains no model and none was given (model.checkpoint): "
+                                       "the drive's account below says why")
+    pages = {"summary": lambda: summary_html(manifest, qualities, threshold, drive, metrics, model, plan, no_model),
+             "identification": lambda: identification_html(
+                 _csv(identification_csv, dtype={"camera": str, "quality": str}), threshold),
+             "skipped": lambda: skipped_html(_csv(skipped_csv, dtype=str))}
+    if metrics is not None:
+        pages["metrics"] = lambda: metrics_html(metrics, threshold)
+    if train_log:
+        val = _csv(val_log) if val_log and Path(val_log).is_file() else None
+        pages["training"] = lambda: training_html(_csv(train_log), val)
+    written = []
+    for key, path in out.items():
+        if key not in pages:
+            raise ValueError(f"report_tables: no page {key!r} for {path} (its input table is not given)")
+        write_text(path, pages[key]())
+        written.append(Path(path))
+        log(f"written {path}")
+    return written

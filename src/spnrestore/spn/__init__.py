@@ -10,7 +10,8 @@ filters, real FFTs):
 * :func:`estimate_fingerprint` / :class:`FingerprintAccumulator` (streaming ML
   fingerprint), :func:`fingerprint_term` (``I * K`` of a tested image);
 * :func:`ncc`, :func:`pce` (signed PCE at zero shift, or over all shifts),
-  :func:`correlation_peak`;
+  :func:`correlation_peak`; :func:`residual_spectrum` / :func:`pce_with_spectrum` (the zero-shift PCE of
+  one residual against many terms, no inverse FFT);
 * ROC: :func:`roc_curve`, :func:`roc_auc`, :func:`equal_error_rate`,
   :func:`tpr_at_fpr`, :func:`rates_at_threshold`;
 * identification: :func:`score_residual` (quarter turns for turned shots), :func:`decide`;
@@ -24,7 +25,8 @@ Bad inputs raise :class:`~spnrestore.errors.BadImageError` /
 from spnrestore.errors import BadImageError, SpnRestoreError
 
 from ._checks import MIN_SIDE, check_same_size
-from .detection import PceResult, correlation_peak, crosscorr, ncc, pce
+from .detection import (PceResult, ResidualSpectrum, correlation_peak, crosscorr, ncc, pce, pce_with_spectrum,
+                        residual_spectrum)
 from .fingerprint import FingerprintAccumulator, estimate_fingerprint, fingerprint_term, inten_scale, saturation
 from .orientation import from_sensor_orientation, to_sensor_orientation
 from .scoring import UNKNOWN, decide, score_pair, score_residual
@@ -67,6 +69,9 @@ __all__ = [
     "correlation_peak",
     "crosscorr",
     "PceResult",
+    "ResidualSpectrum",
+    "residual_spectrum",
+    "pce_with_spectrum",
     "roc_curve",
     "roc_auc",
     "equal_error_rate",

@@ -14,10 +14,11 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from spnrestore.errors import SpnRestoreError
+from spnrestore.errors import BadImageError, SpnRestoreError
 
-from .detection import ncc, pce
-from .fingerprint import fingerprint_term
+from ._checks import as_float_map, check_same_size, label
+from .detection import _zero_shift_scores, residual_spectrum
+from .residual import rgb2gray
 
 __all__ = ["UNKNOWN", "score_residual", "score_pair", "decide"]
 
@@ -40,31 +41,79 @@ def score_residual(
     non-match peak for those images only. A fingerprint of another size is not scored; the mismatch is
     logged with the file ``name``. ``with_ncc=False`` leaves ``ncc`` out (NaN) for callers that rank by PCE
     alone.
+
+    The PCE is :func:`~spnrestore.spn.pce` at zero shift (equal within float32 FFT rounding, relative 1e-5)
+    computed from the residual's spectrum, once per residual (and quarter turn) for all fingerprints: per
+    fingerprint one real FFT of the term and no inverse FFT (:func:`~spnrestore.spn.pce_with_spectrum`).
     """
-    rows = []
+    usable = []
     for camera, k in fingerprints.items():
         if k.shape not in (residual.shape, residual.shape[::-1]):
             if log is not None:
                 log(f"not scored: {name} is {residual.shape[1]}x{residual.shape[0]}, the fingerprint of {camera!r} "
                     f"is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
             continue
-        value, correlation, _ = score_pair(residual, image, k, with_ncc)
-        rows.append({"fingerprint": camera, "pce": value, "ncc": correlation})
-    return rows
+        usable.append((camera, k))
+    results = _score_all(residual, image, [k for _, k in usable], with_ncc)
+    return [{"fingerprint": camera, "pce": value, "ncc": correlation}
+            for (camera, _), (value, correlation, _) in zip(usable, results)]
 
 
 def score_pair(residual: np.ndarray, image: np.ndarray, k: np.ndarray, with_ncc: bool = True) -> tuple[float, float, int]:
     """(PCE, NCC, quarter turn) of ``residual`` against the term ``K * I(image)`` of one fingerprint ``k`` of
     the residual's size or of its transpose; for the transpose, the turn (1 or -1, of ``np.rot90``) of the
     residual and image with the higher PCE. NCC is NaN when ``with_ncc`` is False."""
-    turns = (0,) if k.shape == residual.shape else (1, -1)
-    best = None
-    for turn in turns:
-        w, term = np.rot90(residual, turn), fingerprint_term(k, np.rot90(image, turn))
-        value = float(pce(w, term))
-        if best is None or value > best[0]:
-            best = (value, float(ncc(w, term)) if with_ncc else float("nan"), turn)
+    return _score_all(residual, image, [k], with_ncc)[0]
+
+
+def _turns(residual_shape, k_shape) -> tuple[int, ...]:
+    return (0,) if tuple(k_shape) == tuple(residual_shape) else (1, -1)
+
+
+def _score_all(residual, image, ks, with_ncc) -> list[tuple[float, float, int]]:
+    """(PCE, NCC, turn) of ``residual`` against each fingerprint of ``ks`` (each of the residual's size or its
+    transpose): the zero-shift PCE of :func:`pce`, via the residual's spectrum, computed once per quarter turn
+    and shared by all fingerprints (:func:`~spnrestore.spn.detection.pce_with_spectrum`); the NCC of
+    :func:`ncc` (float64 sums, the residual's once per turn). One turn's spectrum is held at a time."""
+    best: list = [None] * len(ks)
+    for turn in (0, 1, -1):
+        todo = [i for i, k in enumerate(ks) if turn in _turns(residual.shape, k.shape)]
+        if not todo:
+            continue
+        spec = gray = None
+        for i in todo:
+            k = ks[i]
+            if gray is None:  # the checks of fingerprint_term and pce, in their order; once per quarter turn
+                gray = _scaled_gray(np.rot90(image, turn), k.shape)  # I = gray / 255
+                spec = residual_spectrum(np.rot90(residual, turn))
+            value, correlation = _zero_shift_scores(spec, gray, _float_fingerprint(k), with_ncc)
+            if best[i] is None or value > best[i][0]:
+                best[i] = (value, correlation, turn)
+        del spec, gray
     return best
+
+
+def _float_fingerprint(k) -> np.ndarray:
+    """``k`` as a C-contiguous float32 2-D array (as :func:`fingerprint_term` converts it). A float32 array is
+    used as is: a NaN or infinity in it makes the scores non-finite, which the scoring reports."""
+    a = np.asarray(k)
+    if a.dtype == np.float32 and a.ndim == 2 and a.flags.c_contiguous:
+        return a
+    return as_float_map(a, "fingerprint")
+
+
+def _scaled_gray(rgb, shape) -> np.ndarray:
+    """``rgb2gray(rgb) / 255`` (float32) with the checks of :func:`fingerprint_term` against a fingerprint of
+    ``shape``: ``term = _scaled_gray(rgb, k.shape) * k`` equals ``fingerprint_term(k, rgb)`` bit for bit."""
+    a = np.asarray(rgb)
+    if a.ndim not in (2, 3):
+        raise BadImageError(label(None), f"has shape {a.shape}", "expected H x W x 3 (RGB) or H x W")
+    check_same_size(a.shape, shape, "image", "fingerprint")
+    i = rgb2gray(a)
+    if not np.isfinite(i).all():
+        raise BadImageError(label(None), "contains NaN or infinite values")
+    i *= np.float32(1.0 / 255.0)
+    return i
 
 
 def decide(scores, threshold: float, keys: Sequence[str] = ("camera", "image")):

@@ -4,7 +4,7 @@ trained model reused from another drive (``model.checkpoint``). Skips where the 
 
 The three VISION devices (D08, D09, D21) ship 10 flat fields each: their fingerprint is built from those,
 and every natural image of theirs must be identified from its original at PCE > 60. To keep the suite's
-time, the test lays out these three (3-8 MP); ``docs/results-real.md`` is the same run on all five devices
+time, the test lays out these three (3-8 MP) at Q90 and Q30; ``docs/results-real.md`` is the run on all five devices
 with the demo's model (command in that file).
 """
 
@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 REAL = ROOT.parent / "shared" / "data" / "real-jpeg"
 FLAT_FIELD_DEVICES = ("VISION_D08_Samsung_GalaxyTab3", "VISION_D09_Apple_iPhone4", "VISION_D21_Wiko_Ridge4G")
-#: The settings of the real-camera run (docs/results-real.md is made with them and the demo's model).
-REAL_CONFIG = ("spn={fingerprint_images: 10}",)
+#: The settings of the real-camera run (docs/results-real.md is made with them, every quality and the demo's
+#: model); the test keeps the highest and the lowest quality of the defaults, to keep the suite's time.
+REAL_CONFIG = ("spn={fingerprint_images: 10}", "quality_levels=90,30")
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +64,8 @@ def test_natural_images_of_flat_field_devices_are_identified(real_run):
 def test_plain_and_restored_figures_at_every_quality(real_run):
     metrics = real_run["metrics"]
     overall = metrics[metrics["camera"] == "all"]
-    assert set(overall["subset"]) == {"new_drive"} and set(overall["quality"]) == {90, 60, 30}
-    assert set(overall["method"]) == {"plain", "restored", "original"} and len(overall) == 9
+    assert set(overall["subset"]) == {"new_drive"} and set(overall["quality"]) == {90, 30}
+    assert set(overall["method"]) == {"plain", "restored", "original"} and len(overall) == 6
     assert (overall["n_images"] == overall["n_images"].iloc[0]).all() and overall["n_images"].iloc[0] >= 9
     per_camera = metrics[(metrics["camera"] != "all") & (metrics["method"] == "original")]
     assert set(per_camera["camera"]) >= set(FLAT_FIELD_DEVICES)

@@ -41,13 +41,20 @@ def small_drive(tmp_path_factory):
     return drive
 
 
+@pytest.fixture(scope="module")
+def default_run(small_drive, tmp_path_factory):
+    """The workflow with the default settings on the small drive (its working folder is reused below)."""
+    work = tmp_path_factory.mktemp("defaults")
+    return work, run_snakemake(work, small_drive)
+
+
 def _skipped(results):
     return pd.read_csv(results / "skipped.csv", keep_default_na=False)
 
 
-def test_drive_too_small_to_score_or_train_finishes(small_drive, tmp_path):
-    run = run_snakemake(tmp_path, small_drive)
-    results = tmp_path / "results"
+def test_drive_too_small_to_score_or_train_finishes(small_drive, default_run):
+    work, run = default_run
+    results = work / "results"
     for camera in ("Flat_Only", "Dresden_Like", "Few_Shots"):
         assert f"spnrestore: {camera}: " in run.output and "nothing left to score" in run.output
     assert "too few images to train: 0, need 2" in run.output
@@ -76,12 +83,13 @@ def test_fewer_fingerprint_images_scores_the_natural_images(small_drive, tmp_pat
     assert set(summary["camera"]) == {"Dresden_Like", "all"}
 
 
-def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, developed_run, tmp_path):
-    """model.checkpoint on a drive whose every image builds a fingerprint: the evaluation, results and figures
-    are written, empty, and say why."""
+def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, default_run, developed_run):
+    """model.checkpoint on a drive whose every image builds a fingerprint (the default run's folder: only the
+    evaluation's jobs are added): the evaluation, results and figures are written, empty, and say why."""
+    work, _ = default_run
     checkpoint = developed_run["results"] / "model" / "restorer.pt"
-    run = run_snakemake(tmp_path, small_drive, config=(f"model={{checkpoint: {checkpoint}}}",))
-    results = tmp_path / "results"
+    run = run_snakemake(work, small_drive, config=(f"model={{checkpoint: {checkpoint}}}",))
+    results = work / "results"
     assert "this drive trains nothing" in run.output
     assert pd.read_csv(results / "evaluation" / "metrics.csv").empty
     assert "No image was evaluated" in (results / "evaluation" / "results.md").read_text()

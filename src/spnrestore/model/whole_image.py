@@ -52,6 +52,12 @@ def _check_inputs(rgb: np.ndarray, residual: np.ndarray, quality: int, tile: int
         raise SpnRestoreError(f"tile = {tile}, overlap = {overlap}: need tile > 0 and overlap >= 0.")
 
 
+def _channels_last(model: torch.nn.Module) -> bool:
+    """Whether the model's spatial convolution weights are stored channels-last."""
+    return any(w.dim() == 4 and w.shape[-1] > 1 and not w.is_contiguous()
+               and w.is_contiguous(memory_format=torch.channels_last) for w in model.parameters())
+
+
 def restore_image(
     model: Generator,
     device: torch.device,
@@ -69,6 +75,8 @@ def restore_image(
     ``tile`` px run in tiles of ``tile`` x ``tile`` (rounded up to the model's downsampling factor)
     overlapping by ``overlap`` px (rounded up likewise), ``batch`` tiles per forward pass; each output pixel
     is a weighted mean of the tiles covering it, ignoring the outer quarter of every overlap.
+    The tiles take the model's memory layout (channels-last on CUDA, or when the model's weights are: inference
+    keeps its model channels-last on the CPU too, 1.75x faster there with oneDNN, 2026-11-27).
     """
     rgb, residual = np.asarray(rgb), np.asarray(residual)
     _check_inputs(rgb, residual, quality, tile, overlap)
@@ -91,7 +99,7 @@ def restore_image(
     acc = np.zeros((hp, wp), np.float32)
     norm = np.zeros((hp, wp), np.float32)
     cuda = device.type == "cuda"
-    fmt = torch.channels_last if cuda else torch.contiguous_format
+    fmt = torch.channels_last if cuda or _channels_last(model) else torch.contiguous_format
     with torch.inference_mode():
         for i in range(0, len(origins), batch):
             group = origins[i:i + batch]

@@ -34,7 +34,8 @@ FINGERPRINT_FILE = "fingerprint.npy"
 
 @dataclass(frozen=True)
 class DrivePaths:
-    """Absolute folders of one drive and its results, and every file path under them."""
+    """The folders of one drive (absolute) and of its results (relative to the working folder when inside it,
+    see :meth:`relative_to_workdir`), and every file path under them."""
 
     drive: Path
     original: Path

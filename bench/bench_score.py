@@ -38,24 +38,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from bench_residual import one_core  # noqa: E402  (one thread and one CPU, as the residual benchmark)
 from spnrestore.spn import fingerprint_term, ncc, pce, score_residual  # noqa: E402
-
-
-def one_core() -> str:
-    import cv2
-
-    cv2.setNumThreads(1)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:
-        pass
-    if hasattr(os, "sched_setaffinity"):
-        cpu = sorted(os.sched_getaffinity(0))[0]
-        os.sched_setaffinity(0, {cpu})
-        return f"pinned to CPU {cpu}"
-    return "not pinned"
 
 
 def baseline_scores(residual, image, fingerprints, with_ncc=True):

@@ -108,21 +108,17 @@ if REUSED_MODEL:
             "model.checkpoint empty to train a model on this drive."
         )
     HOLDOUT = []
-    from spnrestore.model.checkpoint import load_checkpoint
-    from spnrestore.spn import residual_settings, settings_difference
+    from spnrestore.model.checkpoint import check_residual_settings, load_checkpoint
+    from spnrestore.spn import residual_settings
 
-    try:
-        _recorded = load_checkpoint(REUSED_MODEL).get("residual")
+    try:  # refused before any job starts, as the restore rule would refuse it
+        check_residual_settings(
+            load_checkpoint(REUSED_MODEL),
+            residual_settings(config["spn"]["sigma"]),
+            REUSED_MODEL,
+        )
     except SpnRestoreError as exc:
         raise SystemExit(f"spnrestore: model.checkpoint: {exc}")
-    _differences = _recorded and settings_difference(
-        _recorded, residual_settings(config["spn"]["sigma"])
-    )
-    if _differences:
-        raise SystemExit(
-            f"spnrestore: model.checkpoint = {REUSED_MODEL}: the model was trained on residuals made with other "
-            f"settings ({'; '.join(_differences)}); set spn.sigma to the training's value or use another model."
-        )
 try:
     _table["role"] = assign_roles(
         _table,

@@ -15,9 +15,7 @@ import numpy as np
 import torch
 
 from ..checksums import file_sha256
-from ..errors import SpnRestoreError
-from ..spn import settings_difference
-from .checkpoint import load_generator
+from .checkpoint import check_residual_settings, load_generator
 from .device import pick_device
 from .networks import Generator
 from .whole_image import restore_image
@@ -40,17 +38,13 @@ def load_restorer(path: str | os.PathLike, device: str | torch.device | None = N
     """Load the model of checkpoint ``path`` (weights_only) onto ``device`` (None/'auto': CUDA if present).
 
     ``residual``: the settings of the residuals it will restore (``spn.residual_settings(sigma)``); when the
-    checkpoint records those of its training data and any differs, SpnRestoreError names them. A checkpoint
+    checkpoint records those of its training data and any differs, it is refused naming them
+    (:func:`.checkpoint.check_residual_settings`). A checkpoint
     without the record (older files) loads unchecked.
     """
     device = pick_device(device)
     model, payload = load_generator(path, map_location="cpu")
-    recorded = payload.get("residual")
-    diffs = settings_difference(recorded, dict(residual)) if residual is not None and recorded is not None else []
-    if diffs:
-        raise SpnRestoreError(
-            f"{path}: the model was trained on residuals made with other settings ({'; '.join(diffs)}); "
-            "use the training's settings (e.g. --sigma / spn.sigma) or another checkpoint.")
+    check_residual_settings(payload, residual, path)
     model.to(device, memory_format=torch.channels_last)  # on the CPU too: oneDNN convolutions run faster
     return Restorer(model, device, {k: v for k, v in payload.items() if k != "model_state"}, file_sha256(path))
 

@@ -23,12 +23,10 @@ import contextlib
 import copy
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Mapping
 
 import pandas as pd
 import torch
@@ -45,6 +43,7 @@ from .device import pick_device
 from .losses import GeneratorLoss, HighFrequencyLoss, LossWeights, discriminator_loss, make_hf_loss, ncc
 from .networks import Discriminator, Generator, GeneratorConfig
 from .schedule import augmentation_generator, dihedral, lr_factor
+from .signals import Interrupted, StopSignals, worker_init
 from .train_config import resolve_config, runtime_keys
 from .validation import image_row, load_validation_images, patch_row, selection_key
 
@@ -57,77 +56,6 @@ LONG_CPU_RUN_S = 2 * 3600
 TRAIN_COLUMNS = ["step", "epoch", "lr", "total", "corr", "lf", "hf", "adv", "d", "time_s"]
 VAL_COLUMNS = ["step", "epoch", "n", "ncc_plain", "ncc_restored", "gain", "gain_ratio", "nonmatch_plain",
                "nonmatch_restored", "nonmatch_raise", "nonmatch_raise_se", "eligible", "is_best"]
-
-
-class _Interrupted(BaseException):
-    """Raised by the signal handler inside a phase that writes nothing (setup, validation): the phase is
-    abandoned at once instead of finishing first."""
-
-
-class StopSignals:
-    """SIGINT and SIGTERM during :func:`train` (Ctrl-C in a terminal; Snakemake stopping its jobs): the first
-    one is recorded in :attr:`signum` and the loop stops at the next step boundary (a step is never cut
-    half-way), saves ``last.pt`` and calls :meth:`exit`. Inside :meth:`abortable` (phases that write nothing)
-    a signal abandons the phase at once. Handlers are installed only in the main thread (elsewhere nothing
-    changes) and the previous ones are restored on exit."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._abortable = False
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> "StopSignals":
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame) -> None:
-        if self.signum is None:
-            self.signum = signum
-        if self._abortable:
-            self._abortable = False
-            raise _Interrupted
-
-    @contextlib.contextmanager
-    def abortable(self) -> Iterator[None]:
-        """A phase a signal abandons at once (raising :class:`_Interrupted`); also when one came before."""
-        if self.signum is not None:
-            raise _Interrupted
-        self._abortable = True
-        try:
-            yield
-        finally:
-            self._abortable = False
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name if self.signum is not None else ""
-
-    def exit(self) -> None:
-        """Leave as interrupted: KeyboardInterrupt for SIGINT, ``SystemExit(128 + signum)`` otherwise (the
-        exit status of a process killed by that signal), so the job fails and its output is not marked done."""
-        if self.signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + (self.signum or signal.SIGTERM))
-
-
-def _worker_init(worker_id: int) -> None:
-    """DataLoader workers leave SIGINT and SIGTERM to the training process: a process group of their own (a
-    Ctrl-C in the terminal, or a signal sent to the job's group, reaches the trainer, which stops them in
-    order instead of finding them dead), and Python's default handlers instead of the trainer's handlers
-    inherited through fork (so the trainer can still terminate them)."""
-    with contextlib.suppress(OSError):
-        os.setpgid(0, 0)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def time_budget(cfg: Mapping, device: torch.device) -> tuple[float | None, str | None]:
@@ -336,7 +264,7 @@ class Trainer:
 
     def select(self, stop: StopSignals | None = None) -> None:
         """Validate; append the row to ``val_log.csv`` and write ``best.pt`` when it is the best so far. A
-        signal (``stop``) abandons the validation, which writes nothing (:class:`_Interrupted`): the validation
+        signal (``stop``) abandons the validation, which writes nothing (:class:`Interrupted`): the validation
         stays pending and runs first when the run is resumed."""
         start = time.perf_counter()
         self.pending_validation = True
@@ -365,7 +293,7 @@ class Trainer:
         workers = self.cfg["num_workers"]
         return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=workers, pin_memory=self.cuda,
                           prefetch_factor=4 if workers else None, persistent_workers=False,
-                          worker_init_fn=_worker_init if workers else None)
+                          worker_init_fn=worker_init if workers else None)
 
     def metadata(self, **extra) -> dict:
         """Checkpoint metadata: training config, residual settings (when known), data, HF loss, versions."""
@@ -515,7 +443,7 @@ def train(
         try:
             with stop.abortable():  # nothing is written before the first step: stop at once
                 t = Trainer(dataset_dir, work_dir, cfg, log, fingerprints, residual)
-        except _Interrupted:
+        except Interrupted:
             log(f"interrupted ({stop.name}) before training started: nothing to save")
             stop.exit()
         return _run(t, out_checkpoint, cfg, log, stop)
@@ -558,7 +486,7 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
     def select() -> None:
         try:
             t.select(stop)
-        except _Interrupted:
+        except Interrupted:
             interrupted()
 
     if len(t.val_set) == 0:

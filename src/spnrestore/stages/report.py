@@ -25,8 +25,7 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 
 from ..atomic import write_text
-from ..metrics import METRIC_COLUMNS
-from .results import goal_checks, model_lines
+from .results import goal_checks, model_lines, read_metrics
 
 STYLE = """<style>
 .spn { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; color: #1f2937; }
@@ -87,12 +86,6 @@ def _percent(value) -> str:
 
 def _pce(value) -> str:
     return "" if pd.isna(value) else f"{float(value):,.1f}" if abs(float(value)) < 1e4 else f"{float(value):,.0f}"
-
-
-def read_metrics(metrics_csv: str | os.PathLike) -> pd.DataFrame:
-    """``evaluation/metrics.csv`` with the camera column as text and empty metrics as NaN."""
-    return pd.read_csv(metrics_csv, keep_default_na=False, dtype={"camera": str},
-                       na_values={c: [""] for c in METRIC_COLUMNS})
 
 
 def headline(metrics: pd.DataFrame, threshold: float) -> dict[str, pd.DataFrame]:
@@ -169,10 +162,14 @@ def summary_html(manifest: pd.DataFrame, qualities: Sequence, threshold: float, 
     return _page("spnrestore: result of this run", "\n".join(body))
 
 
+def _threshold_columns(threshold: float) -> dict[str, str]:
+    """The rate columns of the metrics named after the run's threshold (their names in the CSV say 60)."""
+    return {f"{kind}_at_pce60": f"{kind}_at_pce{threshold:g}" for kind in ("tpr", "fpr")}
+
+
 def identification_html(identification: pd.DataFrame, threshold: float) -> str:
     """Identification with the plain residuals, per camera and source (original or JPEG quality)."""
-    frame = identification.rename(columns={"tpr_at_pce60": f"tpr_at_pce{threshold:g}",
-                                           "fpr_at_pce60": f"fpr_at_pce{threshold:g}"})
+    frame = identification.rename(columns=_threshold_columns(threshold))
     note = ("Standard PRNU identification of every scored image (fingerprint images excluded) per camera and "
             f"source. tpr/fpr at PCE {threshold:g}: rates of true/false matches above the threshold; tpr_at_fpr0: "
             "true matches at zero false matches.")
@@ -185,8 +182,7 @@ def metrics_html(metrics: pd.DataFrame, threshold: float) -> str:
     for subset, table in metrics.groupby("subset", sort=False):
         table = table.assign(order=table["method"].map(METHOD_ORDER).fillna(9), all=table["camera"] != "all")
         table = table.sort_values(["all", "camera", "quality", "order"], ascending=[True, True, False, True])
-        frame = table.drop(columns=["subset", "order", "all"]).rename(
-            columns={"tpr_at_pce60": f"tpr_at_pce{threshold:g}", "fpr_at_pce60": f"fpr_at_pce{threshold:g}"})
+        frame = table.drop(columns=["subset", "order", "all"]).rename(columns=_threshold_columns(threshold))
         parts += [f"<h3>{html.escape(str(subset))}: {html.escape(SUBSET_TEXT.get(str(subset), str(subset)))}</h3>",
                   html_table(frame, text_columns=("camera", "method"),
                              row_class=(frame["method"] == "restored").map({True: "best", False: ""}))]

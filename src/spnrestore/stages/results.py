@@ -95,6 +95,13 @@ def results_markdown(metrics: pd.DataFrame, threshold: float, title: str = "Eval
     return "\n".join(parts) + "\n"
 
 
+def read_metrics(metrics_csv: str | os.PathLike) -> pd.DataFrame:
+    """``evaluation/metrics.csv`` with the camera column as text and empty metrics as NaN (a measure without
+    its pairs, e.g. no non-matching pair on a drive whose cameras all differ in size)."""
+    return pd.read_csv(metrics_csv, keep_default_na=False, dtype={"camera": str},
+                       na_values={c: [""] for c in METRIC_COLUMNS})
+
+
 def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
     """The ``Model`` section of results.md: which checkpoint restored the residuals (its SHA-256), where it was
     trained, the model that training selected and why, and the residual settings it was trained with."""
@@ -130,8 +137,7 @@ def write_results(metrics_csv: str | os.PathLike, threshold: float, out: str | o
                   plan: Sequence[str] = (), log: Callable[[str], None] = print) -> str:
     """Write ``results.md`` for ``metrics_csv`` with the model that restored the residuals (``checkpoint``)
     and the drive's account (``plan``: the lines printed when the run started); returns the text."""
-    metrics = pd.read_csv(metrics_csv, keep_default_na=False, dtype={"camera": str},
-                          na_values={c: [""] for c in METRIC_COLUMNS})
+    metrics = read_metrics(metrics_csv)
     text = results_markdown(metrics, threshold)
     extra = []
     if checkpoint is not None:

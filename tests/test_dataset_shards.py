@@ -86,15 +86,22 @@ def test_manifest_rows_match_shard_contents(source, tmp_path):
         window = np.s_[row.y:row.y + 64, row.x:row.x + 64]
         assert row.other_camera != row.camera
         assert (arrays["rgb"][row.index] == rgb[window].transpose(2, 0, 1)).all()
-        assert np.array_equal(arrays["residual"][row.index, 0], residual[window])
-        assert np.allclose(arrays["target"][row.index, 0], target[window], rtol=1e-6, atol=1e-9)
-        assert np.allclose(arrays["other_target"][row.index, 0], other_target[window], rtol=1e-6, atol=1e-9)
+        assert np.array_equal(arrays["residual"][row.index, 0], half(residual[window]))
+        assert np.allclose(arrays["target"][row.index, 0], half(target[window]), rtol=1e-6, atol=1e-9)
+        assert np.allclose(arrays["other_target"][row.index, 0], half(other_target[window]), rtol=1e-6, atol=1e-9)
         assert arrays["quality"][row.index] == row.quality
         assert row.jpeg_sha256 == hashlib.sha256(Path(row.jpeg).read_bytes()).hexdigest()
     arrays = open_shard(list_shards(tmp_path, "train")[0])
     assert arrays["rgb"].dtype == np.uint8 and arrays["rgb"].shape[1:] == (3, 64, 64)
     assert all(arrays[k].dtype == np.float32 and arrays[k].shape[1:] == (1, 64, 64)
-               for k in ("residual", "target", "other_target"))
+               and arrays[k][:2].dtype == np.float32 for k in ("residual", "target", "other_target"))
+    stored = np.load(list_shards(tmp_path, "train")[0] / "target.npy", mmap_mode="r")
+    assert stored.dtype == np.float16  # half the bytes on disk, float32 to the reader
+
+
+def half(a: np.ndarray) -> np.ndarray:
+    """What a shard stores of a float map: float16, read back as float32."""
+    return a.astype(np.float16).astype(np.float32)
 
 
 def test_original_residual_target_and_one_split_per_call(source, tmp_path):
@@ -104,7 +111,7 @@ def test_original_residual_target_and_one_split_per_call(source, tmp_path):
     assert (rows["target"] == "original_residual").all()
     row = rows.iloc[5]
     target = open_shard(tmp_path / "val" / row["shard"])["target"][row["index"], 0]
-    assert np.array_equal(target, np.load(row.target_source)[row.y:row.y + 64, row.x:row.x + 64])
+    assert np.array_equal(target, half(np.load(row.target_source)[row.y:row.y + 64, row.x:row.x + 64]))
 
 
 def test_mis_sized_images_are_skipped_with_a_reason(source, tmp_path):

@@ -17,6 +17,7 @@ rule residual:
         mem_mb=2000,
         runtime=30,
     params:
+        storage=config["storage"],
         drive=DRIVE,
         qualities=QUALITIES,
         sigma=config["spn"]["sigma"],
@@ -41,6 +42,7 @@ rule fingerprint:
         mem_mb=4000,
         runtime=60,
     params:
+        storage=config["storage"],
         images=fingerprint_records,
         develop=config["develop"],
         sigma=config["spn"]["sigma"],

@@ -17,4 +17,5 @@ develop_batch(
     sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,
+    storage=smk.params.storage,
 )

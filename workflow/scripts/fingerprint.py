@@ -15,4 +15,5 @@ fingerprint_camera(
     drive=smk.params.drive,
     table=smk.output.table,
     log=log,
+    storage=smk.params.storage,
 )

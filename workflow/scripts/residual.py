@@ -14,4 +14,5 @@ residual_batch(
     sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,
+    storage=smk.params.storage,
 )

@@ -17,4 +17,5 @@ restore_camera(
     sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,
+    storage=smk.params.storage,
 )

@@ -6,15 +6,19 @@ Layout of a data set folder::
     <dataset_dir>/<split>/manifest.csv       the rows of one split
     <dataset_dir>/<split>/shard-00000/
         rgb.npy           uint8   (N, 3, P, P)  JPEG pixels, RGB, 0..255
-        residual.npy      float32 (N, 1, P, P)  plain residual of the JPEG, cut from the
+        residual.npy      float16 (N, 1, P, P)  plain residual of the JPEG, cut from the
                                                 full-image residual (0..255 intensity units)
-        target.npy        float32 (N, 1, P, P)  what the model should output (see ``target``)
-        other_target.npy  float32 (N, 1, P, P)  fingerprint term of another camera on the
+        target.npy        float16 (N, 1, P, P)  what the model should output (see ``target``)
+        other_target.npy  float16 (N, 1, P, P)  fingerprint term of another camera on the
                                                 same patch (non-match tracking)
         quality.npy       uint8   (N,)          JPEG quality 1..100
 
 Every shard holds ``shard_size`` examples except the last of a split. Arrays
-are plain ``.npy`` files opened with ``np.load(mmap_mode='r')``. The same
+are plain ``.npy`` files opened with ``np.load(mmap_mode='r')``; the float maps
+are stored in half precision (:data:`FLOAT_DTYPE`: 9 instead of 15 bytes a
+patch pixel; relative rounding below 2**-11, far under the noise the model
+learns from) and :func:`open_shard` hands them out as float32 (shards of
+float32 maps, written before, read the same). The same
 inputs and settings always give byte-identical files: rows are processed in
 sorted (camera, image, quality) order and patches in raster order.
 
@@ -44,6 +48,9 @@ from .split import SPLITS, unit_hash
 
 TARGETS = ("camera_term", "original_residual")
 ARRAYS = ("rgb", "residual", "target", "other_target", "quality")
+#: The float maps of a shard and the precision they are stored in.
+FLOAT_ARRAYS = ("residual", "target", "other_target")
+FLOAT_DTYPE = np.float16
 EXAMPLE_COLUMNS = ("camera", "image", "quality", "split", "jpeg", "residual")
 MANIFEST_COLUMNS = (
     "split", "shard", "index", "camera", "image", "quality", "y", "x",
@@ -190,7 +197,7 @@ def _image_examples(row, fingerprints: _Fingerprints, target: str, patch: int, s
     other_target = spn.fingerprint_term(fit_plane(fingerprints[other], shape), rgb)
 
     def cut(plane: np.ndarray) -> np.ndarray:
-        return np.stack([plane[y:y + patch, x:x + patch] for y, x in corners]).astype(np.float32)[:, None]
+        return np.stack([plane[y:y + patch, x:x + patch] for y, x in corners]).astype(FLOAT_DTYPE)[:, None]
 
     arrays = {
         "rgb": np.stack([rgb[y:y + patch, x:x + patch].transpose(2, 0, 1) for y, x in corners]),
@@ -219,7 +226,7 @@ def build_split(
 
     ``examples``: one row per (camera, image, quality) with columns ``camera,
     image, quality, split, jpeg`` (JPEG path), ``residual`` (path of the JPEG's
-    full-image residual, float32 H x W ``.npy``) and, for ``target=
+    full-image residual, float16 or float32 H x W ``.npy``) and, for ``target=
     'original_residual'``, ``original_residual`` (residual of the uncompressed
     image); rows of other splits are ignored. ``fingerprints``: camera name ->
     fingerprint K (H x W float ``.npy`` path or array) for at least two cameras.
@@ -355,8 +362,29 @@ def list_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
     return sorted(p for p in (Path(dataset_dir) / split).glob("shard-*") if p.is_dir())
 
 
+class Float32Map:
+    """A memory-mapped float16 (or float32) shard array read as float32: indexing returns a float32 copy of
+    the rows asked for; ``len``, ``shape``, ``ndim`` and ``dtype`` (float32) are those of an ndarray."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, stored: np.ndarray):
+        self.stored = stored
+        self.shape, self.ndim = stored.shape, stored.ndim
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.stored[key], np.float32)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.stored, dtype or np.float32)
+
+
 def open_shard(shard_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of one shard, memory-mapped read-only (see the module docstring for shapes)."""
+    """The arrays of one shard, memory-mapped read-only (see the module docstring for shapes); the float maps
+    as :class:`Float32Map` (float32 rows, whatever precision they are stored in)."""
     shard_dir = Path(shard_dir)
     arrays = {}
     for name in ARRAYS:
@@ -364,6 +392,8 @@ def open_shard(shard_dir: str | os.PathLike) -> dict[str, np.ndarray]:
         if not path.is_file():
             raise SpnRestoreError(f"{path}: missing; the shard is incomplete — rebuild the data set.")
         arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+        if name in FLOAT_ARRAYS:
+            arrays[name] = Float32Map(arrays[name])
     n = {len(a) for a in arrays.values()}
     if len(n) != 1:
         raise SpnRestoreError(f"{shard_dir}: arrays have different lengths {n}; rebuild the data set.")

@@ -61,6 +61,7 @@ def develop_batch(
     sigma: float,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
+    storage: Mapping | None = None,
 ) -> pd.DataFrame:
     """Develop (RAW) or load (JPEG, TIFF, PNG) each image of a batch and write its JPEGs at every quality.
 
@@ -74,6 +75,7 @@ def develop_batch(
         on_bad_image: "skip" records a bad original in the table and goes on; "fail" raises.
         sigma: noise standard deviation of the residual's wavelet denoiser (0..255 units).
         table: CSV written (atomically) at the end, one row per image.
+        storage: the ``storage`` config section (residual precision, previews; None: float32 with preview).
     """
     drive = DrivePaths.of(drive)
     rows = []
@@ -90,7 +92,7 @@ def develop_batch(
             continue
         for quality in qualities:
             write_jpeg(drive.jpeg(item["camera"], quality, item["image"]), developed.rgb, quality, subsampling)
-        save_residual(drive.residual(item["camera"], ORIGINAL, item["image"]), residual)
+        save_residual(drive.residual(item["camera"], ORIGINAL, item["image"]), residual, storage)
         write_png(drive.intensity(item["camera"], item["image"]), gray_uint8(developed.rgb))
         height, width = developed.rgb.shape[:2]
         rows.append({**row, "status": "ok", "reason": "", "width": width, "height": height,

@@ -30,10 +30,11 @@ def restore_camera(
     table: str | os.PathLike,
     device: str | None = None,
     log: Callable[[str], None] = print,
+    storage: Mapping | None = None,
 ) -> pd.DataFrame:
     """Restore the residual of every JPEG of one camera's test/holdout images and score it.
 
-    Writes ``SPN/<camera>/restored/<Q>/<image>.npy`` (+ preview) and a table with the SCORE_COLUMNS of the
+    Writes ``SPN/<camera>/restored/<Q>/<image>.npy`` (stored as ``storage`` says) and a table with the SCORE_COLUMNS of the
     ``restored`` method, scored against the fingerprints of ``cameras``. A checkpoint trained on residuals
     of other settings than ``sigma`` is refused, naming both values.
     """
@@ -53,7 +54,7 @@ def restore_camera(
             plain = load_residual(drive.residual(item.camera, quality, item.image))
             restored = restore_residual(restorer, rgb, plain, quality)
             target = drive.restored(item.camera, quality, item.image)
-            save_residual(target, restored)
+            save_residual(target, restored, storage)
             for score in score_residual(restored, rgb, arrays, str(target), log):
                 rows.append({"camera": item.camera, "image": item.image, "role": role, "subset": subset_of(role),
                              "quality": quality, "method": "restored", **score,

@@ -30,8 +30,10 @@ def residual_batch(
     sigma: float,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
+    storage: Mapping | None = None,
 ) -> pd.DataFrame:
-    """Residual (+ PNG preview) of every JPEG of one batch, at every quality."""
+    """Residual of every JPEG of one batch, at every quality, stored as the ``storage`` config section says
+    (:func:`spnrestore.residual_files.save_residual`)."""
     drive = DrivePaths.of(drive)
     rows = []
     for item in ok_images(develop_table).itertuples():
@@ -39,7 +41,7 @@ def residual_batch(
             source = drive.jpeg(item.camera, quality, item.image)
             residual = extract_residual(read_rgb(source), sigma=sigma, name=source)
             target = drive.residual(item.camera, quality, item.image)
-            save_residual(target, residual)
+            save_residual(target, residual, storage)
             rows.append({"camera": item.camera, "image": item.image, "quality": quality, "residual": str(target)})
             log(f"residual {source} -> {target}")
     frame = pd.DataFrame(rows, columns=["camera", "image", "quality", "residual"])
@@ -55,12 +57,13 @@ def fingerprint_camera(
     drive: DrivePaths | Mapping,
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
+    storage: Mapping | None = None,
 ) -> pd.DataFrame:
     """Estimate ``camera``'s fingerprint from its fingerprint images (RAW files developed here, or
     developed originals loaded).
 
     ``images``: mappings with keys image, path and format; the fingerprint is written to
-    ``drive.fingerprint(camera)`` (PNG preview beside it). Originals that cannot be
+    ``drive.fingerprint(camera)``, always float32 (a preview beside it if ``storage`` asks). Originals that cannot be
     read, and those whose size differs from the most common size among them, are
     left out and listed with the reason; among them an image of the transposed
     size (turned by the camera, no orientation tag), whose direction of rotation
@@ -95,7 +98,7 @@ def fingerprint_camera(
             f"camera {camera!r}: only {accumulator.count} usable fingerprint image(s); a fingerprint needs at "
             "least 2 (20 or more for reliable identification). Add images of this camera or remove its folder."
         )
-    save_residual(DrivePaths.of(drive).fingerprint(camera), accumulator.finalize())
+    save_residual(DrivePaths.of(drive).fingerprint(camera), accumulator.finalize(), storage, dtype="float32")
     result = pd.DataFrame(rows, columns=["image", "used", "reason"]).assign(camera=camera)
     save_csv(table, result[["camera", "image", "used", "reason"]])
     return result

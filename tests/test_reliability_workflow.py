@@ -135,9 +135,10 @@ def check_outputs_equal_a_clean_development(drive: Path, work: Path) -> None:
             jpeg = drive / "Images" / "Compressed" / raw.parent.name / str(q) / f"{raw.stem}.jpg"
             assert jpeg.read_bytes() == encode_jpeg(rgb, q, settings["jpeg"]["chroma_subsampling"]), jpeg
             residual = np.load(drive / "Images" / "SPN" / raw.parent.name / str(q) / f"{raw.stem}.npy")
-            assert residual.shape == rgb.shape[:2] and residual.dtype == np.float32
-            np.testing.assert_allclose(residual, extract_residual(read_rgb(jpeg), sigma=settings["spn"]["sigma"]),
-                                       rtol=0, atol=1e-5)
+            assert residual.shape == rgb.shape[:2] and residual.dtype == settings["storage"]["residual_dtype"]
+            np.testing.assert_allclose(residual.astype(np.float32),
+                                       extract_residual(read_rgb(jpeg), sigma=settings["spn"]["sigma"]),
+                                       rtol=2.0**-11, atol=1e-5)
 
 
 # ---------------------------------------------------------------- kill -9 of jobs while they write

@@ -42,7 +42,8 @@ def test_every_jpeg_and_residual_exists(finished_run):
             jpeg = drive / "Images" / "Compressed" / row.camera / str(q) / f"{row.image}.jpg"
             assert jpeg.stat().st_size > 1000, jpeg
             assert (drive / "Images" / "SPN" / row.camera / str(q) / f"{row.image}.npy").is_file()
-        assert (drive / "Images" / "SPN" / row.camera / "original" / f"{row.image}.png").is_file()
+        assert (drive / "Images" / "SPN" / row.camera / "original" / f"{row.image}.npy").is_file()
+        assert not (drive / "Images" / "SPN" / row.camera / "original" / f"{row.image}.png").exists()  # previews off
     assert set(ok["width"]) == {384} and set(ok["height"]) == {256}
     assert set(ok["raw_pattern"]) >= {"RGGB", "BGGR"}
 

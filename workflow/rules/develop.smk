@@ -18,7 +18,6 @@ rule develop:
         mem_mb=2000,
         runtime=30,
     params:
-        storage=config["storage"],
         images=batch_images,
         drive=DRIVE,
         qualities=QUALITIES,

@@ -21,7 +21,6 @@ rule restore:
         mem_mb=4000,
         runtime=120,
     params:
-        storage=config["storage"],
         roles=lambda wildcards: ROLES[wildcards.camera],
         qualities=QUALITIES,
         drive=DRIVE,

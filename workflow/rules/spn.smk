@@ -17,7 +17,6 @@ rule residual:
         mem_mb=2000,
         runtime=30,
     params:
-        storage=config["storage"],
         drive=DRIVE,
         qualities=QUALITIES,
         sigma=config["spn"]["sigma"],
@@ -42,7 +41,6 @@ rule fingerprint:
         mem_mb=4000,
         runtime=60,
     params:
-        storage=config["storage"],
         images=fingerprint_records,
         develop=config["develop"],
         sigma=config["spn"]["sigma"],

@@ -15,5 +15,5 @@ fingerprint_camera(
     drive=smk.params.drive,
     table=smk.output.table,
     log=log,
-    storage=smk.params.storage,
+    storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
 )

@@ -17,5 +17,5 @@ restore_camera(
     sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,
-    storage=smk.params.storage,
+    storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
 )

@@ -10,6 +10,12 @@ folder, e.g. the demo's ``.demo``: ``--read .demo``).
     python bench/bench_storage.py                                   # default storage (float16, no previews)
     python bench/bench_storage.py --config "storage={residual_dtype: float32, previews: true}"
     python bench/bench_storage.py --read .demo                      # the demo as it is on disk
+    python bench/bench_storage.py --restored-pce .demo              # restored PCE: float32 vs float16 input
+
+``--restored-pce DIR`` restores the first 3 test/holdout images of each camera of a finished run (its
+model, fingerprints and float32 or float16 residuals) from the plain residual as stored and rounded to
+float16, and prints how far the PCE of the restored residuals moves (the scores use the restored residual
+in memory; the second figure also rounds it, as a reader of the stored file sees it).
 """
 
 from __future__ import annotations
@@ -120,9 +126,44 @@ def run(args) -> tuple[Path, Path, float]:
     return drive, work / "results", time.perf_counter() - start
 
 
+def restored_pce(run: Path, per_camera: int = 3) -> None:
+    """PCE of restored residuals from float32 and float16 plain residuals of a finished run (see above)."""
+    import numpy as np
+    import pandas as pd
+
+    from spnrestore.jpeg import read_rgb
+    from spnrestore.model.inference import load_restorer, restore_residual
+    from spnrestore.residual_files import load_residual
+    from spnrestore.spn import residual_settings, score_residual
+
+    spn = run / "drive" / "Images" / "SPN"
+    prints = {c.name: load_residual(c / "fingerprint.npy") for c in sorted(spn.iterdir())}
+    restorer = load_restorer(run / "results" / "model" / "restorer.pt", "cpu", residual=residual_settings(5.0))
+    manifest = pd.read_csv(run / "results" / "manifest.csv", keep_default_na=False)
+    rows = []
+    for r in manifest[manifest["role"].isin(["test", "holdout"])].groupby("camera").head(per_camera).itertuples():
+        for q in (90, 60, 30):
+            rgb = read_rgb(run / "drive" / "Images" / "Compressed" / r.camera / str(q) / f"{r.image}.jpg")
+            plain = load_residual(spn / r.camera / str(q) / f"{r.image}.npy")
+            full = restore_residual(restorer, rgb, plain, q)
+            half = restore_residual(restorer, rgb, plain.astype(np.float16).astype(np.float32), q)
+            stored = half.astype(np.float16).astype(np.float32)
+            scores = [score_residual(x, rgb, prints, log=None) for x in (full, half, stored)]
+            rows += [[s["pce"] for s in trio] for trio in zip(*scores)]
+    pce = np.array(rows)
+    strong = np.abs(pce[:, 0]) >= 60
+    print(f"restored residuals of {len(pce) // len(prints)} JPEGs x {len(prints)} fingerprints = {len(pce)} pairs "
+          f"({strong.sum()} with PCE >= 60)")
+    for col, what in ((1, "float16 plain residual in"), (2, "float16 in, restored residual stored float16")):
+        diff = np.abs(pce[:, col] - pce[:, 0])
+        print(f"{what}: largest |dPCE| / max(|PCE|, 60) {(diff / np.maximum(np.abs(pce[:, 0]), 60)).max():.2e}, "
+              f"relative at PCE >= 60 {(diff[strong] / np.abs(pce[strong, 0])).max():.2e}, absolute {diff.max():.3g}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--read", type=Path, help="measure an existing run: a folder with drive/ and results/")
+    ap.add_argument("--restored-pce", type=Path, help="a finished run (drive/, results/): restored PCE f32 vs f16")
     ap.add_argument("--cameras", type=int, default=5)
     ap.add_argument("--images", type=int, default=64, help="shots per camera")
     ap.add_argument("--height", type=int, default=256)
@@ -131,6 +172,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tmp", default=None, help="where the generated drive and run go (a temporary folder)")
     ap.add_argument("--config", nargs="*", default=[], help="extra snakemake --config items, e.g. storage={...}")
     args = ap.parse_args(argv)
+    if args.restored_pce:
+        return restored_pce(args.restored_pce)
     if args.read:
         drive, results = args.read / "drive", args.read / "results"
         if not results.is_dir():  # a run of this bench: <tmp>/bench_storage-*/{drive,work/results}

@@ -133,7 +133,8 @@ def test_fingerprint_refuses_images_of_another_size(case, tmp_path, capsys):
 # ------------------------------------------------------------------------------------------- identify
 def test_identify_names_the_right_camera(case, fingerprints, tmp_path, capsys):
     csv = tmp_path / "ident.csv"
-    assert main(["identify", str(case / "questioned"), "--fingerprints", str(fingerprints), "--csv", str(csv)]) == 0
+    assert main(["identify", str(case / "questioned"), "--fingerprints", str(fingerprints), "--checkpoint", "none",
+                 "--csv", str(csv)]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["image", "method", "Q", "fingerprint", "PCE", "NCC", "decision"]
     table = pd.read_csv(csv)
@@ -152,7 +153,8 @@ def test_identify_reads_the_drive_layout_and_threshold_gives_unknown(case, finge
         shutil.copy(fingerprints / f"{camera}.npy", spn / camera / "fingerprint.npy")
     image = case / "questioned" / "cam_c_q60.jpg"
     csv = tmp_path / "t.csv"
-    assert main(["identify", str(image), "--fingerprints", str(spn), "--threshold", "1e9", "--csv", str(csv)]) == 0
+    assert main(["identify", str(image), "--fingerprints", str(spn), "--threshold", "1e9", "--checkpoint", "none",
+                 "--csv", str(csv)]) == 0
     table = pd.read_csv(csv)
     assert set(table["fingerprint"]) == set(CAMERAS) and set(table["decision"]) == {"unknown"}
 
@@ -186,9 +188,23 @@ def test_identify_errors(case, fingerprints, tmp_path, capsys):
     jpeg, png = str(case / "questioned" / "cam_a_q90.jpg"), str(case / "cam_a" / "flat_0.png")
     assert main(["identify", jpeg, "--fingerprints", str(fingerprints), "--checkpoint", str(tmp_path / "x.pt")]) == 2
     assert "x.pt: checkpoint does not exist" in one_error_line(capsys)
-    missing = str(tmp_path / "x.pt")
-    assert main(["identify", jpeg, png, "--fingerprints", str(fingerprints), "--checkpoint", missing]) == 2
-    assert "flat_0.png: not a JPEG, so its quality cannot be read" in one_error_line(capsys)
+
+
+def test_identify_restores_with_the_shipped_model_by_default(case, fingerprints, tmp_path, capsys):
+    """Without --checkpoint the shipped (pretrained) model restores every JPEG; a PNG, whose JPEG quality is
+    unknown, is scored plain only, with a warning naming it."""
+    csv = tmp_path / "d.csv"
+    jpegs = [str(case / "questioned" / f"{c}_q60.jpg") for c in ("cam_a", "cam_b")]
+    png = str(case / "cam_a" / "flat_0.png")
+    assert main(["identify", *jpegs, png, "--fingerprints", str(fingerprints), "--csv", str(csv)]) == 0
+    assert "flat_0.png: not a JPEG, so not restored" in capsys.readouterr().err
+    table = pd.read_csv(csv)
+    restored = table[table["method"] == "restored"]
+    assert set(restored["image"]) == set(jpegs) and len(restored) == 2 * len(CAMERAS)
+    assert set(table.loc[table["image"] == png, "method"]) == {"plain"}
+    assert (restored["decision"] == restored["image"].map(lambda p: Path(p).name[:5])).all()
+    match = restored["fingerprint"] == restored["image"].map(lambda p: Path(p).name[:5])
+    assert restored.loc[match, "pce"].min() > 60 and restored.loc[~match, "pce"].max() < 60
 
 
 # ------------------------------------------------------------------------------------------- restore
@@ -209,6 +225,8 @@ def test_restore_errors(case, checkpoint, tmp_path, capsys):
     assert main(["restore", png, "--checkpoint", str(checkpoint), "-o", str(tmp_path / "o"), "--quality", "30"]) == 0
     assert (tmp_path / "o" / "flat_0.npy").is_file()
     capsys.readouterr()
+    assert main(["restore", png, "--checkpoint", "none", "--quality", "30", "-o", str(tmp_path / "o")]) == 2
+    assert "restore needs a model" in one_error_line(capsys)
 
     import torch
 
@@ -245,12 +263,12 @@ def test_console_script_and_no_torch_without_checkpoint(case, fingerprints, tmp_
     done = subprocess.run([script, "identify", image, "--fingerprints", str(fingerprints)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert [line.split()[-1] for line in done.stdout.splitlines()[1:]] == ["cam_b"] * 3
+    assert [line.split()[-1] for line in done.stdout.splitlines()[1:]] == ["cam_b"] * 6  # plain, then restored
     done = subprocess.run([script, "identify", str(tmp_path / "absent.jpg"), "--fingerprints", str(fingerprints)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("spnrestore: ") and done.stderr.count("\n") == 1
     code = ("import sys; from spnrestore.cli import main; "
-            f"rc = main(['identify', {image!r}, '--fingerprints', {str(fingerprints)!r}]); "
+            f"rc = main(['identify', {image!r}, '--fingerprints', {str(fingerprints)!r}, '--checkpoint', 'none']); "
             "print(rc, 'torch' in sys.modules, file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stderr.strip().splitlines()[-1] == "0 False"

@@ -11,10 +11,14 @@ Sub-commands (``spnrestore <command> --help`` for each):
   ``SPN`` folder or one camera's ``SPN/<camera>`` folder), with the decision
   (best camera, or ``unknown`` when its PCE is not above the threshold), by the
   workflow's scoring (:func:`spnrestore.spn.score_residual`, quarter turns for
-  turned shots); with ``--checkpoint`` also after restoring the residual. RAW
-  files are developed with the workflow's ``develop`` settings (``--config``);
-* ``restore IMAGE... --checkpoint CKPT -o DIR`` — restored residuals
-  ``DIR/<stem>.npy`` (+ ``.png`` preview);
+  turned shots), and of each JPEG also after restoring its residual with the
+  model shipped with spnrestore (``--checkpoint`` another, ``none`` for plain
+  residuals only). RAW files are developed with the workflow's ``develop``
+  settings (``--config``);
+* ``restore IMAGE... -o DIR`` — restored residuals ``DIR/<stem>.npy`` (+
+  ``.png`` preview), by the shipped model or ``--checkpoint CKPT``;
+* ``pretrain --settings YAML -o OUT`` — the shipped model's training on
+  synthetic sensors (:mod:`spnrestore.model.pretrain`);
 * ``layout SRC --by exif|pattern [REGEX] -o DRIVE/Images/Original`` — the
   drive's camera folders built from a folder of images (a public data set) by
   links or copies, with a table of what went where (:mod:`spnrestore.layout`).
@@ -23,7 +27,7 @@ Restoration needs each JPEG's quality: it is estimated from the JPEG's
 luminance quantisation table (:func:`estimate_jpeg_quality`) unless
 ``--quality`` is given. Errors a user can cause end the command with exit
 code 2 and one line ``spnrestore: ...`` on stderr. torch is imported only when
-a checkpoint is used.
+a model is used.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from . import __version__
 from .discovery import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS
 from .errors import BadImageError, SpnRestoreError
 from .jpeg import estimate_jpeg_quality
+from .model.pretrained import KEYWORD as PRETRAINED, resolve_checkpoint
 
 IMAGE_SUFFIXES = (*DEVELOPED_EXTENSIONS, *RAW_EXTENSIONS)
 EXIT_ERROR = 2
@@ -224,8 +229,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
     images = expand_images(args.images)
     fingerprints = load_fingerprint_dir(args.fingerprints)
-    qualities = {path: image_quality(path, args.quality, required=bool(args.checkpoint)) for path in images}
-    restorer = _restorer(args.checkpoint, args.device, args.sigma) if args.checkpoint else None
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    qualities = {path: image_quality(path, args.quality, required=False) for path in images}
+    restorer = _restorer(checkpoint, args.device, args.sigma) if checkpoint else None
     threshold = decision_threshold(args.threshold, restorer)
     width = max(len(p.name) for p in images)
     cam_width = max(11, *(len(c) for c in fingerprints), len("unknown"))
@@ -248,7 +254,10 @@ def cmd_identify(args: argparse.Namespace) -> int:
         quality, how = qualities[path]
         residual = extract_residual(rgb, sigma=args.sigma, name=str(path))
         methods = [("plain", residual)]
-        if restorer is not None:
+        if restorer is not None and quality is None:
+            warn(f"{path}: not a JPEG, so not restored (the model needs the JPEG quality; pass --quality Q for "
+                 "an image that was a JPEG)")
+        elif restorer is not None:
             methods.append(("restored", _restore(restorer, rgb, residual, quality)))
         for method, w in methods:
             group = [{"image": str(path), "method": method, "quality": quality, "quality_from": how, **score}
@@ -271,6 +280,26 @@ def cmd_identify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    """Pretrain restorers on synthetic sensors; one checkpoint per variant of the settings in OUT."""
+    import yaml
+
+    from .model.pretrain import pretrain, settings_from
+
+    path = Path(args.settings)
+    try:
+        mapping = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpnRestoreError(f"{path}: cannot read the pretraining settings ({exc}); give a YAML file "
+                              "(config/pretrain.yaml is the shipped model's).") from None
+    overrides = {k: v for k, v in (("steps", args.steps), ("time_budget_s", args.time_budget),
+                                   ("workers", args.workers)) if v is not None}
+    settings = settings_from({**mapping, **overrides}, name=str(path))
+    pretrain(args.output, settings, None if args.device == "auto" else args.device,
+             log=lambda line: print(line, flush=True))
+    return 0
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     """Write the restored residual of every image to ``DIR/<stem>.npy`` (+ preview)."""
     from .residual_files import save_residual
@@ -283,8 +312,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
             raise SpnRestoreError(f"{path}: same file name as {stems[path.stem]}; both would be written to "
                                   f"{Path(args.output) / (path.stem + '.npy')}; restore them into separate folders.")
         stems[path.stem] = path
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    if checkpoint is None:
+        raise SpnRestoreError(f"--checkpoint {args.checkpoint!r}: restore needs a model; give a checkpoint file or "
+                              f"'{PRETRAINED}' (the model shipped with spnrestore, the default).")
     qualities = {path: image_quality(path, args.quality, required=True) for path in images}
-    restorer = _restorer(args.checkpoint, args.device, args.sigma)
+    restorer = _restorer(checkpoint, args.device, args.sigma)
     for path in images:
         quality, how = qualities[path]
         rgb = read_image(path, args.config)
@@ -433,12 +466,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("identify", help="score images against camera fingerprints",
                        description="Compute the PCE and NCC of each image's residual against every fingerprint of "
                                    "its size and decide its camera: the highest-PCE camera when that PCE is above "
-                                   "the threshold, else 'unknown'. With --checkpoint, the restored residual is "
+                                   "the threshold, else 'unknown'. The restored residual of each JPEG is "
                                    "scored as well (method 'restored').")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("--fingerprints", required=True, metavar="DIR",
                    help="folder of <camera>.npy fingerprints, or a drive's SPN folder (<camera>/fingerprint.npy)")
-    p.add_argument("--checkpoint", metavar="CKPT", help="trained restoration model: also score restored residuals")
+    p.add_argument("--checkpoint", metavar="CKPT", default=PRETRAINED,
+                   help=f"restoration model whose restored residuals are scored too: a checkpoint file, "
+                        f"'{PRETRAINED}' (the model shipped with spnrestore, default) or 'none' (plain residuals only)")
     p.add_argument("--quality", type=_quality, metavar="Q",
                    help="JPEG quality of every image (default: estimated from each JPEG's quantisation tables)")
     p.add_argument("--threshold", type=_positive,
@@ -454,7 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Restore the sensor-noise residual of each image with a trained model and write "
                                    "it as DIR/<stem>.npy (float32 H x W, grey levels) with a .png preview.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="trained restoration model")
+    p.add_argument("--checkpoint", metavar="CKPT", default=PRETRAINED,
+                   help=f"restoration model: a checkpoint file or '{PRETRAINED}' (the model shipped with spnrestore, "
+                        "default)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the restored residuals")
     p.add_argument("--quality", type=_quality, metavar="Q",
                    help="JPEG quality of every image (default: estimated from each JPEG's quantisation tables)")
@@ -462,6 +499,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", **device)
     p.add_argument("--config", **config)
     p.set_defaults(run=cmd_restore)
+
+    p = sub.add_parser("pretrain", help="train restorers on synthetic sensors (the shipped model's command)",
+                       description="Train the restorer on a stream of synthetic cameras (a new sensor per example, "
+                                   "exact PRNU targets; spnrestore.dataset.synthetic) and write OUT/<variant>.pt "
+                                   "for each variant of the settings. The shipped model is made by "
+                                   "'spnrestore pretrain --settings config/pretrain.yaml -o OUT' (docs/model.md).")
+    p.add_argument("--settings", default="config/pretrain.yaml", metavar="YAML",
+                   help="pretraining settings (default config/pretrain.yaml)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the checkpoints")
+    p.add_argument("--steps", type=int, help="optimiser steps (overrides the settings)")
+    p.add_argument("--time-budget", type=_positive, metavar="S", help="stop training after S seconds")
+    p.add_argument("--workers", type=int, help="processes making examples (overrides the settings)")
+    p.add_argument("--device", **device)
+    p.set_defaults(run=cmd_pretrain)
 
     p = sub.add_parser("layout", help="lay out a folder of images as camera folders (Dresden, VISION, EXIF)",
                        description="Build the drive's camera folders OUTPUT/<camera>/<image> from a folder of images "

@@ -98,14 +98,16 @@ HOLDOUT = [
     if camera not in _NO_FINGERPRINT
 ]
 # A model trained elsewhere (model.checkpoint): this drive trains nothing and evaluates every scored image.
-REUSED_MODEL = config["model"]["checkpoint"]
+from spnrestore.model.pretrained import resolve_checkpoint
+
+REUSED_MODEL = resolve_checkpoint(config["model"]["checkpoint"])  # "pretrained": the model shipped with spnrestore
 if REUSED_MODEL:
     REUSED_MODEL = os.path.abspath(os.path.expanduser(REUSED_MODEL))
     if not os.path.isfile(REUSED_MODEL):
         raise SystemExit(
             f"spnrestore: model.checkpoint = {config['model']['checkpoint']!r}: {REUSED_MODEL} is not a file. "
-            "Give the path of a restorer.pt written by a workflow run (results/model/restorer.pt), or leave "
-            "model.checkpoint empty to train a model on this drive."
+            "Give the path of a restorer.pt written by a workflow run (results/model/restorer.pt), 'pretrained' "
+            "for the model shipped with spnrestore, or leave model.checkpoint empty to train a model on this drive."
         )
     HOLDOUT = []
     from spnrestore.model.checkpoint import check_residual_settings, load_checkpoint

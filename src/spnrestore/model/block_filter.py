@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..jpeg import IJG_TABLES, ZIGZAG
 
 BLOCK = 8
 GRAY = (0.299, 0.587, 0.114)
@@ -130,3 +133,47 @@ class BlockFilter(nn.Module):
         self.fitted.copy_(fitted)
         return {int(q) + 1: int(counts[q]) for q in trained}
 
+
+
+ZERO_BANDS = ((1, 6), (6, 15), (15, 36), (36, 64))
+"""Zig-zag ranges of the AC frequencies whose quantised-to-zero share :class:`JpegFeatures` reports."""
+
+
+class JpegFeatures(nn.Module):
+    """Where the JPEG kept the noise: per 8 x 8 block of the luma, the share of AC coefficients quantised to
+    zero in each of the :data:`ZERO_BANDS` (low to high frequencies), for the IJG luminance table of the
+    block's JPEG quality; (B, 4, H, W), constant over each block, in -1..1 (1: every coefficient zeroed).
+
+    The coefficients are recomputed from the decoded pixels (the JPEG's own level shift, colour transform and
+    orthonormal DCT): a coefficient counts as zeroed when it lies within half a quantisation step of 0, which
+    the decoder's rounding moves by well under one step. ``log_steps(quality)`` (B, 64): log2 of the table
+    over 8, the quality conditioning of a quantisation-aware generator.
+    """
+
+    channels = len(ZERO_BANDS)
+
+    def __init__(self):
+        super().__init__()
+        d = dct_matrix()
+        self.register_buffer("basis", (d[:, None, :, None] * d[None, :, None, :]).reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK))
+        self.register_buffer("tables", torch.from_numpy(IJG_TABLES.astype(np.float32)), persistent=False)
+        band = np.full(BLOCK * BLOCK, -1)
+        for i, (lo, hi) in enumerate(ZERO_BANDS):
+            band[ZIGZAG[lo:hi]] = i
+        members = torch.zeros(len(ZERO_BANDS), BLOCK * BLOCK)
+        for i in range(len(ZERO_BANDS)):
+            members[i, torch.from_numpy(band == i)] = 1.0 / float((band == i).sum())
+        self.register_buffer("members", members, persistent=False)
+
+    def log_steps(self, quality: torch.Tensor) -> torch.Tensor:
+        return torch.log2(self.tables[quality.long().clamp(1, 100) - 1] / 8.0)
+
+    def forward(self, rgb: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(rgb.device.type, enabled=False):
+            weights = torch.tensor((0.299, 0.587, 0.114), device=rgb.device).view(1, 3, 1, 1)
+            luma = (rgb.float() * weights).sum(1, keepdim=True) * 255.0 - 128.0
+            c = F.conv2d(luma, self.basis, stride=BLOCK)  # (B, 64, H/8, W/8)
+            steps = self.tables[quality.long().clamp(1, 100) - 1][:, :, None, None]
+            zeroed = (c.abs() < steps / 2).float()
+            share = torch.einsum("bkhw,nk->bnhw", zeroed, self.members)
+            return (share * 2 - 1).repeat_interleave(BLOCK, -2).repeat_interleave(BLOCK, -1)

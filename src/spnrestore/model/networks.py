@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .block_filter import BLOCK, BlockFilter
+from .block_filter import BLOCK, BlockFilter, JpegFeatures
 from .train_config import defaults, resolve_section
 
 SLOPE = 0.2
@@ -37,7 +37,9 @@ class GeneratorConfig:
     stacked hourglass blocks at the deepest level; ``hourglass_depth``:
     further halvings inside each. ``q_embed``: size of the quality embedding.
     ``filter_bins``: texture classes of the JPEG-aware block filter applied to
-    the residual before the U-Net (:mod:`.block_filter`; 0: no filter).
+    the residual before the U-Net (:mod:`.block_filter`; 0: no filter). ``jpeg_features``: the U-Net also
+    sees where the JPEG zeroed its coefficients (:class:`.block_filter.JpegFeatures`, 4 input planes) and is
+    conditioned on the quantisation table of the quality (64 log steps) rather than the quality number alone.
     The default has about 7.8 M parameters; ``tiny()`` about 47 k.
     """
 
@@ -49,6 +51,7 @@ class GeneratorConfig:
     hourglass_depth: int = _MODEL["hourglass_depth"]
     q_embed: int = _MODEL["q_embed"]
     filter_bins: int = _MODEL["filter_bins"]
+    jpeg_features: bool = _MODEL["jpeg_features"]
 
     @classmethod
     def from_dict(cls, cfg: Mapping | None, key: str | None = None) -> "GeneratorConfig":
@@ -81,14 +84,19 @@ def _up(x: torch.Tensor) -> torch.Tensor:
 
 
 class QualityEmbedding(nn.Module):
-    """Quality 1..100 (B,) -> embedding (B, dim) by a small MLP on q / 100."""
+    """Quality 1..100 (B,) -> embedding (B, dim) by a small MLP on q / 100 (and, given ``jpeg``, on the 64 log
+    quantisation steps of the quality's table)."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, jpeg: JpegFeatures | None = None):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(1, dim), nn.SiLU(), nn.Linear(dim, dim), nn.SiLU())
+        self.jpeg = [jpeg]  # a list: the features module belongs to the generator, not to this one
+        self.net = nn.Sequential(nn.Linear(1 + (BLOCK * BLOCK if jpeg else 0), dim), nn.SiLU(), nn.Linear(dim, dim), nn.SiLU())
 
     def forward(self, quality: torch.Tensor) -> torch.Tensor:
-        return self.net(quality.float()[:, None] / 100.0)
+        x = quality.float()[:, None] / 100.0
+        if self.jpeg[0] is not None:
+            x = torch.cat([x, self.jpeg[0].log_steps(quality)], dim=1)
+        return self.net(x)
 
 
 class ResBlock(nn.Module):
@@ -164,8 +172,9 @@ class Generator(nn.Module):
         self.register_buffer("residual_scale", torch.tensor(1.0))
         self.register_buffer("target_scale", torch.tensor(1.0))
         self.block_filter = BlockFilter(c.filter_bins) if c.filter_bins else None
-        self.embed = QualityEmbedding(c.q_embed)
-        self.stem = _conv(4, widths[0])
+        self.jpeg = JpegFeatures() if c.jpeg_features else None
+        self.embed = QualityEmbedding(c.q_embed, self.jpeg)
+        self.stem = _conv(4 + (JpegFeatures.channels if self.jpeg else 0), widths[0])
         self.encoder = nn.ModuleList(Stage(widths[i], c.q_embed, c.blocks) for i in range(c.depth))
         self.down = nn.ModuleList(_conv(widths[i], widths[i + 1], 3, 2) for i in range(c.depth))
         deep = widths[-1]
@@ -184,7 +193,8 @@ class Generator(nn.Module):
         if rgb.shape[-2] % f or rgb.shape[-1] % f:
             raise ValueError(f"input {tuple(rgb.shape[-2:])} is not a multiple of {f}; pad it first")
         e = self.embed(quality)
-        x = self.stem(torch.cat([rgb * 2 - 1, r], dim=1))
+        planes = [rgb * 2 - 1, r] + ([self.jpeg(rgb, quality).to(r.dtype)] if self.jpeg is not None else [])
+        x = self.stem(torch.cat(planes, dim=1))
         skips = []
         for stage, down in zip(self.encoder, self.down):
             x = stage(x, e)

@@ -56,3 +56,38 @@ def metrics_table(scores: pd.DataFrame, by: Sequence[str], threshold: float,
         name = name if isinstance(name, tuple) else (name,)
         rows.append({**dict(zip(others, name)), "camera": "all", **group_metrics(group, threshold, keys)})
     return pd.DataFrame(rows, columns=[*by, *METRIC_COLUMNS])
+
+
+GAIN_FLOOR = 1.0
+"""PCE below this is no evidence either way: both match PCEs are floored here before their ratio is taken, so that
+an image with no evidence before and after counts as unchanged (gain 1) rather than as a ratio of noise."""
+GAIN_COLUMNS = ["subset", "camera", "image", "quality", "pce_plain", "pce_restored", "gain", "lowered"]
+
+
+def image_gains(scores: pd.DataFrame, rtol: float = 1e-4) -> pd.DataFrame:
+    """Per image and quality (and subset where the table has one), the match PCE of the plain and the restored
+    residual and their ratio ``gain`` (both floored at :data:`GAIN_FLOOR`); ``lowered``: the restored match PCE is
+    below the plain one by more than ``rtol`` relative (float noise of an identity restoration is not harm)."""
+    match = scores[scores["match"].astype(bool) & scores["method"].isin(["plain", "restored"])]
+    keys = [k for k in ("subset", "camera", "image", "quality") if k in match.columns]
+    wide = match.pivot_table(index=keys, columns="method", values="pce", aggfunc="first").reset_index()
+    if wide.empty or not {"plain", "restored"} <= set(wide.columns):
+        return pd.DataFrame(columns=[c for c in GAIN_COLUMNS if c in keys or c not in ("subset",)])
+    wide = wide.dropna(subset=["plain", "restored"]).rename(columns={"plain": "pce_plain", "restored": "pce_restored"})
+    wide["gain"] = np.maximum(wide["pce_restored"], GAIN_FLOOR) / np.maximum(wide["pce_plain"], GAIN_FLOOR)
+    wide["lowered"] = wide["pce_restored"] < wide["pce_plain"] - rtol * wide["pce_plain"].abs()
+    return wide[[c for c in GAIN_COLUMNS if c in wide.columns]].reset_index(drop=True)
+
+
+def gain_summary(gains: pd.DataFrame) -> pd.DataFrame:
+    """Per subset and quality: images, median gain, share of images lowered, the worst gain, and the lowest
+    median gain of any camera (with that camera)."""
+    rows = []
+    keys = [k for k in ("subset", "quality") if k in gains.columns]
+    for name, g in gains.groupby(keys, sort=False):
+        per_camera = g.groupby("camera")["gain"].median()
+        rows.append({**dict(zip(keys, name if isinstance(name, tuple) else (name,))), "n_images": len(g),
+                     "median_gain": float(g["gain"].median()), "share_lowered": float(g["lowered"].mean()),
+                     "worst_gain": float(g["gain"].min()), "worst_camera_median_gain": float(per_camera.min()),
+                     "worst_camera": str(per_camera.idxmin())})
+    return pd.DataFrame(rows)

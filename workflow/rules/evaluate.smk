@@ -46,6 +46,16 @@ rule evaluation:
                 "shown as": "CSV (download)",
             },
         ),
+        gains=report(
+            f"{RESULTS}/evaluation/gains.csv",
+            caption="../report/gains.rst",
+            category="Restoration",
+            subcategory="Tables",
+            labels={
+                "table": "match PCE gain per image and quality (do no harm)",
+                "shown as": "CSV (download)",
+            },
+        ),
     log:
         f"{LOGS}/evaluation.log",
     conda:
@@ -60,6 +70,7 @@ rule evaluation:
 rule results:
     input:
         metrics=f"{RESULTS}/evaluation/metrics.csv",
+        gains=f"{RESULTS}/evaluation/gains.csv",
         checkpoint=MODEL or f"{RESULTS}/model/restorer.pt",
     output:
         markdown=f"{RESULTS}/evaluation/results.md",

@@ -14,6 +14,7 @@ scores, metrics = write_evaluation(
     threshold=smk.params.threshold,
     scores_out=smk.output.scores,
     metrics_out=smk.output.metrics,
+    gains_out=smk.output.gains,
     log=log,
 )
 log(metrics[metrics["camera"] == "all"].to_string(index=False))

@@ -8,4 +8,5 @@ log = start_job(smk)
 from spnrestore.stages.results import write_results  # noqa: E402
 
 write_results(smk.input.metrics, smk.params.threshold, smk.output.markdown, checkpoint=smk.input.checkpoint,
+              gains_csv=smk.input.gains,
               reused=smk.params.reused, plan=smk.params.plan, log=log)

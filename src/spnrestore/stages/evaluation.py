@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from ..atomic import save_csv
-from ..metrics import metrics_table
+from ..metrics import image_gains, metrics_table
 from .identification import read_scores
 from .roles import EVALUATED_ROLES, subset_of
 
@@ -49,10 +49,12 @@ def write_evaluation(
     threshold: float,
     scores_out: str | os.PathLike,
     metrics_out: str | os.PathLike,
+    gains_out: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write ``scores.csv`` (every score of the three methods) and ``metrics.csv`` (per subset, camera,
-    quality and method, with ``camera == 'all'`` rows over all cameras of a subset)."""
+    """Write ``scores.csv`` (every score of the three methods), ``metrics.csv`` (per subset, camera,
+    quality and method, with ``camera == 'all'`` rows over all cameras of a subset) and ``gains.csv`` (per
+    image and quality: match PCE plain and restored, their ratio, whether the restoration lowered it)."""
     frames = [f for f in map(read_scores, restored_tables) if len(f)]
     restored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_COLUMNS)
     scores = evaluation_scores(read_scores(spn_scores), restored, qualities)
@@ -64,4 +66,6 @@ def write_evaluation(
     metrics = metrics.sort_values(["subset", "quality", "method", "camera"], ascending=[False, False, True, True])
     save_csv(scores_out, scores)
     save_csv(metrics_out, metrics)
+    if gains_out is not None:
+        save_csv(gains_out, image_gains(scores))
     return scores, metrics

@@ -189,12 +189,31 @@ def test_a_long_cpu_run_without_a_budget_is_warned_about_with_the_fix():
 
 
 def test_the_selected_model_is_named_in_words():
-    t = SimpleNamespace(step=60, val_set=[0], best={"step": 0, "pce_gain": 0.0},
+    t = SimpleNamespace(step=60, val_set=[0], best={"step": 0, "pce_gain": 0.0}, cfg={},
                         G=SimpleNamespace(block_filter=object()))
     assert selected_model(t) == ("the block filter alone (no later step beat it on validation without widening "
                                  "the non-match PCE of the validation images)")
     t.best = {"step": 40, "gain": 0.01}
     assert selected_model(t).startswith("the U-Net at step 40 of 60 (the best on validation, NCC gain +0.01000")
+
+
+def test_training_can_start_from_the_shipped_model(dataset, tmp_path):
+    """init: pretrained takes the shipped generator (filter, weights, input scale) as step 0; a model setting that
+    differs from the checkpoint's is refused naming the difference."""
+    from spnrestore.model.pretrained import pretrained_checkpoint
+
+    shipped, _ = load_generator(pretrained_checkpoint())
+    messages = []
+    cfg = dict(TINY, model=shipped.config.as_dict(), init="pretrained", steps=2, batch_size=4)
+    train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=messages.append)
+    assert any(m.startswith("starting from pretrained") for m in messages)
+    val = pd.read_csv(tmp_path / "w" / "val_log.csv")
+    assert list(val["step"])[0] == 0
+    model = load_generator(tmp_path / "m.pt")[0]
+    assert torch.equal(model.block_filter.weights, shipped.block_filter.weights)
+    assert float(model.residual_scale) == float(shipped.residual_scale)
+    with pytest.raises(SpnRestoreError, match="another model configuration"):
+        train(dataset, tmp_path / "m2.pt", tmp_path / "w2", dict(TINY, init="pretrained", steps=2), log=quiet)
 
 
 def test_empty_train_split_says_why_and_what_to_change(tmp_path):

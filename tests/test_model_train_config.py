@@ -32,8 +32,9 @@ OLD_RUNTIME_KEYS = {"device", "bf16", "channels_last", "compile", "num_workers",
                     "val_images_per_camera", "val_image_crop", "nonmatch_pce_margin", "pce_threshold"}
 
 
-# Added since: a CPU time budget (one hour) so that a run without a GPU ends in a bounded, stated time.
-NEW_DEFAULTS = {"cpu_time_budget_s": 3600}
+# Added since: a CPU time budget (one hour) so that a run without a GPU ends in a bounded, stated time; a start
+# from another model (init, e.g. the shipped one); the quantisation-aware input (off unless asked for).
+NEW_DEFAULTS = {"cpu_time_budget_s": 3600, "init": None, "model": {**OLD_DEFAULTS["model"], "jpeg_features": False}}
 NEW_RUNTIME_KEYS = {"cpu_time_budget_s"}
 
 

@@ -37,7 +37,8 @@ from ..atomic import save_csv
 from ..dataset.shards import manifest_sha256
 from ..errors import ConfigError, SpnRestoreError
 from ..spn import settings_difference
-from .checkpoint import config_difference, load_checkpoint, model_payload, save_checkpoint
+from .checkpoint import (check_residual_settings, config_difference, load_checkpoint, load_generator, model_payload,
+                         save_checkpoint)
 from .data import Batches, OrderedBatches, ShardDataset, TrainBatches, data_scales, evenly_spaced
 from .device import pick_device
 from .losses import GeneratorLoss, HighFrequencyLoss, LossWeights, discriminator_loss, make_hf_loss, ncc
@@ -123,7 +124,9 @@ class Trainer:
                 "when it was interrupted)")
             resume = None
         self.finished = False
-        if resume is None:
+        if resume is None and cfg["init"]:
+            self._start_from(cfg["init"], model_cfg)
+        elif resume is None:
             if self.G.block_filter is not None:
                 blocks = self.G.block_filter.fit(Batches(self.train_set, evenly_spaced(self.train_set,
                                                                                        cfg["filter_examples"])))
@@ -154,6 +157,19 @@ class Trainer:
             log(f"resuming from {self.last_path} at step {self.step} of {self.total_steps}")
         self.g_run = torch.compile(self.G) if cfg["compile"] else self.G
         self.d_run = torch.compile(self.D) if cfg["compile"] else self.D
+
+    def _start_from(self, init: str, model_cfg: GeneratorConfig) -> None:
+        """Take the generator of checkpoint ``init`` ('pretrained': the shipped model) as step 0; the target scale
+        is this data's (the loss's units), the input scale the checkpoint's (what its weights expect)."""
+        from .pretrained import resolve_checkpoint
+
+        path = resolve_checkpoint(init)
+        model, payload = load_generator(path, expected_config=model_cfg)
+        check_residual_settings(payload, self.residual, path)
+        self.G.load_state_dict(model.state_dict())
+        _, t = data_scales(self.train_set, self.G.prefilter)
+        self.G.target_scale.fill_(t)
+        self.log(f"starting from {init} ({path}): its block filter and weights are step 0")
 
     def _check_resume(self, state: Mapping) -> None:
         runtime = runtime_keys()
@@ -369,7 +385,8 @@ def selected_model(t: Trainer) -> str:
     guard = ("widening the non-match PCE of the validation images" if "pce_gain" in t.best
              else "raising the non-match NCC of the validation patches")
     if step == 0:
-        first = "the block filter alone" if t.G.block_filter is not None else "the plain residual (identity map)"
+        first = (f"the initial model ({t.cfg['init']}) unchanged" if t.cfg.get("init") else
+                 "the block filter alone" if t.G.block_filter is not None else "the plain residual (identity map)")
         return f"{first} (no later step beat it on validation without {guard})"
     gain = (f"PCE gain {t.best['pce_gain']:+.3f} (log2)" if "pce_gain" in t.best
             else f"NCC gain {t.best['gain']:+.5f}")

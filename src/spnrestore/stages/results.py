@@ -164,6 +164,9 @@ def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
         chosen = metrics["selected"]
     elif step is None:
         chosen = "not recorded in the checkpoint"
+    elif step == 0 and (payload.get("train_config") or {}).get("init"):
+        chosen = (f"the initial model ({payload['train_config']['init']}) unchanged (step 0): no later step beat it "
+                  "on the validation images without widening their non-match PCE")
     elif step == 0:
         chosen = ("the block filter alone (step 0): no later step of the U-Net beat it on the validation images "
                   "without widening their non-match PCE")

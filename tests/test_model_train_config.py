@@ -44,14 +44,14 @@ def test_schema_defaults_equal_the_former_defaults():
     # val_every null: checkpoint_every
     assert resolve_config(None) == {**OLD_DEFAULTS, **NEW_DEFAULTS, "val_every": 1000}
     assert resolve_config({"checkpoint_every": 7})["val_every"] == 7
-    assert GeneratorConfig().as_dict() == OLD_DEFAULTS["model"] and LossWeights().as_dict() == OLD_DEFAULTS["loss_weights"]
+    assert GeneratorConfig().as_dict() == NEW_DEFAULTS["model"] and LossWeights().as_dict() == OLD_DEFAULTS["loss_weights"]
     assert len(Discriminator().convs) == OLD_DEFAULTS["discriminator"]["layers"] + 2
     assert TRAINING_SCHEMA_PATH.is_file()
 
 
 def test_nested_sections_merge_key_by_key():
     cfg = resolve_config({"model": {"width": 8}, "loss_weights": {"adv": 0.0}, "discriminator": None})
-    assert cfg["model"] == {**OLD_DEFAULTS["model"], "width": 8}
+    assert cfg["model"] == {**NEW_DEFAULTS["model"], "width": 8}
     assert cfg["loss_weights"] == {**OLD_DEFAULTS["loss_weights"], "adv": 0.0}
     assert cfg["discriminator"] == OLD_DEFAULTS["discriminator"]
 

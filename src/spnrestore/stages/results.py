@@ -160,18 +160,21 @@ def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
                                          "(synthetic validation sensors)"),
                 f"- residual settings it was trained with: {summary['residual']}"]
     step, done = summary["selected_step"], summary["steps_done"]
+    init = (payload.get("train_config") or {}).get("init")
     if metrics.get("selected"):
         chosen = metrics["selected"]
     elif step is None:
         chosen = "not recorded in the checkpoint"
-    elif step == 0 and (payload.get("train_config") or {}).get("init"):
-        chosen = (f"the initial model ({payload['train_config']['init']}) unchanged (step 0): no later step beat it "
+    elif step == 0 and init:
+        chosen = (f"the initial model ({init}) unchanged (step 0): no later step beat it "
                   "on the validation images without widening their non-match PCE")
     elif step == 0:
         chosen = ("the block filter alone (step 0): no later step of the U-Net beat it on the validation images "
                   "without widening their non-match PCE")
     else:
         chosen = f"the U-Net at step {step} of {done} (best on the validation images)"
+    if init and step:
+        chosen += f"; training started from {init} (its model is step 0)"
     stopped = {"steps": "all steps done", "time_budget": f"time budget of {metrics.get('time_budget_s')} s spent"}
     return [f"- checkpoint: `{checkpoint}` ({origin})",
             f"- SHA-256: `{file_sha256(checkpoint)}`",

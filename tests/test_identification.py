@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spnrestore.metrics import metrics_table
+from spnrestore.metrics import METRIC_COLUMNS, metrics_table
 from spnrestore.spn import decide
 from spnrestore.stages.evaluation import evaluation_scores
 from spnrestore.stages.roles import assign_roles, holdout_cameras
@@ -129,3 +129,38 @@ def test_results_without_non_matching_pairs_say_so(tmp_path):
     assert "no non-matching pair was scored" in text and "| n/a |" in text
     assert "| new_drive: restored never below plain in median match PCE | at no quality | yes |" in text
     assert text == (tmp_path / "results.md").read_text() and results_markdown(pd.DataFrame(rows), 60) in text
+
+
+def test_per_image_gains_and_the_do_no_harm_checks():
+    """gains.csv: the match PCE of each image plain and restored, their ratio with both floored at PCE 1 (an image
+    with no evidence before or after counts as unchanged), and whether the restoration lowered it; results.md
+    checks the per-image goals from it."""
+    from spnrestore.metrics import gain_summary, image_gains
+    from spnrestore.stages.results import harm_checks, results_markdown
+
+    rows = []
+    for camera, image, q, plain, restored in [("A", "a1", 30, 10.0, 40.0), ("A", "a2", 30, 20.0, 10.0),
+                                              ("B", "b1", 30, -3.0, 0.5), ("B", "b2", 30, 50.0, 200.0),
+                                              ("A", "a1", 90, 500.0, 450.0), ("A", "a2", 90, 300.0, 200.0),
+                                              ("B", "b1", 90, 100.0, 100.0), ("B", "b2", 90, 80.0, 100.0)]:
+        for method, pce in (("plain", plain), ("restored", restored)):
+            rows += score_rows(camera, image, {camera: pce, "C": 1.0}, subset="new_drive", quality=q, method=method)
+    gains = image_gains(pd.DataFrame(rows))
+    assert len(gains) == 8 and set(gains.columns) >= {"pce_plain", "pce_restored", "gain", "lowered"}
+    by = gains.set_index(["image", "quality"])
+    assert by.loc[("a1", 30), "gain"] == 4.0 and by.loc[("a2", 30), "gain"] == 0.5
+    assert by.loc[("b1", 30), "gain"] == 1.0 and not by.loc[("b1", 30), "lowered"]  # both below PCE 1: unchanged
+    assert by.loc[("a2", 30), "lowered"] and not by.loc[("b1", 90), "lowered"]
+    summary = gain_summary(gains).set_index("quality")
+    assert summary.loc[30, "median_gain"] == 2.5 and summary.loc[30, "share_lowered"] == 0.25
+    assert summary.loc[90, "worst_gain"] == pytest.approx(200 / 300) and summary.loc[30, "worst_camera"] == "A"
+    checks = {goal.split(": ", 1)[1]: (measured, met) for goal, measured, met in harm_checks(gains)}
+    assert checks["median per-image match-PCE gain at Q30 >= 2"] == ("2.50 over 4 images", True)
+    assert checks["no camera below 1x in median gain at Q30"] == ("lowest 2.25 (A)", True)
+    assert checks["fewer than a quarter of the images lowered (every quality)"] == ("Q90 0.50; Q30 0.25", False)
+    assert checks["no image below 0.8x of its plain match PCE at Q90"] == ("worst 0.67", False)
+    metrics = pd.DataFrame([{"subset": "new_drive", "camera": "all", "quality": q, "method": m, "median_pce_match": 1.0,
+                             "tpr_at_pce60": 0.0, "max_pce_nonmatch": np.nan} for q in (30, 90)
+                            for m in ("plain", "restored", "original")])
+    assert "## Do no harm" in results_markdown(metrics.reindex(columns=["subset", "camera", "quality", "method",
+                                                                        *METRIC_COLUMNS]), 60, gains=gains)

@@ -10,12 +10,12 @@ import torch
 
 from spnrestore.dataset.synthetic import SensorRanges, dead_leaves, example_seed, random_prnu, synthetic_photo
 from spnrestore.errors import ConfigError
-from spnrestore.jpeg import IJG_TABLES, encode_jpeg
+from spnrestore.jpeg import IJG_TABLES, ZIGZAG, encode_jpeg
 from spnrestore.model.block_filter import ZERO_BANDS, JpegFeatures, dct_matrix
 from spnrestore.model.checkpoint import load_checkpoint
 from spnrestore.model.inference import load_restorer, restore_residual
 from spnrestore.model.networks import Generator, GeneratorConfig
-from spnrestore.model.pretrain import PretrainSettings, pretrain, settings_from
+from spnrestore.model.pretrain import pretrain, settings_from
 from spnrestore.model.pretrained import pretrained_checkpoint, resolve_checkpoint
 from spnrestore.spn import extract_residual, residual_settings
 
@@ -55,8 +55,10 @@ def test_photo_is_deterministic_per_example_and_on_the_jpeg_grid():
     assert a[0].shape == (192, 192, 3) and a[0].dtype == np.uint8 and a[1].shape == (192, 192)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
     assert not np.array_equal(a[0], c[0])
-    with pytest.raises(Exception):
-        synthetic_photo(example_seed(3, 0, 5), 192, 0)  # JPEG quality outside 1..100
+    with pytest.raises(ValueError, match="quality 0"):
+        synthetic_photo(example_seed(3, 0, 5), 192, 0)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        synthetic_photo(example_seed(3, 0, 5), 190, 30)
 
 
 def test_target_is_exactly_the_prnu_term():
@@ -94,7 +96,6 @@ def test_jpeg_features_find_the_coefficients_the_jpeg_zeroed():
         blocks = rgb[..., 0].astype(np.float64).reshape(32, 8, 32, 8).transpose(0, 2, 1, 3) - 128
         coef = np.einsum("ui,abij,vj->abuv", d, blocks, d).reshape(32, 32, 64)
         zeroed = np.abs(np.rint(coef / IJG_TABLES[q - 1])) == 0
-        from spnrestore.jpeg import ZIGZAG
         truth = np.stack([zeroed[:, :, ZIGZAG[lo:hi]].mean(-1) for lo, hi in ZERO_BANDS]) * 2 - 1
         assert np.abs(found - truth).mean() < 0.05, q
         shares[q] = float(found.mean())

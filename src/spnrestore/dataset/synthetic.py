@@ -149,6 +149,9 @@ def synthetic_photo(rng: np.random.Generator, size: int, quality: int,
                     r: SensorRanges = SensorRanges()) -> tuple[np.ndarray, np.ndarray, dict]:
     """One photo of a new synthetic camera: (JPEG pixels uint8 (size, size, 3) at ``quality``, exact PRNU
     term float32 (size, size) in gray levels, what was drawn). ``size``: a multiple of 8 (the JPEG grid)."""
+    if size % 8 or not 1 <= int(quality) <= 100:
+        raise ValueError(f"synthetic photo of {size} px at quality {quality}: the side must be a multiple of 8 "
+                         "and the quality within 1..100")
     steps = {"edge_aware": bool(rng.random() < 0.5),
              "denoise": str(rng.choice(["none", "gauss", "bilateral"], p=[1 - r.denoise_probability,
                                                                            r.denoise_probability / 2,

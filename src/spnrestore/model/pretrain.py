@@ -30,7 +30,6 @@ from typing import Callable, Iterator, Mapping
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..dataset.synthetic import SensorRanges, example_seed, synthetic_photo

@@ -94,10 +94,12 @@ def test_casework_identify_scores_like_the_workflow(developed_run, tmp_path):
     workflow = evaluated[evaluated["image"].isin(pick)]
     merged = cli.merge(workflow, on=["image", "method", "fingerprint"], suffixes=("_cli", "_workflow"))
     assert len(merged) == len(cli) == len(workflow) > 0
-    for method, tolerance in (("plain", 1e-6), ("restored", 1e-4)):
+    # the workflow scores residuals stored in float16 (storage.residual_dtype), the CLI its float32 residuals in
+    # memory: equal within the storage contract, 0.1 % of max(|PCE|, 60) (tests/test_residual_storage.py)
+    for method in ("plain", "restored"):
         rows = merged[merged["method"] == method]
         assert len(rows) and ((rows["pce_cli"] - rows["pce_workflow"]).abs()
-                              <= tolerance * rows["pce_workflow"].abs().clip(lower=1)).all(), rows
+                              <= 1e-3 * rows["pce_workflow"].abs().clip(lower=60)).all(), rows
     decided = decide(workflow, 60, keys=("image", "method")).set_index(["image", "method"])["decision"]
     given = cli.drop_duplicates(["image", "method"]).set_index(["image", "method"])["decision"]
     assert given.sort_index().equals(decided.sort_index())

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from spnrestore.config import ENV_KEYS, resolve_config, load_yaml
 from spnrestore.discovery import Skipped, discover, images_table
 from spnrestore.errors import SpnRestoreError
+from spnrestore.model.pretrained import resolve_checkpoint
 from spnrestore.model.train_config import resolve_config as resolve_training_config
 from spnrestore.paths import drive_paths
 from spnrestore.stages.roles import (
@@ -98,9 +99,8 @@ HOLDOUT = [
     if camera not in _NO_FINGERPRINT
 ]
 # A model trained elsewhere (model.checkpoint): this drive trains nothing and evaluates every scored image.
-from spnrestore.model.pretrained import resolve_checkpoint
-
-REUSED_MODEL = resolve_checkpoint(config["model"]["checkpoint"])  # "pretrained": the model shipped with spnrestore
+# "pretrained": the model shipped with spnrestore
+REUSED_MODEL = resolve_checkpoint(config["model"]["checkpoint"])
 if REUSED_MODEL:
     REUSED_MODEL = os.path.abspath(os.path.expanduser(REUSED_MODEL))
     if not os.path.isfile(REUSED_MODEL):

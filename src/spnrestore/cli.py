@@ -282,15 +282,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Pretrain restorers on synthetic sensors; one checkpoint per variant of the settings in OUT."""
-    import yaml
-
+    from .config import load_yaml
     from .model.pretrain import pretrain, settings_from
 
     path = Path(args.settings)
     try:
-        mapping = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpnRestoreError(f"{path}: cannot read the pretraining settings ({exc}); give a YAML file "
+        mapping = load_yaml(path)  # bad YAML or not a mapping: a ConfigError naming the file
+    except OSError as exc:
+        raise SpnRestoreError(f"{path}: cannot read the pretraining settings ({exc.strerror}); give a YAML file "
                               "(config/pretrain.yaml is the shipped model's).") from None
     overrides = {k: v for k, v in (("steps", args.steps), ("time_budget_s", args.time_budget),
                                    ("workers", args.workers)) if v is not None}

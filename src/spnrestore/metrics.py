@@ -72,7 +72,7 @@ def image_gains(scores: pd.DataFrame, rtol: float = 1e-4) -> pd.DataFrame:
     keys = [k for k in ("subset", "camera", "image", "quality") if k in match.columns]
     wide = match.pivot_table(index=keys, columns="method", values="pce", aggfunc="first").reset_index()
     if wide.empty or not {"plain", "restored"} <= set(wide.columns):
-        return pd.DataFrame(columns=[c for c in GAIN_COLUMNS if c in keys or c not in ("subset",)])
+        return pd.DataFrame(columns=[c for c in GAIN_COLUMNS if c != "subset" or c in keys])
     wide = wide.dropna(subset=["plain", "restored"]).rename(columns={"plain": "pce_plain", "restored": "pce_restored"})
     wide["gain"] = np.maximum(wide["pce_restored"], GAIN_FLOOR) / np.maximum(wide["pce_plain"], GAIN_FLOOR)
     wide["lowered"] = wide["pce_restored"] < wide["pce_plain"] - rtol * wide["pce_plain"].abs()

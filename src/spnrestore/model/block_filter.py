@@ -41,6 +41,13 @@ def dct_matrix(n: int = BLOCK) -> torch.Tensor:
     return d.float()
 
 
+def dct_basis() -> torch.Tensor:
+    """The 64 basis images of the 8 x 8 DCT as convolution weights (64, 1, 8, 8), frequency ``8 * u + v``: a
+    stride-8 ``conv2d`` with them is the block DCT, ``conv_transpose2d`` its inverse."""
+    d = dct_matrix()
+    return (d[:, None, :, None] * d[None, :, None, :]).reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK)  # (u, v, y, x)
+
+
 class BlockFilter(nn.Module):
     """Per-(quality, texture class, frequency) weighting of the block-DCT of a residual.
 
@@ -55,9 +62,7 @@ class BlockFilter(nn.Module):
     def __init__(self, bins: int):
         super().__init__()
         self.bins = bins
-        d = dct_matrix()
-        basis = d[:, None, :, None] * d[None, :, None, :]  # (u, v, y, x)
-        self.register_buffer("basis", basis.reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK))
+        self.register_buffer("basis", dct_basis())
         self.register_buffer("weights", torch.ones(100, bins, BLOCK * BLOCK))
         self.register_buffer("edges", torch.zeros(100, max(bins - 1, 0)))
         self.register_buffer("fitted", torch.zeros(100, dtype=torch.bool))
@@ -154,8 +159,7 @@ class JpegFeatures(nn.Module):
 
     def __init__(self):
         super().__init__()
-        d = dct_matrix()
-        self.register_buffer("basis", (d[:, None, :, None] * d[None, :, None, :]).reshape(BLOCK * BLOCK, 1, BLOCK, BLOCK))
+        self.register_buffer("basis", dct_basis())
         self.register_buffer("tables", torch.from_numpy(IJG_TABLES.astype(np.float32)), persistent=False)
         band = np.full(BLOCK * BLOCK, -1)
         for i, (lo, hi) in enumerate(ZERO_BANDS):
@@ -170,7 +174,7 @@ class JpegFeatures(nn.Module):
 
     def forward(self, rgb: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
         with torch.autocast(rgb.device.type, enabled=False):
-            weights = torch.tensor((0.299, 0.587, 0.114), device=rgb.device).view(1, 3, 1, 1)
+            weights = torch.tensor(GRAY, device=rgb.device).view(1, 3, 1, 1)  # JPEG's luma
             luma = (rgb.float() * weights).sum(1, keepdim=True) * 255.0 - 128.0
             c = F.conv2d(luma, self.basis, stride=BLOCK)  # (B, 64, H/8, W/8)
             steps = self.tables[quality.long().clamp(1, 100) - 1][:, :, None, None]

@@ -84,19 +84,16 @@ def _up(x: torch.Tensor) -> torch.Tensor:
 
 
 class QualityEmbedding(nn.Module):
-    """Quality 1..100 (B,) -> embedding (B, dim) by a small MLP on q / 100 (and, given ``jpeg``, on the 64 log
-    quantisation steps of the quality's table)."""
+    """Quality 1..100 (B,) -> embedding (B, dim) by a small MLP on q / 100 and ``extra`` further inputs per
+    example (the 64 log quantisation steps of the quality's table for a quantisation-aware generator)."""
 
-    def __init__(self, dim: int, jpeg: JpegFeatures | None = None):
+    def __init__(self, dim: int, extra: int = 0):
         super().__init__()
-        self.jpeg = [jpeg]  # a list: the features module belongs to the generator, not to this one
-        self.net = nn.Sequential(nn.Linear(1 + (BLOCK * BLOCK if jpeg else 0), dim), nn.SiLU(), nn.Linear(dim, dim), nn.SiLU())
+        self.net = nn.Sequential(nn.Linear(1 + extra, dim), nn.SiLU(), nn.Linear(dim, dim), nn.SiLU())
 
-    def forward(self, quality: torch.Tensor) -> torch.Tensor:
+    def forward(self, quality: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         x = quality.float()[:, None] / 100.0
-        if self.jpeg[0] is not None:
-            x = torch.cat([x, self.jpeg[0].log_steps(quality)], dim=1)
-        return self.net(x)
+        return self.net(x if extra is None else torch.cat([x, extra], dim=1))
 
 
 class ResBlock(nn.Module):
@@ -173,7 +170,7 @@ class Generator(nn.Module):
         self.register_buffer("target_scale", torch.tensor(1.0))
         self.block_filter = BlockFilter(c.filter_bins) if c.filter_bins else None
         self.jpeg = JpegFeatures() if c.jpeg_features else None
-        self.embed = QualityEmbedding(c.q_embed, self.jpeg)
+        self.embed = QualityEmbedding(c.q_embed, BLOCK * BLOCK if self.jpeg else 0)
         self.stem = _conv(4 + (JpegFeatures.channels if self.jpeg else 0), widths[0])
         self.encoder = nn.ModuleList(Stage(widths[i], c.q_embed, c.blocks) for i in range(c.depth))
         self.down = nn.ModuleList(_conv(widths[i], widths[i + 1], 3, 2) for i in range(c.depth))
@@ -192,7 +189,7 @@ class Generator(nn.Module):
         f = self.config.factor
         if rgb.shape[-2] % f or rgb.shape[-1] % f:
             raise ValueError(f"input {tuple(rgb.shape[-2:])} is not a multiple of {f}; pad it first")
-        e = self.embed(quality)
+        e = self.embed(quality, self.jpeg.log_steps(quality) if self.jpeg is not None else None)
         planes = [rgb * 2 - 1, r] + ([self.jpeg(rgb, quality).to(r.dtype)] if self.jpeg is not None else [])
         x = self.stem(torch.cat(planes, dim=1))
         skips = []

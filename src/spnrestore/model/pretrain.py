@@ -20,7 +20,6 @@ keeps the residual's border effects out). Then:
 from __future__ import annotations
 
 import copy
-import math
 import re
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -40,6 +39,7 @@ from .checkpoint import model_payload, save_checkpoint
 from .device import pick_device
 from .losses import correlation_loss, discriminator_loss, generator_adversarial_loss, lf_loss, ncc
 from .networks import Discriminator, Generator, GeneratorConfig, count_parameters
+from .schedule import cosine_factor, lr_factor
 
 VAL_QUALITIES = (30, 60, 90)
 
@@ -198,12 +198,10 @@ class _Variant:
 def _lr(s: PretrainSettings, step: int, seconds: float) -> float:
     """Linear warm-up, then a cosine decay to 0.1 x the peak over the steps or the time budget, whichever ends
     first (so that a run cut by its budget still ends at a low rate)."""
-    if step < s.warmup_steps:
-        return s.lr * (step + 1) / s.warmup_steps
-    progress = (step - s.warmup_steps) / max(1, s.steps - s.warmup_steps)
-    if s.time_budget_s:
-        progress = max(progress, seconds / s.time_budget_s)
-    return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    if step < s.warmup_steps or not s.time_budget_s:
+        return s.lr * lr_factor(step, s.steps, s.warmup_steps, 0.1)
+    progress = max((step - s.warmup_steps) / max(1, s.steps - s.warmup_steps), seconds / s.time_budget_s)
+    return s.lr * cosine_factor(progress, 0.1)
 
 
 def _step(v: _Variant, b: dict, lr: float, cuda: bool) -> float:

@@ -11,8 +11,12 @@ def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
     """Learning-rate multiplier at ``step``: linear warm-up, then cosine from 1 to ``floor`` at ``total``."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+    return cosine_factor((step - warmup) / max(1, total - warmup), floor)
+
+
+def cosine_factor(progress: float, floor: float) -> float:
+    """Cosine from 1 at ``progress`` 0 to ``floor`` at 1 (and after)."""
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 def augmentation_generator(device: torch.device, seed: int, step: int) -> torch.Generator:

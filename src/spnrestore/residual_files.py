@@ -26,9 +26,9 @@ RESIDUAL_DTYPES = ("float16", "float32")
 #: Longest side (pixels) of a preview written by the workflow (``storage.previews: true``).
 PREVIEW_SIDE = 512
 #: The workflow's default ``storage`` section (config/config.yaml holds the same values).
-STORAGE_DEFAULTS = {"residual_dtype": "float16", "previews": False}
+STORAGE_DEFAULTS = {"residual_dtype": "float16", "previews": False, "keep_residuals": False}
 #: What :func:`save_residual` does without settings: full precision and a full-size preview.
-FULL = {"residual_dtype": "float32", "previews": True, "preview_side": 0}
+FULL = {"residual_dtype": "float32", "previews": True, "preview_side": 0, "keep_residuals": True}
 
 
 def storage_settings(storage: Mapping | None) -> dict:
@@ -36,17 +36,24 @@ def storage_settings(storage: Mapping | None) -> dict:
     :data:`STORAGE_DEFAULTS` (previews then at most :data:`PREVIEW_SIDE` px, unless ``preview_side`` says)."""
     if storage is None:
         return dict(FULL)
-    unknown = sorted(set(storage) - {"residual_dtype", "previews", "preview_side"})
+    unknown = sorted(set(storage) - {"residual_dtype", "previews", "preview_side", "keep_residuals"})
     settings = {**STORAGE_DEFAULTS, "preview_side": PREVIEW_SIDE, **storage}
     if unknown:
-        raise ConfigError(f"storage: unknown key(s) {unknown}; the keys are residual_dtype and previews "
-                          "(config/schema.yaml)")
+        raise ConfigError(f"storage: unknown key(s) {unknown}; the keys are residual_dtype, previews and "
+                          "keep_residuals (config/schema.yaml)")
     if settings["residual_dtype"] not in RESIDUAL_DTYPES:
         raise ConfigError(f"storage.residual_dtype = {settings['residual_dtype']!r}: must be one of "
                           f"{list(RESIDUAL_DTYPES)} (float32 keeps full-precision residuals)")
-    if not isinstance(settings["previews"], bool):
-        raise ConfigError(f"storage.previews = {settings['previews']!r}: must be true or false")
+    for key in ("previews", "keep_residuals"):
+        if not isinstance(settings[key], bool):
+            raise ConfigError(f"storage.{key} = {settings[key]!r}: must be true or false")
     return settings
+
+
+def keeps_residuals(storage: Mapping | None) -> bool:
+    """Whether the residuals of the JPEGs and the restored residuals are stored on the drive
+    (``storage.keep_residuals``); when not, every reader computes them from the JPEG (and the model)."""
+    return storage_settings(storage)["keep_residuals"]
 
 
 def preview(residual: np.ndarray, side: int = 0) -> np.ndarray:

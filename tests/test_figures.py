@@ -185,6 +185,35 @@ def test_drive_crop_row_reads_the_drive_layout(tmp_path, scores):
     decoded(figures.residual_crops([row], tmp_path / "drive.png"), px(2.6 * 4), px(2.8))
 
 
+def test_drive_crop_row_computes_the_residuals_a_drive_does_not_keep(tmp_path, scores):
+    """Default storage (keep_residuals false): the plain residual is computed from the JPEG, the restored one
+    by the model, as the score and restore rules do; only the original's residual is read."""
+    from spnrestore.jpeg import read_rgb, write_jpeg
+    from spnrestore.model.inference import load_restorer, restore_residual
+    from spnrestore.model.pretrained import resolve_checkpoint
+    from spnrestore.paths import DrivePaths
+    from spnrestore.residual_files import save_residual
+    from spnrestore.spn import extract_residual
+    from spnrestore.stages.plots import drive_crop_row
+
+    rng = np.random.default_rng(6)
+    drive = DrivePaths(tmp_path, tmp_path / "Original", tmp_path / "compressed", tmp_path / "SPN", tmp_path / "results")
+    shape = (160, 192)
+    write_jpeg(drive.jpeg("cam_a", 30, "seen_cam_a_0"), rng.integers(0, 255, (*shape, 3), np.uint8), 30)
+    save_residual(drive.fingerprint("cam_a"), rng.normal(0, 0.02, shape).astype(np.float32))
+    save_residual(drive.residual("cam_a", "original", "seen_cam_a_0"), rng.normal(0, 2, shape).astype(np.float32))
+    restorer = load_restorer(resolve_checkpoint("pretrained"), "cpu")
+    row = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0, storage={}, restorer=restorer)
+    rgb = read_rgb(drive.jpeg("cam_a", 30, "seen_cam_a_0"))
+    plain = extract_residual(rgb, sigma=5.0)
+    assert [p.label for p in row.panels] == ["plain residual", "restored residual", "original residual",
+                                             "fingerprint term K*I"]
+    assert np.array_equal(row.panels[0].array, plain)
+    assert np.allclose(row.panels[1].array, restore_residual(restorer, rgb, plain, 30), atol=1e-5)
+    without = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0, storage={})
+    assert [p.label for p in without.panels][1] == "original residual"  # no restorer: no restored panel
+
+
 def test_importing_figures_does_not_import_matplotlib_or_torch():
     code = "import sys, spnrestore.figures, spnrestore.stages.plots; print(any(m.startswith(('matplotlib', 'torch')) for m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

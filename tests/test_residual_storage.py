@@ -126,3 +126,31 @@ def test_a_residual_of_another_type_is_refused_naming_the_file(tmp_path):
     np.save(tmp_path / "i.npy", np.zeros((4, 4), np.int16))
     with pytest.raises(SpnRestoreError, match="i.npy: expected a 2-D float16 or float32 residual"):
         load_residual(tmp_path / "i.npy")
+
+
+def test_jpeg_residual_read_back_when_kept_computed_when_not(tmp_path):
+    """``storage.keep_residuals``: false (default) computes the JPEG's residual exactly as the residual rule
+    would (float32, bit for bit); true reads the rule's file (float16 by default)."""
+    from spnrestore.jpeg import read_rgb, write_jpeg
+    from spnrestore.paths import DrivePaths
+    from spnrestore.residual_files import keeps_residuals
+    from spnrestore.spn import extract_residual
+    from spnrestore.stages.spn import jpeg_residual
+
+    drive = DrivePaths(tmp_path, tmp_path / "Original", tmp_path / "compressed", tmp_path / "SPN", tmp_path / "results")
+    rgb = np.random.default_rng(1).integers(0, 255, (128, 160, 3), np.uint8)
+    write_jpeg(drive.jpeg("cam", 30, "img"), rgb, 30)
+    decoded = read_rgb(drive.jpeg("cam", 30, "img"))
+    computed = extract_residual(decoded, sigma=4.0)
+    assert not keeps_residuals({}) and keeps_residuals({"keep_residuals": True}) and keeps_residuals(None)
+    got, name = jpeg_residual(drive, "cam", 30, "img", 4.0, {})
+    assert got.dtype == np.float32 and np.array_equal(got, computed) and name == str(drive.jpeg("cam", 30, "img"))
+    assert not drive.residual("cam", 30, "img").exists()  # nothing written
+    assert np.array_equal(jpeg_residual(drive, "cam", 30, "img", 4.0, {}, rgb=decoded)[0], computed)
+    kept = {"keep_residuals": True}
+    save_residual(drive.residual("cam", 30, "img"), computed, kept)
+    got, name = jpeg_residual(drive, "cam", 30, "img", 4.0, kept)
+    assert name == str(drive.residual("cam", 30, "img"))
+    assert np.array_equal(got, computed.astype(np.float16).astype(np.float32))
+    with pytest.raises(ConfigError, match="storage.keep_residuals = 'yes'"):
+        storage_settings({"keep_residuals": "yes"})

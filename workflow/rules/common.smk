@@ -10,6 +10,7 @@ from spnrestore.errors import SpnRestoreError
 from spnrestore.model.pretrained import resolve_checkpoint
 from spnrestore.model.train_config import resolve_config as resolve_training_config
 from spnrestore.paths import drive_paths
+from spnrestore.residual_files import keeps_residuals
 from spnrestore.stages.roles import (
     EVALUATED_ROLES,
     NEW_DRIVE,
@@ -51,6 +52,8 @@ RESULTS = str(PATHS.results)
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 QUALITIES = list(config["quality_levels"])
+# Whether the JPEGs' residuals are stored (rule residual) or computed where they are read.
+KEEP_RESIDUALS = keeps_residuals(config["storage"])
 
 if PATHS.demo:
     from spnrestore.demo import ensure_demo_drive

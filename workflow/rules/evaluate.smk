@@ -4,7 +4,7 @@
 rule restore:
     input:
         develop=evaluated_batch_tables("develop"),
-        residuals=evaluated_batch_tables("residual"),
+        residuals=evaluated_batch_tables("residual") if KEEP_RESIDUALS else [],
         checkpoint=MODEL or f"{RESULTS}/model/restorer.pt",
         fingerprints=FINGERPRINTS,
     output:
@@ -108,6 +108,7 @@ rule training_plot:
 rule plots:
     input:
         scores=f"{RESULTS}/evaluation/scores.csv",
+        checkpoint=MODEL or f"{RESULTS}/model/restorer.pt",
     output:
         # one report item per subset, each labelled with its subset (the script gets the lists as before)
         roc=[
@@ -148,5 +149,6 @@ rule plots:
         drive=DRIVE,
         threshold=config["spn"]["pce_threshold"],
         subsets=SUBSETS,
+        sigma=config["spn"]["sigma"],
     script:
         "../scripts/plots.py"

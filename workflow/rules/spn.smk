@@ -1,4 +1,6 @@
 # Sensor pattern noise: JPEG residuals, camera fingerprints, scores of every residual against every fingerprint.
+# The JPEGs' residuals are stored by rule residual only when storage.keep_residuals is true; otherwise score,
+# restore, shards and plots compute them from the JPEGs.
 
 
 rule residual:
@@ -52,7 +54,7 @@ rule fingerprint:
 rule score:
     input:
         develop=batch_table("develop"),
-        residuals=batch_table("residual"),
+        residuals=[batch_table("residual")] if KEEP_RESIDUALS else [],
         fingerprints=FINGERPRINTS,
     output:
         table=batch_table("score"),
@@ -71,6 +73,7 @@ rule score:
         qualities=QUALITIES,
         drive=DRIVE,
         cameras=CAMERAS,
+        sigma=config["spn"]["sigma"],
     script:
         "../scripts/score.py"
 

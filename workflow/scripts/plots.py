@@ -16,4 +16,7 @@ write_plots(
     pce_out=smk.output.pce,
     crops_out=smk.output.crops,
     log=log,
+    checkpoint=smk.input.checkpoint,
+    sigma=smk.params.sigma,
+    storage=smk.config["storage"],
 )

@@ -14,5 +14,7 @@ score_batch(
     drive=smk.params.drive,
     cameras=smk.params.cameras,
     table=smk.output.table,
+    sigma=smk.params.sigma,
     log=log,
+    storage=smk.config["storage"],  # keep_residuals also decides the rule's inputs (workflow/rules/spn.smk)
 )

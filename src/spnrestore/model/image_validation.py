@@ -27,7 +27,7 @@ import pandas as pd
 from ..errors import SpnRestoreError
 from ..jpeg import read_rgb
 from ..residual_files import load_residual
-from ..spn import score_residual
+from ..spn import extract_residual, score_residual
 
 SCORE_COLUMNS = ["camera", "image", "quality", "fingerprint", "match", "pce"]
 RestoreFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
@@ -113,9 +113,12 @@ def load_image_validation(
     per_camera: int,
     crop: int,
     log: Callable[[str], None] = print,
+    sigma: float | None = None,
 ) -> ImageValidation | None:
     """Validation images of the val split's manifest rows (patch rows with columns camera, image, quality,
-    jpeg, residual): the first ``per_camera`` images of each camera (every quality of each), cropped.
+    jpeg, residual): the first ``per_camera`` images of each camera (every quality of each), cropped. The
+    residual is read from the row's file, or computed from the JPEG with ``sigma`` where the row names none
+    (the drive does not keep the JPEGs' residuals).
     ``fingerprints``: fingerprint ``.npy`` by camera (every camera with one, seen in training or not).
     Returns None when there is no image or no fingerprint to score against."""
     if val_manifest.empty or not fingerprints or per_camera <= 0:
@@ -126,11 +129,19 @@ def load_image_validation(
     arrays = {camera: load_residual(path) for camera, path in fingerprints.items()}
     images, crops = [], {}
     for row in items.itertuples():
-        for path in (row.jpeg, row.residual):
+        for path in (row.jpeg, row.residual or row.jpeg):
             if not Path(path).is_file():
                 raise SpnRestoreError(f"{path}: a validation file named in the data set's manifest is missing; "
                                       "re-run the workflow so the data set is rebuilt.")
-        rgb, residual = read_rgb(row.jpeg), load_residual(row.residual)
+        rgb = read_rgb(row.jpeg)
+        if row.residual:
+            residual = load_residual(row.residual)
+        elif sigma is None:
+            raise SpnRestoreError(f"{row.jpeg}: the data set stores no residual for this validation JPEG and the "
+                                  "residual settings (sigma) are unknown; train through the workflow, which "
+                                  "records them.")
+        else:
+            residual = extract_residual(rgb, sigma=sigma, name=row.jpeg)
         shape = residual.shape
         window = crop_window(shape, crop)
         if shape not in crops:

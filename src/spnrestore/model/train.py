@@ -93,7 +93,8 @@ class Trainer:
         self.manifest_hash = manifest_sha256(self.dataset_dir)
         self.train_set = ShardDataset(self.dataset_dir, "train")
         self.val_set = ShardDataset(self.dataset_dir, "val")
-        self.image_val = load_validation_images(self.dataset_dir, fingerprints or {}, cfg, log)
+        self.image_val = load_validation_images(self.dataset_dir, fingerprints or {}, cfg, log,
+                                                (self.residual or {}).get("sigma"))
         if len(self.train_set) == 0:
             raise SpnRestoreError(
                 f"{self.dataset_dir}: the train split has no examples: no image has the role train (every image "

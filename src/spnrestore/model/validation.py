@@ -44,16 +44,17 @@ def patch_row(ncc: Mapping[str, np.ndarray], tolerance_se: float) -> dict:
 
 
 def load_validation_images(dataset_dir: Path, fingerprints: Mapping[str, str | os.PathLike], cfg: Mapping,
-                           log: Callable[[str], None]) -> ImageValidation | None:
+                           log: Callable[[str], None], sigma: float | None = None) -> ImageValidation | None:
     """Whole validation images of ``dataset_dir``'s val split, scored against the fingerprints of the
     training cameras only (the holdout camera's fingerprint takes no part in training or selection); None
-    without fingerprints, val split or images."""
+    without fingerprints, val split or images. ``sigma``: the residuals' denoiser setting, for the JPEGs
+    whose residual the data set does not store."""
     val = dataset_dir / "val" / "manifest.csv"
     if not fingerprints or not val.exists():
         return None
     trained = set(read_manifest(dataset_dir / "train" / "manifest.csv")["camera"].astype(str))
     found = load_image_validation(read_manifest(val), {c: p for c, p in fingerprints.items() if c in trained},
-                                  cfg["val_images_per_camera"], cfg["val_image_crop"], log)
+                                  cfg["val_images_per_camera"], cfg["val_image_crop"], log, sigma)
     if found is not None:
         log(f"image validation: {len(found)} validation JPEGs (crops of at most {cfg['val_image_crop']} px), "
             f"{len(found.plain)} pairs with {len(trained)} training cameras' fingerprints")

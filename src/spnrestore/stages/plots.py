@@ -1,7 +1,7 @@
 """Rule ``plots``: the report's figures from the evaluation's scores, the training logs and the drive.
 
-The figures themselves are drawn by :mod:`spnrestore.figures`; this stage picks what to draw and reads the
-residuals of the example images from the drive (:func:`drive_crop_row`).
+The figures themselves are drawn by :mod:`spnrestore.figures`; this stage picks what to draw and reads (or,
+when the drive does not keep them, computes) the residuals of the example images (:func:`drive_crop_row`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from .. import figures
 from ..figures import CropPanel, CropRow
 from ..jpeg import read_rgb
 from ..paths import ORIGINAL, DrivePaths
-from ..residual_files import load_residual
-from ..spn import fingerprint_term, score_pair
+from ..residual_files import keeps_residuals, load_residual
+from ..spn import fingerprint_term, residual_settings, score_pair
 from .identification import read_scores
+from .spn import jpeg_residual
 
 
 def drive_crop_row(
@@ -27,13 +28,20 @@ def drive_crop_row(
     image: str,
     quality: int,
     scores: pd.DataFrame | None = None,
+    sigma: float | None = None,
+    storage: Mapping | None = None,
+    restorer=None,
 ) -> CropRow:
     """The maps of one evaluated image from the drive: plain, restored and original residuals and the term K * I.
 
-    Reads the image's residuals (the restored one left out when the image was not restored), its camera's
-    fingerprint and its JPEG (for the intensity of the term). PCEs (of the whole image, with its own
-    camera's fingerprint) come from ``scores`` when given. An image turned by the camera without a tag is
-    shown in the quarter turn that scoring chose (:func:`spnrestore.spn.score_pair`).
+    Reads the image's JPEG, the original's residual and its camera's fingerprint. The plain and restored
+    residuals are read from the drive when ``storage`` keeps them (``None``: the command line's full storage,
+    which does); otherwise the plain one is computed from the JPEG with ``sigma`` and the restored one by
+    ``restorer`` (:func:`spnrestore.model.inference.load_restorer`). The restored panel is left out when the
+    image was not restored (no stored file, or no restored score in ``scores``) or no restorer is given. PCEs
+    (of the whole image, with its own camera's fingerprint) come from ``scores`` when given. An image turned
+    by the camera without a tag is shown in the quarter turn that scoring chose
+    (:func:`spnrestore.spn.score_pair`).
     """
     drive = DrivePaths.of(drive)
     own = None
@@ -42,18 +50,32 @@ def drive_crop_row(
                      & (scores["fingerprint"].astype(str) == camera) & (scores["quality"].astype(int) == int(quality))]
     pce_of = lambda method: (None if own is None or not (own["method"] == method).any()  # noqa: E731
                              else float(own.loc[own["method"] == method, "pce"].iloc[0]))
-    sources = [("plain", drive.residual(camera, quality, image)), ("restored", drive.restored(camera, quality, image)),
-               ("original", drive.residual(camera, ORIGINAL, image))]
-    panels = [CropPanel(f"{method} residual", load_residual(path), pce_of(method))
-              for method, path in sources if method != "restored" or path.is_file()]
-    k = load_residual(drive.fingerprint(camera))
     rgb = read_rgb(drive.jpeg(camera, quality, image))
+    plain = jpeg_residual(drive, camera, quality, image, sigma, storage, rgb)[0]
+    maps = [("plain", plain), ("restored", _restored(drive, camera, quality, image, rgb, plain, storage, restorer,
+                                                      own is None or pce_of("restored") is not None)),
+            ("original", load_residual(drive.residual(camera, ORIGINAL, image)))]
+    panels = [CropPanel(f"{method} residual", array, pce_of(method)) for method, array in maps if array is not None]
+    k = load_residual(drive.fingerprint(camera))
     if k.shape != panels[0].array.shape:  # turned by the camera (no tag): the turn scoring kept
         turn = score_pair(panels[0].array, rgb, k, with_ncc=False)[2]
         panels = [CropPanel(p.label, np.rot90(p.array, turn), p.pce) for p in panels]
         rgb = np.rot90(rgb, turn)
     panels.append(CropPanel("fingerprint term K*I", fingerprint_term(k, rgb)))
     return CropRow(f"{camera}/{image} Q{quality}", panels)
+
+
+def _restored(drive: DrivePaths, camera, quality, image, rgb, plain, storage, restorer, restored) -> np.ndarray | None:
+    """The restored residual of one JPEG: the stored file when the drive keeps residuals, else restored now
+    (when the image was ``restored`` by the evaluation and a ``restorer`` is given); None otherwise."""
+    if keeps_residuals(storage):
+        path = drive.restored(camera, quality, image)
+        return load_residual(path) if path.is_file() else None
+    if restorer is None or not restored:
+        return None
+    from ..model.inference import restore_residual
+
+    return restore_residual(restorer, rgb, plain, quality)
 
 
 def write_plots(
@@ -65,10 +87,15 @@ def write_plots(
     pce_out: Iterable[str | os.PathLike],
     crops_out: str | os.PathLike,
     log: Callable[[str], None] = print,
+    checkpoint: str | os.PathLike | None = None,
+    sigma: float | None = None,
+    storage: Mapping | None = None,
 ) -> None:
     """ROC curves and PCE distributions per subset, and residual crops of the two weakest plain-residual
     matches per subset at the lowest quality. A subset without evaluated images (a small drive) gets a
-    figure that says so instead of a plot."""
+    figure that says so instead of a plot. When the drive does not keep residuals (``storage``), the crops'
+    residuals are computed again: the plain ones with ``sigma``, the restored ones by the model of
+    ``checkpoint`` (on the CPU: a few images)."""
     scores = read_scores(scores_csv)
     scores["quality"] = scores["quality"].astype(int)
     for subset, roc, pce in zip(subsets, roc_out, pce_out):
@@ -87,6 +114,12 @@ def write_plots(
     lowest = int(scores["quality"].min())
     examples = scores[scores["match"] & (scores["method"] == "plain") & (scores["quality"] == lowest)]
     examples = examples.sort_values("pce").groupby("subset").head(2)
-    rows = [drive_crop_row(drive, r.camera, r.image, lowest, scores) for r in examples.itertuples()]
+    restorer = None
+    if checkpoint is not None and not keeps_residuals(storage) and len(examples):
+        from ..model.inference import load_restorer
+
+        restorer = load_restorer(checkpoint, "cpu", residual=residual_settings(sigma))
+    rows = [drive_crop_row(drive, r.camera, r.image, lowest, scores, sigma, storage, restorer)
+            for r in examples.itertuples()]
     figures.residual_crops(rows, crops_out)
     log(f"plots written; crops of {len(rows)} images at quality {lowest}")

@@ -11,12 +11,12 @@ import pandas as pd
 from ..atomic import save_csv
 from ..jpeg import read_rgb
 from ..paths import DrivePaths
-from ..residual_files import load_residual, save_residual
+from ..residual_files import keeps_residuals, save_residual
 from ..spn import residual_settings, score_residual
 from .develop import ok_images
 from .evaluation import SCORE_COLUMNS
 from .roles import EVALUATED_ROLES, subset_of
-from .spn import load_fingerprints
+from .spn import jpeg_residual, load_fingerprints
 
 
 def restore_camera(
@@ -34,16 +34,17 @@ def restore_camera(
 ) -> pd.DataFrame:
     """Restore the residual of every JPEG of one camera's test/holdout images and score it.
 
-    Writes ``SPN/<camera>/restored/<Q>/<image>.npy`` (stored as ``storage`` says) and a table with the SCORE_COLUMNS of the
-    ``restored`` method, scored against the fingerprints of ``cameras``. A checkpoint trained on residuals
-    of other settings than ``sigma`` is refused, naming both values.
+    Writes a table with the SCORE_COLUMNS of the ``restored`` method, scored against the fingerprints of
+    ``cameras``, and, when ``storage`` keeps residuals, ``SPN/<camera>/restored/<Q>/<image>.npy`` (the plain
+    residual is then read from the drive; otherwise it is computed from the JPEG, :func:`.spn.jpeg_residual`).
+    A checkpoint trained on residuals of other settings than ``sigma`` is refused, naming both values.
     """
     from ..model.inference import load_restorer, restore_residual
 
     drive = DrivePaths.of(drive)
     restorer = load_restorer(checkpoint, device, residual=residual_settings(sigma))
     arrays = load_fingerprints(drive, cameras)
-    rows = []
+    rows, keep = [], keeps_residuals(storage)
     images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
     for item in images.itertuples():
         role = roles[item.image]
@@ -51,11 +52,12 @@ def restore_camera(
             continue
         for quality in qualities:
             rgb = read_rgb(drive.jpeg(item.camera, quality, item.image))
-            plain = load_residual(drive.residual(item.camera, quality, item.image))
+            plain, name = jpeg_residual(drive, item.camera, quality, item.image, sigma, storage, rgb)
             restored = restore_residual(restorer, rgb, plain, quality)
             target = drive.restored(item.camera, quality, item.image)
-            save_residual(target, restored, storage)
-            for score in score_residual(restored, rgb, arrays, str(target), log):
+            if keep:
+                save_residual(target, restored, storage)
+            for score in score_residual(restored, rgb, arrays, str(target) if keep else f"{name} (restored)", log):
                 rows.append({"camera": item.camera, "image": item.image, "role": role, "subset": subset_of(role),
                              "quality": quality, "method": "restored", **score,
                              "match": score["fingerprint"] == item.camera})

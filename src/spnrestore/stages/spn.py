@@ -1,7 +1,8 @@
 """Rules ``residual`` (JPEG residuals per batch), ``fingerprint`` (per camera) and ``score`` (per batch).
 
 Called by the workflow's scripts; each writes its table (CSV) last, atomically,
-as the job's tracked output.
+as the job's tracked output. The ``residual`` rule runs only when the drive keeps the JPEGs' residuals
+(``storage.keep_residuals``); otherwise every reader computes them from the JPEG (:func:`jpeg_residual`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,33 @@ from ..errors import BadImageError, SpnRestoreError
 from ..jpeg import read_gray, read_rgb
 from ..originals import load_original, original_size
 from ..paths import ORIGINAL, DrivePaths
-from ..residual_files import load_residual, save_residual
+from ..residual_files import keeps_residuals, load_residual, save_residual
 from ..spn import FingerprintAccumulator, extract_residual, score_residual
 from .develop import ok_images
 from .roles import UNSCORED_ROLES
+
+
+def jpeg_residual(
+    drive: DrivePaths | Mapping,
+    camera: str,
+    quality: int,
+    image: str,
+    sigma: float,
+    storage: Mapping | None,
+    rgb: np.ndarray | None = None,
+) -> tuple[np.ndarray, str]:
+    """The residual of one JPEG of the drive and the file it stands for: read back from the drive when the
+    ``storage`` settings keep the residuals (the ``residual`` rule wrote it), else computed from the JPEG
+    (``rgb`` when the caller has read it already) with the denoiser's ``sigma``, exactly as that rule would
+    (:func:`spnrestore.spn.extract_residual`, float32)."""
+    drive = DrivePaths.of(drive)
+    if keeps_residuals(storage):
+        path = drive.residual(camera, quality, image)
+        return load_residual(path), str(path)
+    source = drive.jpeg(camera, quality, image)
+    if rgb is None:
+        rgb = read_rgb(source)
+    return extract_residual(rgb, sigma=sigma, name=source), str(source)
 
 
 def residual_batch(
@@ -117,7 +141,9 @@ def score_batch(
     drive: DrivePaths | Mapping,
     cameras: Iterable[str],
     table: str | os.PathLike,
+    sigma: float,
     log: Callable[[str], None] = print,
+    storage: Mapping | None = None,
 ) -> pd.DataFrame:
     """Score the residuals (original and every quality) of a batch's images against every fingerprint.
 
@@ -125,7 +151,8 @@ def score_batch(
     ``no_fingerprint`` (their camera has none) are not scored. Writes one row
     per (image, source, fingerprint camera) with columns camera, image, role,
     quality ("original" or the JPEG quality), fingerprint, pce, ncc, match, against the fingerprints of
-    ``cameras`` (:func:`spnrestore.spn.score_residual`).
+    ``cameras`` (:func:`spnrestore.spn.score_residual`). The originals' residuals are read from the drive; the
+    JPEGs' are read or computed as ``storage`` says (:func:`jpeg_residual`, with ``sigma``).
     """
     drive = DrivePaths.of(drive)
     arrays = load_fingerprints(drive, cameras)
@@ -134,11 +161,13 @@ def score_batch(
         role = roles[item.image]
         if role in UNSCORED_ROLES:
             continue
-        sources = [(ORIGINAL, read_gray(drive.intensity(item.camera, item.image)))]
-        sources += [(q, read_rgb(drive.jpeg(item.camera, q, item.image))) for q in qualities]
-        for source, image in sources:
-            path = drive.residual(item.camera, source, item.image)
-            for score in score_residual(load_residual(path), image, arrays, str(path), log):
+        path = drive.residual(item.camera, ORIGINAL, item.image)
+        sources = [(ORIGINAL, read_gray(drive.intensity(item.camera, item.image)), load_residual(path), str(path))]
+        for q in qualities:
+            rgb = read_rgb(drive.jpeg(item.camera, q, item.image))
+            sources.append((q, rgb, *jpeg_residual(drive, item.camera, q, item.image, sigma, storage, rgb)))
+        for source, image, residual, name in sources:
+            for score in score_residual(residual, image, arrays, name, log):
                 rows.append({"camera": item.camera, "image": item.image, "role": role, "quality": str(source),
                              **score, "match": score["fingerprint"] == item.camera})
         log(f"scored {item.camera}/{item.image} ({role})")

@@ -45,6 +45,23 @@ def test_skip_lists_the_bad_original_and_finishes_the_rest(batch, tmp_path):
         assert (tmp_path / "R" / "intensity" / camera.name / f"{image}.png").is_file()
 
 
+def test_images_that_are_not_scored_get_their_jpegs_but_no_residual(batch, tmp_path):
+    """Fingerprint images (developed again by the fingerprint rule) and those of a camera without fingerprint
+    are never scored: no residual of the original and no intensity are written for them; a bad one is still
+    skipped with its reason, as a scored one would be."""
+    camera, kwargs = batch
+    kwargs["images"] = [{**item, "role": role} for item, role in zip(kwargs["images"], ("fingerprint", "no_fingerprint",
+                                                                                        "fingerprint"))]
+    develop_batch(on_bad_image="skip", **kwargs)
+    table = read_develop_table(tmp_path / "t.csv").set_index("image")
+    assert table.loc["broken", "status"] == "skipped" and "empty" in table.loc["broken", "reason"]
+    good = table[table["status"] == "ok"]
+    assert len(good) == 2
+    for image in good.index:
+        assert (tmp_path / "C" / camera.name / "30" / f"{image}.jpg").is_file()
+    assert not (tmp_path / "S").exists() and not (tmp_path / "R" / "intensity").exists()
+
+
 def test_fail_stops_at_the_bad_original_without_a_table(batch, tmp_path):
     _, kwargs = batch
     with pytest.raises(BadImageError, match="broken.DNG"):

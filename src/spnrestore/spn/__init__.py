@@ -24,7 +24,7 @@ Bad inputs raise :class:`~spnrestore.errors.BadImageError` /
 
 from spnrestore.errors import BadImageError, SpnRestoreError
 
-from ._checks import MIN_SIDE, check_same_size
+from ._checks import MIN_SIDE, check_image, check_same_size
 from .detection import (PceResult, ResidualSpectrum, correlation_peak, crosscorr, ncc, pce, pce_with_spectrum,
                         residual_spectrum)
 from .fingerprint import FingerprintAccumulator, estimate_fingerprint, fingerprint_term, inten_scale, saturation
@@ -84,4 +84,5 @@ __all__ = [
     "to_sensor_orientation",
     "from_sensor_orientation",
     "check_same_size",
+    "check_image",
 ]

@@ -61,6 +61,12 @@ def as_image(img, name=None) -> np.ndarray:
     return a
 
 
+def check_image(img, name=None) -> None:
+    """Raise the :class:`BadImageError` that :func:`~spnrestore.spn.extract_residual` would raise for ``img``
+    (see :func:`as_image`, and a constant image), without computing a residual."""
+    check_not_constant(as_image(img, name), label(name))
+
+
 def planes_of(a: np.ndarray, who: str) -> list[np.ndarray]:
     """Split a validated image into C contiguous 2-D planes; raise if the whole image is constant."""
     check_not_constant(a, who)

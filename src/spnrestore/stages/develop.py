@@ -1,5 +1,7 @@
 """Rule ``develop``, one batch of originals: develop each RAW once (or load a developed original: camera
-JPEG, TIFF, PNG), write every JPEG quality, the residual of the uncompressed image and its gray intensity.
+JPEG, TIFF, PNG), write every JPEG quality, the residual of the uncompressed image and its gray intensity
+(these two only for the images that are scored: not for those that build fingerprints, which the
+fingerprint rule develops again, nor for those of a camera without fingerprint).
 
 Called by ``workflow/scripts/develop.py``. The batch table it writes (one row
 per image: metadata, status, reason) is the job's tracked output; the manifest
@@ -20,7 +22,8 @@ from ..jpeg import write_jpeg, write_png
 from ..originals import load_original
 from ..paths import ORIGINAL, DrivePaths
 from ..residual_files import save_residual
-from ..spn import extract_residual, rgb2gray
+from ..spn import check_image, extract_residual, rgb2gray
+from .roles import UNSCORED_ROLES
 
 INTEGER_COLUMNS = ["width", "height", "orientation", "source_quality"]
 TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "role", "status", "reason",
@@ -68,7 +71,8 @@ def develop_batch(
     Args:
         images: mappings with keys camera, image, path, format, batch, role.
         drive: the drive's paths (:class:`~spnrestore.paths.DrivePaths`, or its ``as_dict``): JPEGs, residuals
-            of the developments (``SPN/<camera>/original/<image>.npy``) and their gray intensity are written there.
+            of the developments (``SPN/<camera>/original/<image>.npy``) and their gray intensity are written
+            there (the last two for scored images only: role not in ``UNSCORED_ROLES``).
         qualities: JPEG qualities.
         develop_settings: the ``develop`` config section (RAW originals).
         subsampling: chroma subsampling, "420", "422" or "444".
@@ -83,7 +87,11 @@ def develop_batch(
         row = {k: item[k] for k in ("camera", "image", "path", "format", "batch", "role")}
         try:
             developed = load_original(item["path"], item["format"], develop_settings)
-            residual = extract_residual(developed.rgb, sigma=sigma, name=item["path"])
+            scored = item["role"] not in UNSCORED_ROLES
+            if scored:
+                residual = extract_residual(developed.rgb, sigma=sigma, name=item["path"])
+            else:  # the same checks, so that the table's status does not depend on the role
+                check_image(developed.rgb, name=item["path"])
         except BadImageError as exc:
             if on_bad_image == "fail":
                 raise
@@ -92,8 +100,9 @@ def develop_batch(
             continue
         for quality in qualities:
             write_jpeg(drive.jpeg(item["camera"], quality, item["image"]), developed.rgb, quality, subsampling)
-        save_residual(drive.residual(item["camera"], ORIGINAL, item["image"]), residual, storage)
-        write_png(drive.intensity(item["camera"], item["image"]), gray_uint8(developed.rgb))
+        if scored:
+            save_residual(drive.residual(item["camera"], ORIGINAL, item["image"]), residual, storage)
+            write_png(drive.intensity(item["camera"], item["image"]), gray_uint8(developed.rgb))
         height, width = developed.rgb.shape[:2]
         rows.append({**row, "status": "ok", "reason": "", "width": width, "height": height,
                      "make": developed.make, "model": developed.model,

@@ -1,0 +1,143 @@
+"""The torch scoring path (issue 16) equals ``score_residual`` (run on torch CPU here, small images).
+
+Tolerance on every pair: ``|torch - numpy| <= 1e-5 * max(|numpy|, 60)`` for the PCE (relative 1e-5 for the
+matches, PCE in the hundreds and thousands; for non-matches near 0, 1e-5 of the decision threshold 60), and
+1e-6 for the NCC. Both paths compute the same statistic from float32 FFTs of the same terms, float64 sums.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from spnrestore.errors import BadImageError, SpnRestoreError  # noqa: E402
+from spnrestore.spn import fingerprint_term, score_residual  # noqa: E402
+from spnrestore.spn.torch_scoring import TorchScorer, scoring_device, torch_device_available  # noqa: E402
+
+RTOL = 1e-5
+NCC_TOL = 1e-6
+
+
+def scene(h, w, seed=0):
+    """A natural-looking uint8 RGB image: smooth gradients, noise, a saturated corner."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 120 + 80 * np.sin(x / 37.0) * np.cos(y / 23.0) + 40 * (x / w)
+    img = np.stack([base, base * 0.9 + 10, base * 0.7 + 30], axis=-1) + rng.normal(0, 3, (h, w, 3))
+    img[: h // 10, : w // 10] = 255
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def prnu_case(h, w, strengths=(4.0, 25.0), n_other=3, seed=0):
+    """A residual holding ``strength * I * K`` of the first fingerprints (a weak and a strong match) plus
+    noise, and ``n_other`` unrelated fingerprints."""
+    rng = np.random.default_rng(seed)
+    image = scene(h, w, seed)
+    fps = {f"cam{i}": rng.normal(0, 0.02, (h, w)).astype(np.float32) for i in range(len(strengths) + n_other)}
+    residual = rng.normal(0, 1.0, (h, w)).astype(np.float32)
+    for i, s in enumerate(strengths):
+        residual += np.float32(s) * fingerprint_term(fps[f"cam{i}"], image)
+    return residual, image, fps
+
+
+def assert_same_rows(rows, expected, with_ncc=True):
+    assert [r["fingerprint"] for r in rows] == [r["fingerprint"] for r in expected]
+    for r, e in zip(rows, expected):
+        assert abs(r["pce"] - e["pce"]) <= RTOL * max(abs(e["pce"]), 60.0), (r, e)
+        if with_ncc:
+            assert abs(r["ncc"] - e["ncc"]) <= NCC_TOL, (r, e)
+        else:
+            assert np.isnan(r["ncc"]) and np.isnan(e["ncc"])
+
+
+@pytest.mark.parametrize("shape", [(256, 384), (203, 317)])
+def test_equals_numpy_path(shape):
+    """Even and odd sizes; a weak and a strong match, non-matches near 0, a fingerprint of another size
+    (logged as the numpy path logs it, left out)."""
+    residual, image, fps = prnu_case(*shape, seed=sum(shape))
+    fps["other size"] = np.ones((130, 140), np.float32)
+    expected_log, log = [], []
+    expected = score_residual(residual, image, fps, name="a.jpg", log=expected_log.append)
+    rows = TorchScorer(fps, "cpu").score(residual, image, name="a.jpg", log=log.append)
+    assert_same_rows(rows, expected)
+    assert log == expected_log and len(log) == 1 and "'other size'" in log[0]
+    pces = [r["pce"] for r in rows]
+    assert 60 < pces[0] < 1000 and pces[1] > 1000 and max(abs(p) for p in pces[2:]) < 30
+
+
+def test_turned_shot_mixed_sizes_no_ncc_and_tensors():
+    """A shot turned by the camera (the transpose of the sensor's size): both quarter turns, the higher PCE;
+    a fingerprint of the shot's own size alongside; without NCC; tensor and gray inputs."""
+    residual, image, fps = prnu_case(160, 224, strengths=(20.0,), n_other=2, seed=4)
+    w = np.ascontiguousarray(np.rot90(residual, -1))
+    img = np.ascontiguousarray(np.rot90(image, -1))
+    fps["own size"] = np.random.default_rng(8).normal(0, 0.02, w.shape).astype(np.float32)
+    scorer = TorchScorer(fps, "cpu")
+    for with_ncc in (True, False):
+        expected = score_residual(w, img, fps, log=None, with_ncc=with_ncc)
+        rows = scorer.score(w, img, log=None, with_ncc=with_ncc)
+        assert_same_rows(rows, expected, with_ncc)
+        assert rows[0]["pce"] > 1000
+    rows = scorer.score(torch.from_numpy(w), torch.from_numpy(img), log=None)
+    assert_same_rows(rows, score_residual(w, img, fps, log=None))
+    gray = img[:, :, 1]
+    assert_same_rows(scorer.score(np.rot90(residual, -1), gray, log=None), score_residual(w, gray, fps, log=None))
+
+
+def test_batch_equals_single():
+    """Several residuals of one size in one call: the same rows as one by one, whatever the batch size
+    (the memory bound forces one residual per group and a few pairs per FFT, or all in one)."""
+    cases = [prnu_case(128, 192, strengths=(s,), n_other=3, seed=s) for s in (3, 5, 30)]
+    fps = cases[0][2]
+    residuals = [c[0] for c in cases]
+    images = [c[1] for c in cases]
+    fps["cam0"] = cases[1][2]["cam0"]  # the second residual's match
+    fps["portrait"] = np.ascontiguousarray(fps["cam3"].T)  # scored in both quarter turns: two sizes of FFT
+    single = TorchScorer(fps, "cpu")
+    one_by_one = [single.score(r, i, name=f"r{n}", log=None) for n, (r, i) in enumerate(zip(residuals, images))]
+    px = 128 * 192
+    for max_memory in (None, 50 * px, 300 * px):  # all together; 1 residual and 1 pair; 1 residual, 5 pairs
+        scorer = TorchScorer(fps, "cpu", max_memory=max_memory)
+        log = []
+        table = scorer.score_batch(np.stack(residuals), np.stack(images), names=["r0", "r1", "r2"], log=log.append)
+        assert log == []
+        for rows, ref in zip(table, one_by_one):
+            assert [r["fingerprint"] for r in rows] == [r["fingerprint"] for r in ref]
+            for r, e in zip(rows, ref):
+                assert r["pce"] == pytest.approx(e["pce"], rel=1e-9, abs=1e-9)
+                assert r["ncc"] == pytest.approx(e["ncc"], rel=1e-12, abs=1e-12)
+        for n, rows in enumerate(table):
+            assert_same_rows(rows, score_residual(residuals[n], images[n], fps, log=None))
+    assert table[1][0]["pce"] > 60 and table[0][0]["pce"] < 60
+    assert scorer.score_batch([], []) == []
+
+
+def test_errors_name_the_input():
+    residual, image, fps = prnu_case(130, 150, strengths=(1.0,), n_other=1, seed=7)
+    bad = fps["cam0"].copy()
+    bad[5, 7] = np.nan
+    with pytest.raises(SpnRestoreError, match="fingerprint 'bad': contains NaN"):
+        TorchScorer({"bad": bad}, "cpu")
+    with pytest.raises(SpnRestoreError, match="fingerprint 'flat': expected a 2-D"):
+        TorchScorer({"flat": bad.ravel()}, "cpu")
+    scorer = TorchScorer(fps, "cpu")
+    w = residual.copy()
+    w[0, 0] = np.inf
+    with pytest.raises(SpnRestoreError, match="x.jpg: the residual contains NaN"):
+        scorer.score(w, image, name="x.jpg", log=None)
+    with pytest.raises(SpnRestoreError, match="x.jpg: image is 130x149 px but residual is 130x150"):
+        scorer.score(residual, image[:, :149], name="x.jpg", log=None)
+    with pytest.raises(BadImageError, match="x.jpg"):
+        scorer.score(residual, image[..., None], name="x.jpg", log=None)
+    with pytest.raises(SpnRestoreError, match="cross-correlation is zero"):
+        scorer.score(np.zeros_like(residual), image, log=None)
+    with pytest.raises(SpnRestoreError, match="one size per call"):
+        scorer.score_batch([residual, residual[:, :140]], [image, image[:, :140]], log=None)
+    assert scorer.score(residual[:, :140], image[:, :140], log=None) == []  # no fingerprint of its size
+
+
+def test_device_choice():
+    assert scoring_device("cpu") == torch.device("cpu")
+    assert scoring_device("auto").type == ("cuda" if torch_device_available() else "cpu")

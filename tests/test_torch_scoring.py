@@ -82,8 +82,12 @@ def test_turned_shot_mixed_sizes_no_ncc_and_tensors():
         assert rows[0]["pce"] > 1000
     rows = scorer.score(torch.from_numpy(w), torch.from_numpy(img), log=None)
     assert_same_rows(rows, score_residual(w, img, fps, log=None))
-    gray = img[:, :, 1]
+    gray = img[:, :, 1].astype(np.float32)
+    kept = gray.copy(), w.copy()
     assert_same_rows(scorer.score(np.rot90(residual, -1), gray, log=None), score_residual(w, gray, fps, log=None))
+    assert_same_rows(scorer.score(w, gray, log=None), score_residual(w, gray, fps, log=None))
+    np.testing.assert_array_equal(gray, kept[0])  # the inputs are not changed
+    np.testing.assert_array_equal(w, kept[1])
 
 
 def test_batch_equals_single():

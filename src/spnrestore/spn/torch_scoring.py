@@ -35,11 +35,13 @@ from .wavelet_denoise import GRAY_WEIGHTS
 
 __all__ = ["TorchScorer", "torch_device_available", "scoring_device"]
 
-#: device bytes per pixel of one pair in a batch (term 4, its spectrum 4, cuFFT work area, P in float64 8,
-#: |P|**2 4), with a margin
+#: device bytes per pixel of one pair in a batch (term 4, its spectrum 4 and the FFT's work area, or the
+#: spectrum and P in float64 8), with a margin
 PAIR_BYTES_PER_PX = 32
 #: device bytes per pixel of one residual view (residual 4 + float64 8, spectrum 4, gray 4, image, rotations)
 VIEW_BYTES_PER_PX = 40
+#: the most pixels of terms in one batched FFT (2**30: 44 pairs at 24 MP; larger batches gain nothing)
+MAX_BATCH_PX = 1 << 30
 #: the working memory of a CPU scorer unless ``max_memory`` is given
 CPU_MEMORY = 1 << 30
 #: share of the free CUDA memory (plus torch's cached blocks) a batch may take
@@ -91,7 +93,7 @@ def _upload_fingerprint(camera: str, k, device) -> torch.Tensor:
 
 class _Phases:
     """The partial inverse DFT of one H x W size (float64 complex, on the device): ``ex`` (W//2 + 1) x (2r+1),
-    the weighted column phases ``wx e^{2 pi i kx dx / W}``; ``ey`` (2r+1) x H, ``e^{2 pi i ky dy / H}``; ``wx``;
+    the weighted column phases ``wx e^{2 pi i kx dx / W}``; ``ey`` (2r+1) x H, ``e^{2 pi i ky dy / H}``;
     ``ys``, ``xs`` the distinct circular shifts of the neighbourhood (as :class:`ResidualSpectrum`)."""
 
     def __init__(self, h: int, w: int, r: int, device):
@@ -106,7 +108,6 @@ class _Phases:
         ay = 2 * np.pi * (np.outer(shifts, np.arange(h, dtype=np.int64)) % h) / h
         self.ex = torch.from_numpy(wx[:, None] * np.exp(1j * ax)).to(device)
         self.ey = torch.from_numpy(np.exp(1j * ay)).to(device)
-        self.wx = torch.from_numpy(wx).to(device)
         self.ys = np.unique(shifts % h, return_index=True)[1]
         self.xs = np.unique(shifts % w, return_index=True)[1]
 
@@ -137,8 +138,9 @@ class TorchScorer:
     neighborhood : int
         Side of the neighbourhood of the peak excluded from the energy (odd; 11 as the numpy path).
     max_memory : int, optional
-        Bytes of working memory a batch may take; default: 60 % of the free CUDA memory (and torch's cached
-        blocks) at each call on a GPU, :data:`CPU_MEMORY` (1 GiB) on CPU.
+        Bytes of working memory a batch may take (estimated; at least one residual and one pair are taken
+        whatever the bound); default: 60 % of the free CUDA memory (and torch's cached blocks) at each call
+        on a GPU, :data:`CPU_MEMORY` (1 GiB) on CPU.
     """
 
     def __init__(self, fingerprints: Mapping[str, np.ndarray], device="cpu", *, neighborhood: int = 11,
@@ -200,11 +202,12 @@ class TorchScorer:
         px = shape[0] * shape[1]
         budget = self._budget()
         per_residual = len(turns) * VIEW_BYTES_PER_PX * px + pairs_per_residual * PAIR_BYTES_PER_PX * px
-        group = max(1, budget // per_residual)
+        most = max(1, MAX_BATCH_PX // px)  # pairs per FFT
+        group = max(1, min(budget // per_residual, most // pairs_per_residual))
         if group > 1:
             batch = group * pairs_per_residual
         else:
-            batch = max(1, (budget - len(turns) * VIEW_BYTES_PER_PX * px) // (PAIR_BYTES_PER_PX * px))
+            batch = max(1, min(most, (budget - len(turns) * VIEW_BYTES_PER_PX * px) // (PAIR_BYTES_PER_PX * px)))
         out = []
         for g0 in range(0, len(residuals), group):
             sl = slice(g0, g0 + group)
@@ -279,8 +282,7 @@ class TorchScorer:
             gray = img.float()
         if img.is_floating_point() and not bool(torch.isfinite(gray).all()):
             raise BadImageError(f"{name} (image)", "contains NaN or infinite values")
-        gray *= _SCALE32
-        return x, gray.contiguous()
+        return x, (gray * _SCALE32).contiguous()  # a new tensor: a float32 gray input may share the caller's memory
 
     def _parts(self, views, pairs, with_ncc) -> torch.Tensor:
         """Per pair (view index, camera), all of one size, float64: ``[energy, C[dy, dx] (11 x 11, dy, dx =
@@ -307,7 +309,12 @@ class TorchScorer:
                 start = j
         p = torch.view_as_real(f).double()  # (n, h, half, 2) float64
         del f
-        energy = (p.square().sum(-1).sum(1) @ ph.wx) / (h * w)
+        # Parseval, weights wx: 2 sum |P|**2 less the columns of weight 1 (no float64 |P|**2 plane)
+        energy = 2 * torch.linalg.vector_norm(p, dim=(1, 2, 3)).square()
+        energy -= torch.linalg.vector_norm(p[:, :, 0], dim=(1, 2)).square()
+        if w % 2 == 0:
+            energy -= torch.linalg.vector_norm(p[:, :, -1], dim=(1, 2)).square()
+        energy /= h * w
         c = (ph.ey @ (torch.view_as_complex(p) @ ph.ex)).real / (h * w)  # (n, 2r+1, 2r+1): C[dy, dx]
         return torch.cat([energy[:, None], c.reshape(n, -1), sums], dim=1)
 

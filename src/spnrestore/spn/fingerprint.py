@@ -15,7 +15,13 @@ the DFT domain with sigma = ``std(K, ddof=1)``.
 
 :class:`FingerprintAccumulator` keeps only the two running sums (float64,
 ``2 * 8 * C`` bytes per pixel: 1.15 GB for a 24 MP RGB camera), so memory does
-not grow with the number of images.
+not grow with the number of images. Its ``add`` is the fast path of issue 16:
+the residuals come out of the inverse transform with each row as its even then
+its odd columns (no final column interleave) and the sums are kept in that
+layout (``finalize`` restores the pixel order); the sums are updated in row
+strips that stay in cache (``IntenScale**2`` from a table), and the saturation
+mask is found from the few pixels at a channel's maximum (a dense mask when
+they are many).
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ import numpy as np
 
 from spnrestore.errors import BadImageError, SpnRestoreError
 
-from ._checks import as_float_map, as_image, check_same_size, label, planes_of
+from ._checks import as_float_map, as_image, check_not_constant, check_same_size, label
 from .residual import _finish, rgb2gray
-from .wavelet_denoise import GRAY_WEIGHTS, _buf, denoise_planes
+from .wavelet_denoise import GRAY_WEIGHTS, denoise_image, merge_columns, split_columns
 
 __all__ = [
     "FingerprintAccumulator",
@@ -148,6 +154,62 @@ def _inten2(p: np.ndarray, pf: np.ndarray, out: np.ndarray) -> np.ndarray:
     return i2
 
 
+#: Elements per row strip of the running-sum updates (their temporaries stay in cache).
+_ACC_STRIP = 1 << 16
+#: Above this fraction of a channel's pixels at its maximum, the saturation mask is made densely.
+_SPARSE_MAX = 1 / 16
+#: uint8 -> float32 conversion table (cv2.LUT converts faster than astype).
+_IDENTITY_LUT = np.arange(256, dtype=np.float32)
+
+
+def _small_buf(ws: dict, key, shape, dtype) -> np.ndarray:
+    a = ws.get(key)
+    if a is None or a.shape != tuple(shape) or a.dtype != dtype:
+        a = ws[key] = np.empty(shape, dtype)
+    return a
+
+
+def _channel_max(img: np.ndarray) -> list:
+    """Per channel of an H x W x C image: its maximum if above SAT_LEVEL (it may have saturated pixels), else None."""
+    h, w, nch = img.shape
+    mx = np.ascontiguousarray(img).reshape(h, w * nch).max(axis=0).reshape(w, nch).max(axis=0)
+    return [float(m) if m > SAT_LEVEL else None for m in mx]
+
+
+def _split_channel(rows: np.ndarray, c: int, dst: np.ndarray) -> np.ndarray:
+    """Channel ``c`` of ``rows`` (n x W x C) into ``dst`` (n x W) as each row's even columns, then its odd columns."""
+    n, w, nch = rows.shape
+    qe = (w + 1) // 2
+    if w % 2 == 0 and rows.flags.c_contiguous:
+        r2 = rows.reshape(n, w // 2, 2 * nch)  # a row as W/2 pixels of 2C values: even-column channels first
+        cv2.extractChannel(r2, c, dst=dst[:, :qe])
+        cv2.extractChannel(r2, nch + c, dst=dst[:, qe:])
+    else:
+        dst[:, :qe] = rows[:, 0::2, c]
+        dst[:, qe:] = rows[:, 1::2, c]
+    return dst
+
+
+def _orig_cols(xs: np.ndarray, w: int) -> np.ndarray:
+    """Pixel columns of split-layout columns (even columns first, then odd)."""
+    qe = (w + 1) // 2
+    xs = xs.astype(np.int64)
+    return np.where(xs < qe, 2 * xs, 2 * (xs - qe) + 1)
+
+
+def _flat_max_pixels(ys: np.ndarray, xs: np.ndarray, h: int, w: int) -> np.ndarray:
+    """For pixels equal to their channel's maximum (all of them given): True where a 4-neighbour
+    (circular wrap, as :func:`saturation`) is one of them too."""
+    lin = ys.astype(np.int64) * w + xs
+    keys = np.sort(lin)
+    out = np.zeros(lin.shape, bool)
+    for ny, nx in ((ys, (xs + 1) % w), (ys, (xs - 1) % w), ((ys + 1) % h, xs), ((ys - 1) % h, xs)):
+        nb = ny.astype(np.int64) * w + nx
+        pos = np.minimum(np.searchsorted(keys, nb), keys.size - 1)
+        out |= keys[pos] == nb
+    return out
+
+
 class FingerprintAccumulator:
     """Streaming maximum-likelihood PRNU fingerprint of one camera.
 
@@ -213,35 +275,76 @@ class FingerprintAccumulator:
                 f"{self._shape[0]}x{self._shape[1]}x{self._shape[2]}{hint}",
                 "all images of one fingerprint must have the same size and orientation: crop or rotate them",
             )
-        planes = planes_of(a, who)
-        res = denoise_planes(planes, self.sigma, workspace=self._ws)
+        check_not_constant(a, who)
+        img = a if a.ndim == 3 else a[:, :, None]
+        h, w, nch = shape
+        # per-channel residuals, each row as its even then its odd columns (split layout): the running
+        # sums are kept in that layout (finalize restores the pixel order), which saves the inverse
+        # transform's last column interleave
+        res = denoise_image(a, self.sigma, workspace=self._ws, split_cols=True)
         if self._num is None:
-            self._num = [np.zeros(p.shape, np.float64) for p in planes]
-            self._den = [np.zeros(p.shape, np.float64) for p in planes]
+            self._num = [np.zeros((h, w), np.float64) for _ in range(nch)]
+            self._den = [np.zeros((h, w), np.float64) for _ in range(nch)]
+        sat = None
         if self.saturation_compat == "prnu-python":
             sat = saturation(a, compat="prnu-python")
             if sat.ndim == 2:
                 sat = sat[:, :, None]
-        for c, (p, w) in enumerate(zip(planes, res)):
-            # numerator: W * I (I on 0..255; the 1/255 is applied in finalize)
-            if p.dtype == np.float32:
-                pf = p
-            else:
-                pf = _buf(self._ws, "plane", p.shape)
-                np.copyto(pf, p, casting="unsafe")
-            i2 = _inten2(p, pf, _buf(self._ws, "inten2", p.shape))
-            cv2.accumulateProduct(w, pf, self._num[c])
-            del w, pf
-            res[c] = None
-            if self.saturation_compat == "prnu-python":
-                i2 *= sat[:, :, c]
-                cv2.accumulate(i2, self._den[c])
-            else:
-                keep = _sat_keep_plane(p)
-                if keep is None:
-                    cv2.accumulate(i2, self._den[c])
+            chan_max = [None] * nch
+        else:
+            chan_max = _channel_max(img)
+        cand = [[] for _ in range(nch)]  # per channel: (rows, split columns, den before) of max-valued pixels
+        n_cand = [0] * nch
+        step = max(1, _ACC_STRIP // w)
+        dt = img.dtype
+        u = _small_buf(self._ws, "acc_plane", (step, w), dt)
+        pf = _small_buf(self._ws, "acc_float", (step, w), np.float32)
+        i2 = _small_buf(self._ws, "acc_inten2", (step, w), np.float32)
+        for y0 in range(0, h, step):
+            y1 = min(h, y0 + step)
+            n = y1 - y0
+            for c in range(nch):
+                p = _split_channel(img[y0:y1], c, u[:n])
+                if dt == np.uint8:
+                    cv2.LUT(p, _IDENTITY_LUT, dst=pf[:n])
+                    cv2.LUT(p, _INTEN2_LUT, dst=i2[:n])
+                    q2 = i2[:n]
                 else:
-                    cv2.accumulate(i2, self._den[c], mask=keep)
+                    np.copyto(pf[:n], p)
+                    q2 = _inten2(p, pf[:n], i2[:n])
+                # numerator: W * I (I on 0..255; the 1/255 is applied in finalize)
+                cv2.accumulateProduct(res[c][y0:y1], pf[:n], self._num[c][y0:y1])
+                den = self._den[c][y0:y1]
+                if sat is not None:
+                    q2 *= _split_channel(sat[y0:y1], c, _small_buf(self._ws, "acc_sat", (step, w), np.float32)[:n])
+                elif chan_max[c] is not None:
+                    nz = cv2.findNonZero(cv2.compare(p, chan_max[c], cv2.CMP_EQ)) if cand[c] is not None else None
+                    if nz is not None:
+                        nz = nz.reshape(-1, 2)
+                        xs, ys = nz[:, 0], nz[:, 1]
+                        cand[c].append((ys + y0, xs, den[ys, xs]))
+                        n_cand[c] += len(xs)
+                        if n_cand[c] > _SPARSE_MAX * h * w:
+                            cand[c] = None  # a large saturated area: the dense mask below
+                cv2.accumulate(q2, den)
+        for c in range(nch):
+            if cand[c] is None:
+                # dense case: take the masked pixels' IntenScale**2 of this image back out of the sum
+                keep = _sat_keep_plane(np.ascontiguousarray(img[:, :, c]))
+                if keep is not None:
+                    masked = split_columns(keep) == 0
+                    p = split_columns(np.ascontiguousarray(img[:, :, c]))[masked]
+                    if p.dtype == np.uint8:
+                        i2v = _INTEN2_LUT[p]
+                    else:
+                        i2v = _inten2(p, p.astype(np.float32), np.empty(p.shape, np.float32))
+                    self._den[c][masked] -= i2v
+            elif cand[c]:
+                # saturation: a max-valued pixel with a max-valued 4-neighbour (circular) is left out of
+                # the denominator: put back its sum from before this image
+                ys, xs, before = (np.concatenate(v) for v in zip(*cand[c]))
+                masked = _flat_max_pixels(ys, _orig_cols(xs, w), h, w)
+                self._den[c][ys[masked], xs[masked]] = before[masked]
         self._count += 1
 
     def finalize(self) -> np.ndarray:
@@ -263,6 +366,7 @@ class FingerprintAccumulator:
             for c in range(len(self._num)):
                 acc += self._num[c][r0:r1] * weights[c] / (255.0 * (self._den[c][r0:r1] + 1.0))
             k[r0:r1] = acc
+        k = merge_columns(k)  # the sums are kept in the split column layout (see add)
         return _finish(k, f"fingerprint of {self._count} image(s) starting with {self._first}")
 
 

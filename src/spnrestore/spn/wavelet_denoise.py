@@ -275,8 +275,14 @@ def _analysis_shrink(p: np.ndarray, h: int, w: int, f: _Filters, s2: float, wind
             _shrink_into(band, o0 - a, o1 - a, s2, windows, scale, dst[o0:o1], add)
 
 
-def _synthesis(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray | None = None) -> np.ndarray:
-    """Inverse 2-D DWT level -> float32 ``h x w`` (``ll`` None = zero approximation)."""
+def _synthesis(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray | None = None,
+               split_cols: bool = False) -> np.ndarray:
+    """Inverse 2-D DWT level -> float32 ``h x w`` (``ll`` None = zero approximation).
+
+    ``split_cols``: write each output row as its even columns followed by its odd columns
+    (``[y[0], y[2], ..., y[1], y[3], ...]``) instead of interleaved, which saves the column
+    interleave pass (see :func:`split_columns`).
+    """
     lh, hl, hh = bands  # lh: horizontal low / vertical high; hl: horizontal high / vertical low
     n = lh.shape[0]
     M = f.half
@@ -288,8 +294,8 @@ def _synthesis(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray | None = 
     for q0 in range(0, q_total, step):
         q1 = min(q_total, q0 + step)
         c0, c1 = q0, min(n, q1 + M - 1)
-        lo_v = _synth_cols_strip(None if ll is None else ll[c0:c1], hl[c0:c1], f, qc)
-        hi_v = _synth_cols_strip(lh[c0:c1], hh[c0:c1], f, qc)
+        lo_v = _synth_cols_strip(None if ll is None else ll[c0:c1], hl[c0:c1], f, qc, split_cols)
+        hi_v = _synth_cols_strip(lh[c0:c1], hh[c0:c1], f, qc, split_cols)
         lo_v, hi_v = lo_v[:, :w], hi_v[:, :w]
         ev = out[2 * q0 : 2 * q1 : 2]
         od = out[2 * q0 + 1 : 2 * q1 : 2]
@@ -301,16 +307,45 @@ def _synthesis(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray | None = 
     return out
 
 
-def _synth_cols_strip(a, d, f: _Filters, q: int) -> np.ndarray:
-    """Inverse 1-D DWT along columns: (rows x 2q) float32, even/odd columns interleaved."""
+def _synth_cols_strip(a, d, f: _Filters, q: int, split_cols: bool = False) -> np.ndarray:
+    """Inverse 1-D DWT along columns: (rows x 2q) float32, even/odd columns interleaved
+    (``split_cols``: the q even columns, then the q odd columns)."""
     even = _corr_cols(d, f.s_hi[0])
     odd = _corr_cols(d, f.s_hi[1])
+    if split_cols:
+        res = np.empty((d.shape[0], 2 * q), np.float32)
+        if a is None:
+            res[:, :q] = even[:, :q]
+            res[:, q:] = odd[:, :q]
+        else:  # the last add writes straight into the halves: no interleave pass
+            cv2.add(even[:, :q], _corr_cols(a, f.s_lo[0])[:, :q], dst=res[:, :q])
+            cv2.add(odd[:, :q], _corr_cols(a, f.s_lo[1])[:, :q], dst=res[:, q:])
+        return res
     if a is not None:
         cv2.add(even, _corr_cols(a, f.s_lo[0]), dst=even)
         cv2.add(odd, _corr_cols(a, f.s_lo[1]), dst=odd)
     res = np.empty((d.shape[0], q, 2), np.float32)
     cv2.merge([even[:, :q], odd[:, :q]], dst=res)
     return res.reshape(d.shape[0], 2 * q)
+
+
+def split_columns(x: np.ndarray) -> np.ndarray:
+    """``x`` (H x W, or H x W x C: each channel) with every row reordered as its even columns, then
+    its odd columns: the layout of ``split_cols=True`` (a new contiguous array)."""
+    qe = (x.shape[1] + 1) // 2
+    out = np.empty(x.shape, x.dtype)
+    out[:, :qe] = x[:, 0::2]
+    out[:, qe:] = x[:, 1::2]
+    return out
+
+
+def merge_columns(x: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`split_columns` (a new contiguous array)."""
+    qe = (x.shape[1] + 1) // 2
+    out = np.empty(x.shape, x.dtype)
+    out[:, 0::2] = x[:, :qe]
+    out[:, 1::2] = x[:, qe:]
+    return out
 
 
 def _level_sizes(shape, f: _Filters, levels: int):
@@ -350,20 +385,33 @@ def denoise_planes(planes, sigma: float, weights=None, levels: int = LEVELS, wav
 
 
 def denoise_image(img: np.ndarray, sigma: float, weights=None, levels: int = LEVELS, wavelet: str = WAVELET,
-                  windows=WINDOWS, out=None, workspace: dict | None = None) -> list[np.ndarray]:
+                  windows=WINDOWS, out=None, workspace: dict | None = None,
+                  split_cols: bool = False) -> list[np.ndarray]:
     """Like :func:`denoise_planes` for an H x W x C (interleaved) or H x W image.
 
     The image is padded once; each channel's even/odd columns are read straight
-    from the interleaved rows (no channel split).
+    from the interleaved rows (no channel split). ``split_cols``: the residuals
+    come back with every row as its even columns then its odd columns (see
+    :func:`split_columns`; saves the last column interleave).
     """
     f = filters(wavelet)
     img = np.ascontiguousarray(img)
     shape = img.shape[:2]
-    p = cv2.copyMakeBorder(img, *_pad_args(shape, f), cv2.BORDER_REFLECT)
+    pad = _pad_args(shape, f)
+    if workspace is None:
+        p = cv2.copyMakeBorder(img, *pad, cv2.BORDER_REFLECT)
+    else:  # pad into a reused buffer (a new 24 MP padded image costs page faults on every call)
+        ph, pw = shape[0] + pad[0] + pad[1], shape[1] + pad[2] + pad[3]
+        key = ("padded", img.dtype.str, img.shape[2:])
+        p = workspace.get(key)
+        if p is None or p.shape[:2] != (ph, pw):
+            p = workspace[key] = np.empty((ph, pw) + img.shape[2:], img.dtype)
+        cv2.copyMakeBorder(img, *pad, cv2.BORDER_REFLECT, dst=p)
     nch = img.shape[2] if img.ndim == 3 else 1
     if p.ndim == 2 and nch == 1 and img.ndim == 3:
         p = p[:, :, None]
-    return _denoise([(p, c) for c in range(nch)], shape, sigma, weights, levels, f, windows, out, workspace)
+    return _denoise([(p, c) for c in range(nch)], shape, sigma, weights, levels, f, windows, out, workspace,
+                   split_cols)
 
 
 def _pad_args(shape, f: _Filters):
@@ -372,7 +420,7 @@ def _pad_args(shape, f: _Filters):
     return pad, ph - pad - h, pad, pw - pad - w
 
 
-def _denoise(sources, shape, sigma, weights, levels, f: _Filters, windows, out, ws=None):
+def _denoise(sources, shape, sigma, weights, levels, f: _Filters, windows, out, ws=None, split_cols=False):
     s2 = float(sigma) ** 2
     shape = tuple(shape[:2])
     sizes = _level_sizes(shape, f, levels)
@@ -406,7 +454,7 @@ def _denoise(sources, shape, sigma, weights, levels, f: _Filters, windows, out, 
             dst = None
             if lev == 0:
                 dst = out[si] if out is not None else (None if ws is None else _buf(ws, ("out", si), (h, w)))
-            rec = _synthesis(rec, acc[si][lev], f, h, w, out=dst)
+            rec = _synthesis(rec, acc[si][lev], f, h, w, out=dst, split_cols=split_cols and lev == 0)
             acc[si][lev] = None
         outs.append(rec)
     return outs

@@ -145,3 +145,25 @@ def test_errors_name_the_input():
 def test_device_choice():
     assert scoring_device("cpu") == torch.device("cpu")
     assert scoring_device("auto").type == ("cuda" if torch_device_available() else "cpu")
+
+
+def test_the_stages_score_on_the_gpu_only_where_one_is_present(monkeypatch, tmp_path):
+    """``stages.spn.fingerprint_scorer``: the numpy path without an NVIDIA driver (torch not even asked); the
+    torch path where the driver is loaded and CUDA is available (played here by torch CPU), same rows."""
+    import spnrestore.spn.torch_scoring as torch_scoring
+    from spnrestore.stages import spn as stage
+
+    residual, image, fps = prnu_case(256, 384, seed=7)
+    expected = score_residual(residual, image, fps, "r", None)
+    monkeypatch.setattr(stage, "NVIDIA_DEVICE_FILES", (str(tmp_path / "none"),))
+    monkeypatch.setattr(torch_scoring, "torch_device_available", lambda: pytest.fail("torch was asked"))
+    assert stage.fingerprint_scorer(fps, log=lambda m: None)(residual, image, "r", None) == expected
+    (tmp_path / "nvidiactl").touch()
+    monkeypatch.setattr(stage, "NVIDIA_DEVICE_FILES", (str(tmp_path / "nvidiactl"),))
+    monkeypatch.setattr(torch_scoring, "torch_device_available", lambda: True)
+    built = []
+    monkeypatch.setattr(torch_scoring, "TorchScorer",
+                        lambda prints, device: built.append(device) or TorchScorer(prints, "cpu"))
+    said = []
+    assert_same_rows(stage.fingerprint_scorer(fps, log=said.append)(residual, image, "r", None), expected)
+    assert built == ["cuda"] and said == ["scoring on the GPU (torch FFT)"]

@@ -12,11 +12,11 @@ from ..atomic import save_csv
 from ..jpeg import read_rgb
 from ..paths import DrivePaths
 from ..residual_files import keeps_residuals, save_residual
-from ..spn import residual_settings, score_residual
+from ..spn import residual_settings
 from .develop import ok_images
 from .evaluation import SCORE_COLUMNS
 from .roles import EVALUATED_ROLES, subset_of
-from .spn import jpeg_residual, load_fingerprints
+from .spn import fingerprint_scorer, jpeg_residual, load_fingerprints
 
 
 def restore_camera(
@@ -43,7 +43,7 @@ def restore_camera(
 
     drive = DrivePaths.of(drive)
     restorer = load_restorer(checkpoint, device, residual=residual_settings(sigma))
-    arrays = load_fingerprints(drive, cameras)
+    score = fingerprint_scorer(load_fingerprints(drive, cameras), log)
     rows, keep = [], keeps_residuals(storage)
     images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
     for item in images.itertuples():
@@ -57,10 +57,10 @@ def restore_camera(
             target = drive.restored(item.camera, quality, item.image)
             if keep:
                 save_residual(target, restored, storage)
-            for score in score_residual(restored, rgb, arrays, str(target) if keep else f"{name} (restored)", log):
+            for row in score(restored, rgb, str(target) if keep else f"{name} (restored)", log):
                 rows.append({"camera": item.camera, "image": item.image, "role": role, "subset": subset_of(role),
-                             "quality": quality, "method": "restored", **score,
-                             "match": score["fingerprint"] == item.camera})
+                             "quality": quality, "method": "restored", **row,
+                             "match": row["fingerprint"] == item.camera})
         log(f"restored {item.camera}/{item.image} ({role})")
     frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     save_csv(table, frame)

@@ -128,6 +128,27 @@ def fingerprint_camera(
     return result
 
 
+#: Files whose presence says an NVIDIA driver is loaded: without one, scoring does not import torch to ask.
+NVIDIA_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/version")
+
+
+def fingerprint_scorer(fingerprints: Mapping[str, np.ndarray], log: Callable[[str], None] = print) -> Callable:
+    """``score(residual, image, name, log) -> rows``: :func:`spnrestore.spn.score_residual` against
+    ``fingerprints``, on a CUDA GPU (:class:`spnrestore.spn.torch_scoring.TorchScorer`, fingerprints uploaded
+    once) when one is present, else with numpy; both give the same rows (PCE within float32 FFT rounding,
+    ``tests/test_torch_scoring.py``). Torch is imported only where an NVIDIA driver is loaded."""
+    if any(os.path.exists(f) for f in NVIDIA_DEVICE_FILES):
+        try:
+            from ..spn.torch_scoring import TorchScorer, torch_device_available
+        except ImportError:  # torch missing: the numpy path
+            pass
+        else:
+            if torch_device_available():
+                log("scoring on the GPU (torch FFT)")
+                return TorchScorer(fingerprints, "cuda").score
+    return lambda residual, image, name, log: score_residual(residual, image, fingerprints, name, log)
+
+
 def load_fingerprints(drive: DrivePaths | Mapping, cameras: Iterable[str]) -> dict[str, np.ndarray]:
     """Fingerprint arrays of ``cameras`` on the drive, each checked like a stored residual."""
     drive = DrivePaths.of(drive)
@@ -155,7 +176,7 @@ def score_batch(
     JPEGs' are read or computed as ``storage`` says (:func:`jpeg_residual`, with ``sigma``).
     """
     drive = DrivePaths.of(drive)
-    arrays = load_fingerprints(drive, cameras)
+    score = fingerprint_scorer(load_fingerprints(drive, cameras), log)
     rows = []
     for item in ok_images(develop_table).itertuples():
         role = roles[item.image]
@@ -167,9 +188,9 @@ def score_batch(
             rgb = read_rgb(drive.jpeg(item.camera, q, item.image))
             sources.append((q, rgb, *jpeg_residual(drive, item.camera, q, item.image, sigma, storage, rgb)))
         for source, image, residual, name in sources:
-            for score in score_residual(residual, image, arrays, name, log):
+            for row in score(residual, image, name, log):
                 rows.append({"camera": item.camera, "image": item.image, "role": role, "quality": str(source),
-                             **score, "match": score["fingerprint"] == item.camera})
+                             **row, "match": row["fingerprint"] == item.camera})
         log(f"scored {item.camera}/{item.image} ({role})")
     frame = pd.DataFrame(rows, columns=["camera", "image", "role", "quality", "fingerprint", "pce", "ncc", "match"])
     save_csv(table, frame)

@@ -1,4 +1,4 @@
-"""Training-pair shards: determinism, contents, skips, errors."""
+"""Training-pair shards: determinism, contents, targets computed on read, per-camera folders, skips, errors."""
 
 import hashlib
 from pathlib import Path
@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 
 from spnrestore import spn
-from spnrestore.dataset import build_shards, build_split, list_shards, open_shard, read_manifest
+from spnrestore.dataset import (build_shards, build_split, list_shards, open_shard, read_manifest, read_rows,
+                                split_manifest, write_manifest)
+from spnrestore.dataset.shards import fit_crop, fit_plane
 from spnrestore.errors import ConfigError
 from spnrestore.jpeg import read_rgb
 
@@ -60,8 +62,8 @@ def test_two_builds_are_byte_identical(source, tmp_path):
     build_shards(examples, prints, tmp_path / "a", patch=64, shard_size=50)
     build_shards(examples.sample(frac=1.0, random_state=1), prints, tmp_path / "b", patch=64, shard_size=50)
     a, b = tree_hashes(tmp_path / "a"), tree_hashes(tmp_path / "b")
-    assert a == b and "train/shard-00000/rgb.npy" in a and "manifest.csv" in a
-    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".")]  # no temporary folders left
+    assert a == b and "train/cam0/shard-00000/rgb.npy" in a and "manifest.csv" in a and "val/manifest.csv" in a
+    assert not [p for p in (tmp_path / "a").rglob(".*")]  # no temporary folders left
 
 
 def test_manifest_rows_match_shard_contents(source, tmp_path):
@@ -71,12 +73,18 @@ def test_manifest_rows_match_shard_contents(source, tmp_path):
     assert set(manifest["split"]) == {"train", "val"}
     for split in ("train", "val"):
         shards = list_shards(tmp_path, split)
-        sizes = [len(open_shard(s)["quality"]) for s in shards]
-        assert sizes[:-1] == [40] * (len(sizes) - 1) and 0 < sizes[-1] <= 40
-        assert sum(sizes) == (manifest["split"] == split).sum()
+        assert [s.parent.name for s in shards] == sorted(s.parent.name for s in shards)  # cameras in sorted order
+        for camera in {s.parent.name for s in shards}:
+            sizes = [len(open_shard(s)["quality"]) for s in shards if s.parent.name == camera]
+            assert sizes[:-1] == [40] * (len(sizes) - 1) and 0 < sizes[-1] <= 40
+        assert sum(len(open_shard(s)["quality"]) for s in shards) == (manifest["split"] == split).sum()
+        assert split_manifest(tmp_path, split).equals(read_manifest(tmp_path / split / "manifest.csv"))
+    order = ["camera", "image", "quality"]
+    assert manifest.groupby("split", sort=False)[order].apply(lambda m: m.equals(m.sort_values(order, kind="stable"))).all()
     by_jpeg = {}
     for row in manifest.sample(n=40, random_state=0).itertuples():
         arrays = open_shard(tmp_path / row.split / row.shard)
+        assert row.shard.startswith(f"{row.camera}/shard-")
         if row.jpeg not in by_jpeg:
             rgb = read_rgb(row.jpeg)
             other = np.load(prints[row.other_camera])
@@ -84,19 +92,24 @@ def test_manifest_rows_match_shard_contents(source, tmp_path):
                                  spn.fingerprint_term(other, rgb))
         rgb, residual, target, other_target = by_jpeg[row.jpeg]
         window = np.s_[row.y:row.y + 64, row.x:row.x + 64]
-        assert row.other_camera != row.camera
+        assert row.other_camera != row.camera and row.other_source == str(prints[row.other_camera])
         assert (arrays["rgb"][row.index] == rgb[window].transpose(2, 0, 1)).all()
         assert np.array_equal(arrays["residual"][row.index, 0], half(residual[window]))
-        assert np.allclose(arrays["target"][row.index, 0], half(target[window]), rtol=1e-6, atol=1e-9)
-        assert np.allclose(arrays["other_target"][row.index, 0], half(other_target[window]), rtol=1e-6, atol=1e-9)
+        assert np.array_equal(arrays["target"][row.index, 0], target[window])  # computed on read, float32
+        assert np.array_equal(arrays["other_target"][row.index, 0], other_target[window])
         assert arrays["quality"][row.index] == row.quality
         assert row.jpeg_sha256 == hashlib.sha256(Path(row.jpeg).read_bytes()).hexdigest()
-    arrays = open_shard(list_shards(tmp_path, "train")[0])
+    first = list_shards(tmp_path, "train")[0]
+    arrays = open_shard(first)
     assert arrays["rgb"].dtype == np.uint8 and arrays["rgb"].shape[1:] == (3, 64, 64)
     assert all(arrays[k].dtype == np.float32 and arrays[k].shape[1:] == (1, 64, 64)
                and arrays[k][:2].dtype == np.float32 for k in ("residual", "target", "other_target"))
-    stored = np.load(list_shards(tmp_path, "train")[0] / "target.npy", mmap_mode="r")
-    assert stored.dtype == np.float16  # half the bytes on disk, float32 to the reader
+    assert sorted(p.name for p in first.iterdir()) == ["corner.npy", "prints.npy", "quality.npy", "residual.npy",
+                                                       "rgb.npy"]  # no stored targets
+    assert np.load(first / "residual.npy", mmap_mode="r").dtype == np.float16  # half the bytes on disk
+    rows = np.array([7, 2, 3])
+    batch = read_rows(arrays, rows)
+    assert all(np.array_equal(batch[k], np.asarray(arrays[k][rows])) for k in batch)
 
 
 def half(a: np.ndarray) -> np.ndarray:
@@ -110,8 +123,85 @@ def test_original_residual_target_and_one_split_per_call(source, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["val"]
     assert (rows["target"] == "original_residual").all()
     row = rows.iloc[5]
-    target = open_shard(tmp_path / "val" / row["shard"])["target"][row["index"], 0]
-    assert np.array_equal(target, half(np.load(row.target_source)[row.y:row.y + 64, row.x:row.x + 64]))
+    arrays = open_shard(tmp_path / "val" / row["shard"])
+    window = np.s_[row.y:row.y + 64, row.x:row.x + 64]
+    assert np.array_equal(arrays["target"][row["index"], 0], half(np.load(row.target_source)[window]))
+    other = spn.fingerprint_term(np.load(prints[row.other_camera]), read_rgb(row.jpeg))
+    assert np.array_equal(arrays["other_target"][row["index"], 0], other[window])  # still computed on read
+    assert (tmp_path / "val" / row["shard"] / "target.npy").is_file()
+
+
+def test_other_fingerprint_of_another_size_is_tiled_on_read(source, tmp_path):
+    examples, prints = source
+    small = np.random.default_rng(9).normal(0, 0.03, (100, 90)).astype(np.float32)  # < half the image each way
+    np.save(tmp_path / "small.npy", small)
+    prints = dict(prints, cam2=tmp_path / "small.npy")  # cam2's images are skipped, its K serves as non-match
+    manifest = build_shards(examples, prints, tmp_path / "d", patch=64, shard_size=7)
+    tiled = manifest[manifest["other_camera"] == "cam2"]
+    assert len(tiled) and "cam2" not in set(manifest["camera"])
+    for row in tiled.itertuples():
+        rgb = read_rgb(row.jpeg)
+        expected = spn.fingerprint_term(fit_plane(small, rgb.shape[:2]), rgb)[row.y:row.y + 64, row.x:row.x + 64]
+        assert np.array_equal(open_shard(tmp_path / "d" / row.split / row.shard)["other_target"][row.index, 0],
+                              expected)
+    for y, x in ((0, 0), (36, 26), (192, 192), (99, 89)):
+        assert np.array_equal(fit_crop(small, y, x, 64), fit_plane(small, (256, 256))[y:y + 64, x:x + 64])
+
+
+def test_one_folder_per_camera_gives_the_split_of_one_call(source, tmp_path):
+    examples, prints = source
+    whole = build_shards(examples, prints, tmp_path / "whole", patch=64, shard_size=16)
+    for camera in ("cam2", "cam0", "cam1", "cam9"):  # any order; cam9: no image in the split
+        build_split(examples, prints, tmp_path / "each", "train", patch=64, shard_size=16, camera=camera)
+    build_split(examples, prints, tmp_path / "each", "val", patch=64, shard_size=16, camera="cam1")
+    empty = read_manifest(tmp_path / "each" / "train" / "cam9" / "manifest.csv")
+    assert empty.empty and list(empty.columns) == list(whole.columns)
+    assert not list((tmp_path / "each" / "train" / "cam9").glob("shard-*"))
+    each = write_manifest(tmp_path / "each", ["train", "val", "test"])  # test: no camera folder, no examples
+    assert read_manifest(tmp_path / "each" / "test" / "manifest.csv").empty
+    assert each.equals(whole[(whole["split"] == "train") | (whole["camera"] == "cam1")].reset_index(drop=True))
+    train = [open_shard(s) for s in list_shards(tmp_path / "each", "train")]
+    assert np.array_equal(np.concatenate([a["rgb"][:] for a in train]),
+                          np.concatenate([open_shard(s)["rgb"][:] for s in list_shards(tmp_path / "whole", "train")]))
+    build_split(examples, prints, tmp_path / "each", "train", patch=64, shard_size=16, camera="cam0")  # replaced
+    assert not [p for p in (tmp_path / "each").rglob(".*")]
+    with pytest.raises(ConfigError, match="folder name"):
+        build_split(examples, prints, tmp_path / "each", "train", camera="../x")
+
+
+def test_residuals_not_stored_are_computed_from_the_jpeg(source, tmp_path):
+    examples, prints = source
+    unstored = examples.assign(residual="")
+    with pytest.raises(ConfigError, match="sigma"):
+        build_split(unstored, prints, tmp_path, "val", patch=64)
+    manifest = build_split(unstored, prints, tmp_path, "val", patch=64, sigma=3.0, camera="cam0")
+    assert (manifest["residual"] == "").all() and len(manifest)
+    row = manifest.iloc[3]
+    rgb = read_rgb(row.jpeg)
+    expected = half(spn.extract_residual(rgb, sigma=3.0)[row.y:row.y + 64, row.x:row.x + 64])
+    assert np.array_equal(open_shard(tmp_path / "val" / row.shard)["residual"][row["index"], 0], expected)
+
+
+def test_shards_of_the_former_layout_still_read(tmp_path):
+    """<split>/shard-NNNNN/ with stored target and other_target (float16 or float32) and <split>/manifest.csv."""
+    rng = np.random.default_rng(0)
+    arrays = {"rgb": rng.integers(0, 256, (5, 3, 16, 16), dtype=np.uint8),
+              "residual": rng.normal(0, 3, (5, 1, 16, 16)).astype(np.float16),
+              "target": rng.normal(0, .01, (5, 1, 16, 16)).astype(np.float32),
+              "other_target": rng.normal(0, .01, (5, 1, 16, 16)).astype(np.float16),
+              "quality": np.full(5, 30, np.uint8)}
+    for k in range(2):
+        (tmp_path / "train" / f"shard-{k:05d}").mkdir(parents=True)
+        for name, a in arrays.items():
+            np.save(tmp_path / "train" / f"shard-{k:05d}" / f"{name}.npy", a)
+    (tmp_path / "train" / "manifest.csv").write_text("split,shard,index,camera,image,quality,y,x\n"
+                                                      "train,shard-00000,0,cam0,img0,30,0,0\n")
+    shards = list_shards(tmp_path, "train")
+    assert [s.name for s in shards] == ["shard-00000", "shard-00001"]
+    batch = read_rows(open_shard(shards[1]), np.array([4, 1]))
+    for name, a in arrays.items():
+        assert np.array_equal(batch[name], a[[4, 1]].astype(np.float32 if a.dtype.kind == "f" else a.dtype))
+    assert len(write_manifest(tmp_path)) == 1
 
 
 def test_mis_sized_images_are_skipped_with_a_reason(source, tmp_path):

@@ -1,6 +1,7 @@
 """Training loop on a tiny synthetic data set: learning, logs, resume, time budget, checkpoint contents."""
 
 import hashlib
+import pickle
 import re
 from types import SimpleNamespace
 
@@ -46,6 +47,9 @@ def test_dataset_batches_come_straight_from_the_shards(dataset):
     assert batch["rgb"].dtype == torch.uint8 and batch["residual"].shape == (3, 1, 32, 32)
     assert np.array_equal(batch["target"][1].numpy(), first["target"][0])
     assert np.array_equal(batch["rgb"][0].numpy(), open_shard(list_shards(dataset, "train")[1])["rgb"][1])
+    again = pickle.loads(pickle.dumps(data))  # as a DataLoader worker gets it: memory maps opened anew
+    assert again._arrays is None and all(torch.equal(v, again[[65, 0, 5]][k]) for k, v in batch.items())
+    assert batch["other_target"].dtype == torch.float32 and batch["other_target"].abs().sum() > 0
 
 
 def test_batch_order_is_a_function_of_seed_and_step():

@@ -1,35 +1,49 @@
 """Training-pair shards: fixed-size folders of patch arrays, written deterministically.
 
-Layout of a data set folder::
+Layout of a data set folder (one folder per split and camera: the workflow writes each in a job of its own)::
 
-    <dataset_dir>/manifest.csv               one row per example, all splits
-    <dataset_dir>/<split>/manifest.csv       the rows of one split
-    <dataset_dir>/<split>/shard-00000/
-        rgb.npy           uint8   (N, 3, P, P)  JPEG pixels, RGB, 0..255
-        residual.npy      float16 (N, 1, P, P)  plain residual of the JPEG, cut from the
-                                                full-image residual (0..255 intensity units)
-        target.npy        float16 (N, 1, P, P)  what the model should output (see ``target``)
-        other_target.npy  float16 (N, 1, P, P)  fingerprint term of another camera on the
-                                                same patch (non-match tracking)
-        quality.npy       uint8   (N,)          JPEG quality 1..100
+    <dataset_dir>/manifest.csv                        one row per example, all splits
+    <dataset_dir>/<split>/manifest.csv                the rows of one split (cameras in sorted order)
+    <dataset_dir>/<split>/<camera>/manifest.csv       the rows of one camera of the split
+    <dataset_dir>/<split>/<camera>/fingerprints.csv   the fingerprints the targets are computed from
+                                                      (columns camera, path; row i is fingerprint i)
+    <dataset_dir>/<split>/<camera>/fingerprints/      copies of fingerprints given as arrays (if any)
+    <dataset_dir>/<split>/<camera>/shard-00000/
+        rgb.npy       uint8   (N, 3, P, P)  JPEG pixels, RGB, 0..255
+        residual.npy  float16 (N, 1, P, P)  plain residual of the JPEG, cut from the full-image
+                                            residual (0..255 intensity units)
+        quality.npy   uint8   (N,)          JPEG quality 1..100
+        corner.npy    int32   (N, 2)        (y, x) of the patch in its image
+        prints.npy    uint16  (N, 2)        rows of fingerprints.csv: the example's camera and the
+                                            other camera (non-match tracking)
+        target.npy    float16 (N, 1, P, P)  only for ``target='original_residual'``
 
-Every shard holds ``shard_size`` examples except the last of a split. Arrays
-are plain ``.npy`` files opened with ``np.load(mmap_mode='r')``; the float maps
-are stored in half precision (:data:`FLOAT_DTYPE`: 9 instead of 15 bytes a
-patch pixel; relative rounding below 2**-11, far under the noise the model
-learns from) and :func:`open_shard` hands them out as float32 (shards of
-float32 maps, written before, read the same). The same
-inputs and settings always give byte-identical files: rows are processed in
-sorted (camera, image, quality) order and patches in raster order.
+The targets of ``target='camera_term'`` are not stored: :func:`open_shard` computes them when rows are
+read, from the patch's pixels and the fingerprints (memory-mapped), exactly as
+:func:`spnrestore.spn.fingerprint_term` gives them on the whole image (float32, the same bits): ``target``
+= gray(rgb)/255 * K of the camera cropped at (y, x), ``other_target`` = the same with another camera's K
+tiled or cropped to the image (:func:`fit_plane`). Both are pointwise in the patch. A shard therefore
+stores 5 bytes a patch pixel (rgb 3 + residual 2; 7 with a stored target) instead of 9.
 
-One call of :func:`build_split` writes one split (the workflow runs one job
-per split) into a temporary folder renamed into place at the end;
-:func:`write_manifest` then gathers the split manifests. :func:`build_shards`
-does both for all splits.
+Every shard holds ``shard_size`` examples except the last of a camera. Arrays are plain ``.npy`` files
+opened with ``np.load(mmap_mode='r')``; the float maps are stored in half precision (:data:`FLOAT_DTYPE`;
+relative rounding below 2**-11, far under the noise the model learns from) and :func:`open_shard` hands
+them out as float32. The examples of a split are those of its cameras in sorted camera order, each in
+sorted (image, quality) order and patches in raster order: the same order as when a split was one folder,
+so the training batches do not depend on the layout. The same inputs and settings always give
+byte-identical files.
+
+Shards of the former layout (``<split>/shard-NNNNN/`` with ``target.npy`` and ``other_target.npy`` stored,
+float16 or float32) are read as before.
+
+One call of :func:`build_split` writes one camera of one split (or every camera of the split) into a
+temporary folder renamed into place at the end; :func:`write_manifest` then gathers the manifests.
+:func:`build_shards` does both for all splits.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -47,15 +61,21 @@ from .patches import PatchRule, check_geometry, select_patches
 from .split import SPLITS, unit_hash
 
 TARGETS = ("camera_term", "original_residual")
+#: The arrays of a batch (what :func:`open_shard` and :func:`read_rows` give).
 ARRAYS = ("rgb", "residual", "target", "other_target", "quality")
 #: The float maps of a shard and the precision they are stored in.
 FLOAT_ARRAYS = ("residual", "target", "other_target")
 FLOAT_DTYPE = np.float16
+#: The arrays a shard stores (plus ``target`` for ``target='original_residual'``).
+STORED = ("rgb", "residual", "quality", "corner", "prints")
+FINGERPRINT_TABLE = "fingerprints.csv"
 EXAMPLE_COLUMNS = ("camera", "image", "quality", "split", "jpeg", "residual")
 MANIFEST_COLUMNS = (
     "split", "shard", "index", "camera", "image", "quality", "y", "x",
-    "target", "other_camera", "jpeg", "jpeg_sha256", "residual", "target_source",
+    "target", "other_camera", "jpeg", "jpeg_sha256", "residual", "target_source", "other_source",
 )
+#: 1/255 as :func:`spnrestore.spn.fingerprint_term` scales the intensity.
+_INTENSITY = np.float32(1.0 / 255.0)
 
 Fingerprint = str | os.PathLike | np.ndarray
 Log = Callable[[str], None] | None
@@ -77,6 +97,11 @@ def _load_plane(path: str | os.PathLike, what: str, fix: str) -> np.ndarray:
     if plane.ndim != 2 or plane.dtype.kind != "f":
         raise BadImageError(path, f"{what} must be a 2-D float array, found {plane.dtype} {plane.shape}", fix)
     return plane
+
+
+def _missing(value) -> bool:
+    """An empty cell of the examples table (no stored file)."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or os.fspath(value) == ""
 
 
 class _Fingerprints:
@@ -107,6 +132,21 @@ class _Fingerprints:
         others = [c for c in self.cameras if c != camera]
         return others[int(unit_hash(camera, image, salt="other-camera") * len(others))]
 
+    def write_table(self, folder: Path) -> None:
+        """``fingerprints.csv`` of a camera folder: every camera's fingerprint path (arrays are saved into
+        ``fingerprints/`` beside it and named relative to the folder, with ``in_folder`` = 1)."""
+        rows = []
+        for camera in self.cameras:
+            source = self.sources[camera]
+            if isinstance(source, np.ndarray):
+                name = f"fingerprints/{len(rows):04d}.npy"
+                (folder / "fingerprints").mkdir(exist_ok=True)
+                save_npy(folder / name, np.asarray(self[camera], np.float32))
+                rows.append((camera, name, 1))
+            else:
+                rows.append((camera, os.fspath(source), 0))
+        save_csv(folder / FINGERPRINT_TABLE, pd.DataFrame(rows, columns=["camera", "path", "in_folder"]))
+
 
 def fit_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Crop ``plane`` to ``shape`` from its top-left corner, tiling it (wrap) where it is too small."""
@@ -114,12 +154,34 @@ def fit_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.pad(np.asarray(plane, np.float32), pad, mode="wrap")[: shape[0], : shape[1]]
 
 
+def fit_crop(plane: np.ndarray, y: int, x: int, patch: int) -> np.ndarray:
+    """``fit_plane(plane, shape)[y:y + patch, x:x + patch]`` (float32) for any image ``shape`` that holds the
+    window: the plane tiled from its top-left corner, without building the whole plane."""
+    h, w = plane.shape
+    if y + patch <= h and x + patch <= w:
+        return np.asarray(plane[y:y + patch, x:x + patch], np.float32)
+    rows, cols = (y + np.arange(patch)) % h, (x + np.arange(patch)) % w
+    return np.asarray(plane[np.ix_(rows, cols)], np.float32)
+
+
+def patch_intensity(rgb: np.ndarray) -> np.ndarray:
+    """gray(rgb)/255 of uint8 patches (N, 3, P, P) -> float32 (N, P, P), pixel for pixel the intensity
+    :func:`spnrestore.spn.fingerprint_term` computes on the whole image."""
+    n, _, h, w = rgb.shape
+    if n == 0:
+        return np.zeros((0, h, w), np.float32)
+    pixels = np.ascontiguousarray(np.asarray(rgb).transpose(0, 2, 3, 1)).reshape(n * h, w, 3)
+    gray = spn.rgb2gray(pixels).reshape(n, h, w)
+    gray *= _INTENSITY
+    return gray
+
+
 class _ShardWriter:
     """Accumulate examples and write ``shard-%05d`` folders of ``size`` examples each."""
 
-    def __init__(self, root: Path, size: int):
-        self.root, self.size = root, size
-        self.pending: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
+    def __init__(self, root: Path, size: int, names: Iterable[str]):
+        self.root, self.size, self.names = root, size, tuple(names)
+        self.pending: dict[str, list[np.ndarray]] = {name: [] for name in self.names}
         self.n_pending = 0
         self.n_written = 0
 
@@ -129,7 +191,7 @@ class _ShardWriter:
         return f"shard-{n // self.size:05d}", n % self.size
 
     def add(self, arrays: Mapping[str, np.ndarray]) -> None:
-        for name in ARRAYS:
+        for name in self.names:
             self.pending[name].append(arrays[name])
         self.n_pending += len(arrays["quality"])
         while self.n_pending >= self.size:
@@ -142,7 +204,7 @@ class _ShardWriter:
     def _write(self, count: int) -> None:
         folder = self.root / f"shard-{self.n_written // self.size:05d}"
         folder.mkdir(parents=True)
-        for name in ARRAYS:
+        for name in self.names:
             stacked = np.concatenate(self.pending[name])
             save_npy(folder / f"{name}.npy", stacked[:count])
             self.pending[name] = [stacked[count:]] if len(stacked) > count else []
@@ -163,7 +225,8 @@ def _check_examples(examples: pd.DataFrame, target: str) -> None:
 
 
 def _image_examples(row, fingerprints: _Fingerprints, target: str, patch: int, stride: int,
-                    rule: PatchRule, max_patches: int | None, log: Log) -> tuple[dict, np.ndarray, str, str] | None:
+                    rule: PatchRule, max_patches: int | None, sigma: float | None,
+                    log: Log) -> tuple[dict, np.ndarray, str, str] | None:
     """Patch arrays of one JPEG, its corners, the non-match camera and the target's source; None if skipped."""
     camera, image, quality = str(row.camera), str(row.image), int(row.quality)
     name = f"{camera}/{image} Q{quality}"
@@ -172,10 +235,6 @@ def _image_examples(row, fingerprints: _Fingerprints, target: str, patch: int, s
     except (ValueError, OSError) as exc:
         raise BadImageError(row.jpeg, f"cannot read the JPEG ({exc})", "re-run the JPEG step for this image") from exc
     shape = rgb.shape[:2]
-    residual = _load_plane(row.residual, "residual", "re-run the residual step for this JPEG")
-    if residual.shape != shape:
-        raise BadImageError(row.residual, f"residual is {residual.shape} but its JPEG {row.jpeg} is {shape}",
-                            "re-run the residual step for this JPEG")
     K = fingerprints[camera]
     if K.shape != shape:
         _say(log, f"{name}: skipped: image is {shape[0]}x{shape[1]} but the fingerprint of {camera} is "
@@ -185,28 +244,75 @@ def _image_examples(row, fingerprints: _Fingerprints, target: str, patch: int, s
     if len(corners) == 0:
         _say(log, f"{name}: skipped: no {patch}x{patch} patch passes the flat/saturated rule")
         return None
+    if _missing(row.residual):
+        residual = spn.extract_residual(rgb, sigma=sigma, name=os.fspath(row.jpeg))
+    else:
+        residual = _load_plane(row.residual, "residual", "re-run the residual step for this JPEG")
+        if residual.shape != shape:
+            raise BadImageError(row.residual, f"residual is {residual.shape} but its JPEG {row.jpeg} is {shape}",
+                                "re-run the residual step for this JPEG")
+
+    def cut(plane: np.ndarray) -> np.ndarray:
+        return np.stack([plane[y:y + patch, x:x + patch] for y, x in corners]).astype(FLOAT_DTYPE)[:, None]
+
+    other = fingerprints.other(camera, image)
+    n = len(corners)
+    arrays = {
+        "rgb": np.stack([rgb[y:y + patch, x:x + patch].transpose(2, 0, 1) for y, x in corners]),
+        "residual": cut(residual),
+        "quality": np.full(n, quality, np.uint8),
+        "corner": np.asarray(corners, np.int32).reshape(n, 2),
+        "prints": np.tile(np.asarray([[fingerprints.cameras.index(camera), fingerprints.cameras.index(other)]],
+                                     np.uint16), (n, 1)),
+    }
     if target == "camera_term":
-        full_target, source = spn.fingerprint_term(K, rgb), fingerprints.describe(camera)
+        source = fingerprints.describe(camera)
     else:
         full_target = _load_plane(row.original_residual, "original residual", "re-run the residual step")
         source = os.fspath(row.original_residual)
         if full_target.shape != shape:
             raise BadImageError(row.original_residual, f"original residual is {full_target.shape} but the JPEG "
                                 f"{row.jpeg} is {shape}", "check that both come from the same image")
-    other = fingerprints.other(camera, image)
-    other_target = spn.fingerprint_term(fit_plane(fingerprints[other], shape), rgb)
-
-    def cut(plane: np.ndarray) -> np.ndarray:
-        return np.stack([plane[y:y + patch, x:x + patch] for y, x in corners]).astype(FLOAT_DTYPE)[:, None]
-
-    arrays = {
-        "rgb": np.stack([rgb[y:y + patch, x:x + patch].transpose(2, 0, 1) for y, x in corners]),
-        "residual": cut(residual),
-        "target": cut(full_target),
-        "other_target": cut(other_target),
-        "quality": np.full(len(corners), quality, np.uint8),
-    }
+        arrays["target"] = cut(full_target)
     return arrays, corners, other, source
+
+
+def _write_camera(rows: pd.DataFrame, prints: _Fingerprints, folder: Path, split: str, camera: str, target: str,
+                  patch: int, stride: int, shard_size: int, rule: PatchRule, max_patches: int | None,
+                  sigma: float | None, log: Log) -> tuple[pd.DataFrame, int]:
+    """Shards, fingerprint table and manifest of one camera's rows (sorted) in ``folder`` (created);
+    returns the manifest and the number of JPEGs skipped."""
+    folder.mkdir(parents=True)
+    prints.write_table(folder)
+    writer = _ShardWriter(folder, shard_size, STORED + (("target",) if target == "original_residual" else ()))
+    records, skipped = [], 0
+    for row in rows.itertuples(index=False):
+        found = _image_examples(row, prints, target, patch, stride, rule, max_patches, sigma, log)
+        if found is None:
+            skipped += 1
+            continue
+        arrays, corners, other, source = found
+        digest = file_sha256(row.jpeg)
+        residual = "" if _missing(row.residual) else os.fspath(row.residual)
+        for k, (y, x) in enumerate(corners):
+            shard, index = writer.position(k)
+            records.append((split, f"{camera}/{shard}", index, str(row.camera), str(row.image), int(row.quality),
+                            int(y), int(x), target, other, os.fspath(row.jpeg), digest, residual, source,
+                            prints.describe(other)))
+        writer.add(arrays)
+    writer.close()
+    manifest = pd.DataFrame.from_records(records, columns=list(MANIFEST_COLUMNS))
+    save_csv(folder / "manifest.csv", manifest)
+    return manifest, skipped
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final``, replacing an older ``final``."""
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def build_split(
@@ -221,12 +327,22 @@ def build_split(
     rule: PatchRule | Mapping | None = None,
     max_patches_per_image: int | None = None,
     log: Log = None,
+    *,
+    camera: str | None = None,
+    sigma: float | None = None,
 ) -> pd.DataFrame:
-    """Write the shards of one split to ``<out_dir>/<split>/`` and return its manifest rows.
+    """Write the shards of one split to ``<out_dir>/<split>/<camera>/`` and return their manifest rows.
+
+    ``camera``: only that camera's examples, into ``<out_dir>/<split>/<camera>/`` (replaced; a camera with
+    no example of the split gets an empty folder with an empty manifest; ``<split>/manifest.csv`` is left to
+    :func:`write_manifest`); None: every camera of the split, and ``<out_dir>/<split>/`` is replaced as a
+    whole, with its ``manifest.csv``.
 
     ``examples``: one row per (camera, image, quality) with columns ``camera,
     image, quality, split, jpeg`` (JPEG path), ``residual`` (path of the JPEG's
-    full-image residual, float16 or float32 H x W ``.npy``) and, for ``target=
+    full-image residual, float16 or float32 H x W ``.npy``; an empty string: not
+    stored, computed from the JPEG by :func:`spnrestore.spn.extract_residual`
+    with ``sigma``, which is then required) and, for ``target=
     'original_residual'``, ``original_residual`` (residual of the uncompressed
     image); rows of other splits are ignored. ``fingerprints``: camera name ->
     fingerprint K (H x W float ``.npy`` path or array) for at least two cameras.
@@ -237,13 +353,14 @@ def build_split(
     test image's own noise.
 
     ``target='camera_term'``: target = ``spn.fingerprint_term(K_camera, jpeg_rgb)``
-    (I*K); ``'original_residual'``: target = the uncompressed image's residual.
-    ``other_target`` = fingerprint term of another camera (picked by a stable
-    hash of camera and image; its K is cropped or tiled to the image size).
+    (I*K, computed when read, see the module docstring); ``'original_residual'``:
+    target = the uncompressed image's residual (stored). ``other_target`` =
+    fingerprint term of another camera (picked by a stable hash of camera and
+    image; its K is cropped or tiled to the image size; computed when read).
     Images whose size differs from their camera's fingerprint, or with no
     usable patch, are skipped with a logged reason. Patches: see
-    :func:`spnrestore.dataset.patches.select_patches`. The split is built in a
-    temporary folder and renamed into place, replacing an older one.
+    :func:`spnrestore.dataset.patches.select_patches`. Fingerprints given as
+    paths must still be there when the shards are read.
     """
     _check_examples(examples, target)
     stride = check_geometry(patch, stride)
@@ -259,48 +376,58 @@ def build_split(
             "each example is another camera's fingerprint term)."
         )
     rows = examples[examples["split"].astype(str) == split].copy()
+    if camera is not None:
+        camera = str(camera)
+        if camera in ("", ".", "..") or "/" in camera or camera.startswith(".") or camera == "manifest.csv":
+            raise ConfigError(f"camera {camera!r}: not usable as a folder name of the data set.")
+        rows = rows[rows["camera"].astype(str) == camera]
     rows["_key"] = list(zip(rows["camera"].astype(str), rows["image"].astype(str), rows["quality"].astype(int)))
     rows = rows.sort_values("_key", kind="stable")
     unknown = sorted(set(rows["camera"].astype(str)) - set(prints.cameras))
     if unknown:
         raise SpnRestoreError(f"fingerprints: no fingerprint for camera(s) {unknown}; build them before the shards.")
+    if sigma is None and any(_missing(r) for r in rows["residual"]):
+        raise ConfigError("sigma: needed to compute the residuals that are not stored (examples with an empty "
+                          "'residual'): pass the denoiser's sigma (config spn.sigma).")
 
     out_dir = Path(out_dir)
-    final = out_dir / split
-    tmp = out_dir / f".{split}.tmp-{os.getpid()}"
+    split_dir = out_dir / split
+    tmp = (split_dir / f".{camera}.tmp-{os.getpid()}" if camera is not None
+           else out_dir / f".{split}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    cameras = [camera] if camera is not None else sorted(set(rows["camera"].astype(str)))
     try:
-        writer = _ShardWriter(tmp, int(shard_size))
-        records, skipped = [], 0
-        for row in rows.itertuples(index=False):
-            found = _image_examples(row, prints, target, patch, stride, rule, max_patches_per_image, log)
-            if found is None:
-                skipped += 1
-                continue
-            arrays, corners, other, source = found
-            digest = file_sha256(row.jpeg)
-            for k, (y, x) in enumerate(corners):
-                shard, index = writer.position(k)
-                records.append((split, shard, index, str(row.camera), str(row.image), int(row.quality),
-                                int(y), int(x), target, other, os.fspath(row.jpeg), digest,
-                                os.fspath(row.residual), source))
-            writer.add(arrays)
-        writer.close()
-        manifest = pd.DataFrame.from_records(records, columns=list(MANIFEST_COLUMNS))
-        save_csv(tmp / "manifest.csv", manifest)
-        old = out_dir / f".{split}.old-{os.getpid()}"
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        frames, skipped = [], 0
+        for cam in cameras:
+            folder = tmp if camera is not None else tmp / cam
+            frame, n_skipped = _write_camera(rows[rows["camera"].astype(str) == cam], prints, folder, split, cam,
+                                             target, patch, stride, int(shard_size), rule, max_patches_per_image,
+                                             sigma, log)
+            frames.append(frame)
+            skipped += n_skipped
+        manifest = _concat(frames)
+        if camera is None:
+            tmp.mkdir(parents=True, exist_ok=True)
+            save_csv(tmp / "manifest.csv", manifest)
+            _replace(tmp, split_dir)
+        else:
+            _replace(tmp, split_dir / camera)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shards = -(-len(manifest) // int(shard_size))
-    _say(log, f"split {split}: {len(rows) - skipped} JPEGs -> {len(manifest)} patches in {shards} shard(s)"
+    shards = sum(-(-len(f) // int(shard_size)) for f in frames)
+    what = f"split {split}" + (f", camera {camera}" if camera is not None else "")
+    _say(log, f"{what}: {len(rows) - skipped} JPEGs -> {len(manifest)} patches in {shards} shard(s)"
               f"{f', {skipped} skipped' if skipped else ''}")
     return manifest
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Manifest rows of several folders, in order (an empty manifest when there are none)."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=list(MANIFEST_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
@@ -309,15 +436,42 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     return frame.astype({c: int for c in ("index", "quality", "y", "x")})
 
 
+def camera_folders(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
+    """The camera folders of one split (those with a ``manifest.csv``), in sorted camera order; none for a
+    split of the former layout (its shards directly in ``<split>/``) or a split that was not built."""
+    split_dir = Path(dataset_dir) / split
+    if not split_dir.is_dir():
+        return []
+    found = [p for p in split_dir.iterdir()
+             if p.is_dir() and not p.name.startswith(".") and (p / "manifest.csv").is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def split_manifest(dataset_dir: str | os.PathLike, split: str) -> pd.DataFrame:
+    """The manifest rows of one split: its camera folders' in sorted camera order (a split of the former
+    layout: its ``manifest.csv``); empty for a split that has no examples or was not built."""
+    folders = camera_folders(dataset_dir, split)
+    if folders:
+        return _concat([read_manifest(f / "manifest.csv") for f in folders])
+    path = Path(dataset_dir) / split / "manifest.csv"
+    return read_manifest(path) if path.is_file() else _concat([])
+
+
 def write_manifest(out_dir: str | os.PathLike, splits: Iterable[str] | None = None) -> pd.DataFrame:
-    """Concatenate ``<out_dir>/<split>/manifest.csv`` (all present splits by default) into ``<out_dir>/manifest.csv``."""
+    """Gather the camera manifests of each split (all built splits by default) into
+    ``<out_dir>/<split>/manifest.csv`` and all into ``<out_dir>/manifest.csv``; a split named in ``splits``
+    that has no camera folder has no examples (the workflow plans no job for a split without images)."""
     out_dir = Path(out_dir)
-    splits = [s for s in SPLITS if (out_dir / s / "manifest.csv").is_file()] if splits is None else list(splits)
+    if splits is None:
+        splits = [s for s in SPLITS if camera_folders(out_dir, s) or (out_dir / s / "manifest.csv").is_file()]
+    frames = []
     for s in splits:
-        if not (out_dir / s / "manifest.csv").is_file():
-            raise SpnRestoreError(f"{out_dir / s / 'manifest.csv'}: missing; build split {s!r} first.")
-    frames = [read_manifest(out_dir / s / "manifest.csv") for s in splits]
-    manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(MANIFEST_COLUMNS))
+        frame = split_manifest(out_dir, s)
+        if camera_folders(out_dir, s) or not (out_dir / s / "manifest.csv").is_file():
+            (out_dir / s).mkdir(parents=True, exist_ok=True)
+            save_csv(out_dir / s / "manifest.csv", frame)
+        frames.append(frame)
+    manifest = _concat(frames)
     save_csv(out_dir / "manifest.csv", manifest)
     return manifest
 
@@ -334,6 +488,8 @@ def build_shards(
     max_patches_per_image: int | None = None,
     splits: Iterable[str] | None = None,
     log: Log = None,
+    *,
+    sigma: float | None = None,
 ) -> pd.DataFrame:
     """Build every split of ``examples`` (or only ``splits``) with :func:`build_split`, then the manifest.
 
@@ -345,7 +501,7 @@ def build_shards(
         splits = sorted(found, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
     for split in splits:
         build_split(examples, fingerprints, out_dir, split, target, patch, stride, shard_size, rule,
-                    max_patches_per_image, log)
+                    max_patches_per_image, log, sigma=sigma)
     return write_manifest(out_dir, splits)
 
 
@@ -358,8 +514,10 @@ def manifest_sha256(dataset_dir: str | os.PathLike) -> str:
 
 
 def list_shards(dataset_dir: str | os.PathLike, split: str) -> list[Path]:
-    """Shard folders of one split, in order (empty when the split has none)."""
-    return sorted(p for p in (Path(dataset_dir) / split).glob("shard-*") if p.is_dir())
+    """Shard folders of one split, in example order: camera folders in sorted order, each one's shards in
+    order (a split of the former layout: its ``shard-*`` folders); empty when the split has none."""
+    folders = camera_folders(dataset_dir, split) or [Path(dataset_dir) / split]
+    return [shard for folder in folders for shard in sorted(p for p in folder.glob("shard-*") if p.is_dir())]
 
 
 class Float32Map:
@@ -382,19 +540,122 @@ class Float32Map:
         return np.asarray(self.stored, dtype or np.float32)
 
 
-def open_shard(shard_dir: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays of one shard, memory-mapped read-only (see the module docstring for shapes); the float maps
-    as :class:`Float32Map` (float32 rows, whatever precision they are stored in)."""
+class FingerprintFiles:
+    """The fingerprints named by the camera folders' ``fingerprints.csv``, memory-mapped on first use and
+    shared by every shard opened with this object (open one per process: memory maps do not cross a
+    fork safely)."""
+
+    def __init__(self):
+        self.tables: dict[Path, list[str]] = {}
+        self.planes: dict[str, np.ndarray] = {}
+
+    def table(self, folder: Path) -> list[str]:
+        """The fingerprint paths of a camera folder, by row."""
+        if folder not in self.tables:
+            path = folder / FINGERPRINT_TABLE
+            if not path.is_file():
+                raise SpnRestoreError(f"{path}: missing; the data set is incomplete — rebuild it.")
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            paths = [os.fspath(folder / p) if str(local) == "1" else p
+                     for p, local in zip(table["path"], table["in_folder"])]
+            gone = [p for p in paths if not Path(p).is_file()]
+            if gone:
+                raise SpnRestoreError(f"{path}: fingerprint(s) {gone} missing: the targets of the data set are "
+                                      "computed from them; rebuild the fingerprints (or the data set).")
+            self.tables[folder] = paths
+        return self.tables[folder]
+
+    def plane(self, path: str) -> np.ndarray:
+        if path not in self.planes:
+            self.planes[path] = _load_plane(path, "fingerprint", "rebuild the fingerprints (or the data set)")
+        return self.planes[path]
+
+
+class FingerprintTerms:
+    """The fingerprint terms of a shard's patches (``target`` or ``other_target``), computed when indexed:
+    a float32 (n, 1, P, P) array of the rows asked for, equal to the whole image's
+    :func:`spnrestore.spn.fingerprint_term` cropped (with the fingerprint tiled by :func:`fit_plane`)."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, rgb: np.ndarray, corner: np.ndarray, which: np.ndarray, paths: list[str],
+                 files: FingerprintFiles):
+        self.rgb, self.corner, self.which, self.paths, self.files = rgb, corner, which, paths, files
+        n, _, h, w = rgb.shape
+        self.shape, self.ndim = (n, 1, h, w), 4
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def terms(self, rows: np.ndarray, intensity: np.ndarray | None = None) -> np.ndarray:
+        """Terms of ``rows`` (1-D indices); ``intensity``: their :func:`patch_intensity` when already known."""
+        rows = np.asarray(rows, np.int64)
+        out = (patch_intensity(self.rgb[rows]) if intensity is None else intensity.copy())
+        patch = self.shape[-1]
+        corner, which = np.asarray(self.corner[rows]), np.asarray(self.which[rows])
+        for k in range(len(rows)):
+            plane = self.files.plane(self.paths[int(which[k])])
+            out[k] *= fit_crop(plane, int(corner[k, 0]), int(corner[k, 1]), patch)
+        return out[:, None]
+
+    def __getitem__(self, key) -> np.ndarray:
+        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        rows = np.arange(len(self))[first]
+        out = self.terms(np.atleast_1d(rows))
+        if rows.ndim == 0:
+            out = out[0]
+        return out[rest] if rest else out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return np.asarray(self.terms(np.arange(len(self))), dtype or np.float32)
+
+
+def open_shard(shard_dir: str | os.PathLike, fingerprints: FingerprintFiles | None = None) -> dict:
+    """The arrays of one shard (``rgb``, ``residual``, ``target``, ``other_target``, ``quality``; see the module
+    docstring for shapes), memory-mapped read-only; the float maps as :class:`Float32Map` (float32 rows,
+    whatever precision they are stored in) or, for targets that are not stored, :class:`FingerprintTerms`
+    (computed from the patch and the fingerprints, memory-mapped through ``fingerprints``: pass one
+    :class:`FingerprintFiles` to the shards opened in a process). Shards of the former layout read the
+    same."""
     shard_dir = Path(shard_dir)
-    arrays = {}
-    for name in ARRAYS:
+    stored = {}
+    names = [p.stem for p in shard_dir.glob("*.npy")]
+    legacy = "other_target" in names
+    need = ("rgb", "residual", "target", "other_target", "quality") if legacy else STORED
+    for name in dict.fromkeys(need + tuple(n for n in ("target",) if n in names)):
         path = shard_dir / f"{name}.npy"
         if not path.is_file():
             raise SpnRestoreError(f"{path}: missing; the shard is incomplete — rebuild the data set.")
-        arrays[name] = np.load(path, mmap_mode="r", allow_pickle=False)
-        if name in FLOAT_ARRAYS:
-            arrays[name] = Float32Map(arrays[name])
-    n = {len(a) for a in arrays.values()}
+        stored[name] = np.load(path, mmap_mode="r", allow_pickle=False)
+    n = {len(a) for a in stored.values()}
     if len(n) != 1:
         raise SpnRestoreError(f"{shard_dir}: arrays have different lengths {n}; rebuild the data set.")
+    arrays = {name: Float32Map(a) if name in FLOAT_ARRAYS else a for name, a in stored.items()}
+    if not legacy:
+        files = fingerprints if fingerprints is not None else FingerprintFiles()
+        paths = files.table(shard_dir.parent)
+        prints = stored["prints"]
+        if len(prints) and int(prints.max()) >= len(paths):
+            raise SpnRestoreError(f"{shard_dir}: names fingerprint {int(prints.max())} but "
+                                  f"{shard_dir.parent / FINGERPRINT_TABLE} has {len(paths)}; rebuild the data set.")
+        if "target" not in arrays:
+            arrays["target"] = FingerprintTerms(stored["rgb"], stored["corner"], prints[:, 0], paths, files)
+        arrays["other_target"] = FingerprintTerms(stored["rgb"], stored["corner"], prints[:, 1], paths, files)
     return arrays
+
+
+def read_rows(arrays: Mapping, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The batch arrays (:data:`ARRAYS`) of ``rows`` (1-D indices) of one shard opened by :func:`open_shard`:
+    rgb and quality as stored, float maps as float32; the intensity of the patches is computed once for both
+    fingerprint terms."""
+    out = {name: arrays[name][rows] for name in ("rgb", "residual", "quality")}
+    intensity = None
+    for name in ("target", "other_target"):
+        a = arrays[name]
+        if isinstance(a, FingerprintTerms):
+            if intensity is None:
+                intensity = patch_intensity(out["rgb"])
+            out[name] = a.terms(rows, intensity)
+        else:
+            out[name] = a[rows]
+    return out

@@ -2,8 +2,9 @@
 
 ``ShardDataset[indices]`` takes a list of example indices and returns a whole
 batch (a dict of tensors), reading each shard's rows straight from the
-memory-mapped ``.npy`` files; pass it to ``DataLoader(batch_size=None,
-sampler=...)``. The order of training batches is a pure function of (seed,
+memory-mapped ``.npy`` files (the fingerprint terms are computed from the patches
+and the memory-mapped fingerprints, :func:`spnrestore.dataset.shards.read_rows`);
+pass it to ``DataLoader(batch_size=None, sampler=...)``. The order of training batches is a pure function of (seed,
 step): a resumed run continues with exactly the batches it would have seen. Fixed evenly spaced examples
 (:func:`evenly_spaced`, :class:`Batches`) fit the block filter and measure the data's scales (:func:`data_scales`).
 """
@@ -18,19 +19,21 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..dataset.shards import ARRAYS, list_shards, open_shard
+from ..dataset.shards import ARRAYS, FingerprintFiles, list_shards, open_shard, read_rows
 from ..errors import ConfigError, SpnRestoreError
 
 
 class ShardDataset(Dataset):
-    """All examples of one split. ``dataset[list_of_indices]`` -> dict with
+    """All examples of one split (its cameras in sorted order). ``dataset[list_of_indices]`` -> dict with
     ``rgb`` uint8 (B, 3, P, P), ``residual``, ``target``, ``other_target`` float32 (B, 1, P, P)
-    and ``quality`` uint8 (B,). Memory maps are opened lazily in each worker process."""
+    and ``quality`` uint8 (B,). Memory maps (shards and fingerprints) are opened lazily in each worker
+    process."""
 
     def __init__(self, dataset_dir: str | os.PathLike, split: str):
         self.dataset_dir, self.split = Path(dataset_dir), split
         self.shards = list_shards(dataset_dir, split)
-        sizes = [len(open_shard(s)["quality"]) for s in self.shards]
+        files = FingerprintFiles()
+        sizes = [len(open_shard(s, files)["quality"]) for s in self.shards]
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._arrays: list[dict[str, np.ndarray]] | None = None
         self._pid = None
@@ -46,7 +49,8 @@ class ShardDataset(Dataset):
     def arrays(self) -> list[dict[str, np.ndarray]]:
         """The memory-mapped arrays of every shard (opened once per process)."""
         if self._arrays is None or self._pid != os.getpid():
-            self._arrays, self._pid = [open_shard(s) for s in self.shards], os.getpid()
+            files = FingerprintFiles()
+            self._arrays, self._pid = [open_shard(s, files) for s in self.shards], os.getpid()
         return self._arrays
 
     @property
@@ -62,8 +66,9 @@ class ShardDataset(Dataset):
         parts = {name: [] for name in ARRAYS}
         for s in np.unique(shard_of):
             local = indices[order][shard_of == s] - self.starts[s]
+            rows = read_rows(self.arrays()[s], local)
             for name in ARRAYS:
-                parts[name].append(self.arrays()[s][name][local])
+                parts[name].append(rows[name])
         back = np.argsort(order, kind="stable")
         return {name: torch.from_numpy(np.concatenate(parts[name])[back]) for name in ARRAYS}
 

@@ -4,7 +4,7 @@
 rule train:
     input:
         manifest=f"{RESULTS}/dataset/manifest.csv",
-        splits=expand(f"{RESULTS}/dataset/{{split}}", split=["train", "val"]),
+        shards=SHARD_FOLDERS,
         fingerprints=FINGERPRINTS,
     output:
         checkpoint=f"{RESULTS}/model/restorer.pt",

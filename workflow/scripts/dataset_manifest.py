@@ -1,4 +1,4 @@
-"""The data set's manifest over all splits (rule dataset_manifest)."""
+"""The data set's manifests (rule dataset_manifest): each split's over its camera folders, and all splits'."""
 
 from pathlib import Path
 
@@ -9,5 +9,5 @@ log = start_job(smk)
 
 from spnrestore.dataset import write_manifest  # noqa: E402
 
-manifest = write_manifest(Path(smk.output.manifest).parent, ["train", "val"])
-log(manifest.groupby(["split", "camera"]).size().to_string())
+manifest = write_manifest(Path(smk.output.manifest).parent, smk.params.splits)
+log(manifest.groupby(["split", "camera"]).size().to_string() if len(manifest) else "no examples")

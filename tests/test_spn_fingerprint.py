@@ -165,3 +165,17 @@ def test_fingerprint_term():
     np.testing.assert_allclose(t, ref.rgb2gray(img) / 255 * k, rtol=1e-5, atol=1e-6)
     with pytest.raises(SpnRestoreError, match="rotate|sensor orientation"):
         fingerprint_term(k, np.ascontiguousarray(np.rot90(img)))
+
+
+@pytest.mark.parametrize("shape", [(160, 203, 3), (171, 200), (129, 131, 3)])
+def test_fingerprint_denoiser_path_equals_the_residual_path(shape):
+    """The accumulator's denoiser options (split column layout, row filters as matrix products) give the
+    per-channel residuals of the scoring path, reordered, within float32 rounding."""
+    from spnrestore.spn.wavelet_denoise import denoise_image, merge_columns, split_columns
+
+    img = np.random.default_rng(14).integers(0, 256, shape).astype(np.uint8)
+    plain = denoise_image(img, 5.0)
+    fast = denoise_image(img, 5.0, split_cols=True, gemm=True, workspace={})
+    for p, f in zip(plain, fast):
+        assert np.abs(split_columns(p) - f).max() <= 1e-5 * np.abs(p).max()
+        np.testing.assert_array_equal(merge_columns(split_columns(p)), p)

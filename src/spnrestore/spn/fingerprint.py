@@ -281,7 +281,7 @@ class FingerprintAccumulator:
         # per-channel residuals, each row as its even then its odd columns (split layout): the running
         # sums are kept in that layout (finalize restores the pixel order), which saves the inverse
         # transform's last column interleave
-        res = denoise_image(a, self.sigma, workspace=self._ws, split_cols=True)
+        res = denoise_image(a, self.sigma, workspace=self._ws, split_cols=True, gemm=True)
         if self._num is None:
             self._num = [np.zeros((h, w), np.float64) for _ in range(nch)]
             self._den = [np.zeros((h, w), np.float64) for _ in range(nch)]

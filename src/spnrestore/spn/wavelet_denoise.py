@@ -113,6 +113,13 @@ class _Filters:
         idx = 2 * (M - 1 - np.arange(M))
         self.s_lo = (col(rlo[idx]), col(rlo[idx + 1]))
         self.s_hi = (col(rhi[idx]), col(rhi[idx + 1]))
+        # the same filters as 2 x F matrices for the row (vertical) direction done as small matrix
+        # products (see _rows_analysis_gemm / _rows_synthesis_gemm)
+        self.m_an = np.stack([glo, ghi]).astype(np.float32)
+        zs = np.empty((2, F))
+        zs[0, 0::2], zs[0, 1::2] = rlo[idx], rhi[idx]  # even output rows: lo, hi rows interleaved
+        zs[1, 0::2], zs[1, 1::2] = rlo[idx + 1], rhi[idx + 1]  # odd output rows
+        self.m_syn = zs.astype(np.float32)
 
     def ncoef(self, n: int) -> int:
         """Coefficients per level for a signal of length n (PyWavelets, any mode but periodization)."""
@@ -140,6 +147,20 @@ def _strip_rows(width: int, minimum: int = 16) -> int:
 def _corr_rows(src, kernel, dst=None):
     """dst[i] = sum_m kernel[m] * src[i + m] along rows (valid for i <= len - M), float32."""
     return cv2.filter2D(src, cv2.CV_32F, kernel, dst=dst, anchor=_ANCHOR, borderType=_CONST)
+
+
+def _rows_analysis_gemm(src: np.ndarray, k: int, f: _Filters):
+    """Decimating lo/hi filters along rows as ``k`` (2 x F) @ (F x n) products: output row ``i`` of
+    the low band is ``sum_t glo[t] * src[2i + t]`` (the same sums as the polyphase ``_corr_rows``
+    pair, in another order). ``src``: float32 rows (unit column stride), at least ``2k + F - 2``.
+    Returns (low, high): k x n views (every other row of one new array)."""
+    n = src.shape[1]
+    rs = src.strides[0]
+    x = np.lib.stride_tricks.as_strided(src, (k, f.flen, n), (2 * rs, rs, 4), writeable=False)
+    o = np.empty((k, 2, n), np.float32)
+    np.matmul(f.m_an, x, out=o)
+    o = o.reshape(2 * k, n)
+    return o[0::2], o[1::2]
 
 
 def _corr_cols(src, kernel, dst=None):
@@ -231,7 +252,7 @@ def _padded_shape(h: int, w: int, f: _Filters):
 
 
 def _analysis_shrink(p: np.ndarray, h: int, w: int, f: _Filters, s2: float, windows, scale: float,
-                     dst_bands, add: bool, ll_out: np.ndarray | None, channel: int = 0):
+                     dst_bands, add: bool, ll_out: np.ndarray | None, channel: int = 0, gemm: bool = False):
     """One DWT level of channel ``channel`` of a padded image ``p`` (uint8 or float32,
     H' x W' or H' x W' x C, padded as :func:`_padded_shape` says).
 
@@ -263,6 +284,9 @@ def _analysis_shrink(p: np.ndarray, h: int, w: int, f: _Filters, s2: float, wind
         k = b - a
         out = []
         for src in (lo, hi):
+            if gemm:
+                out.extend(_rows_analysis_gemm(src, k, f))
+                continue
             ev, od = src[0::2], src[1::2]
             for ke, ko in (f.a_lo, f.a_hi):
                 c = _corr_rows(ev, ke)
@@ -276,7 +300,7 @@ def _analysis_shrink(p: np.ndarray, h: int, w: int, f: _Filters, s2: float, wind
 
 
 def _synthesis(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray | None = None,
-               split_cols: bool = False) -> np.ndarray:
+               split_cols: bool = False, gemm: bool = False) -> np.ndarray:
     """Inverse 2-D DWT level -> float32 ``h x w`` (``ll`` None = zero approximation).
 
     ``split_cols``: write each output row as its even columns followed by its odd columns
@@ -291,6 +315,8 @@ def _synthesis(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray | None = 
     q_total = (h + 1) // 2
     qc = (w + 1) // 2
     step = _strip_rows(w, 8)
+    if gemm:
+        return _synthesis_gemm(ll, bands, f, h, w, out, split_cols, step)
     for q0 in range(0, q_total, step):
         q1 = min(q_total, q0 + step)
         c0, c1 = q0, min(n, q1 + M - 1)
@@ -307,13 +333,41 @@ def _synthesis(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray | None = 
     return out
 
 
-def _synth_cols_strip(a, d, f: _Filters, q: int, split_cols: bool = False) -> np.ndarray:
+def _synthesis_gemm(ll, bands, f: _Filters, h: int, w: int, out: np.ndarray, split_cols: bool, step: int):
+    """:func:`_synthesis` with the row direction as (2 x F) @ (F x w) products (see _Filters.m_syn):
+    the column-inverted low and high rows are stored interleaved (low row j, high row j, ...), so
+    output rows 2q and 2q + 1 are one product of 8 consecutive stored rows, written in place."""
+    lh, hl, hh = bands
+    n = lh.shape[0]
+    M = f.half
+    q_total = (h + 1) // 2
+    qc = (w + 1) // 2
+    for q0 in range(0, q_total, step):
+        q1 = min(q_total, q0 + step)
+        c0, c1 = q0, min(n, q1 + M - 1)
+        nr = c1 - c0
+        z = np.empty((2 * (q1 - q0 + M - 1), 2 * qc), np.float32)
+        z[2 * nr :] = 0  # rows past the bands: zero, as the zero border of _corr_rows
+        _synth_cols_strip(None if ll is None else ll[c0:c1], hl[c0:c1], f, qc, split_cols, dst=z[0 : 2 * nr : 2])
+        _synth_cols_strip(lh[c0:c1], hh[c0:c1], f, qc, split_cols, dst=z[1 : 2 * nr : 2])
+        rs = z.strides[0]
+        nq = q1 - q0
+        full = nq if 2 * q1 <= h else nq - 1  # an odd height ends with an even row alone
+        if full:
+            x = np.lib.stride_tricks.as_strided(z, (full, f.flen, w), (2 * rs, rs, 4), writeable=False)
+            np.matmul(f.m_syn, x, out=out[2 * q0 : 2 * (q0 + full)].reshape(full, 2, w))
+        if full < nq:
+            np.matmul(f.m_syn[:1], z[2 * full : 2 * full + f.flen, :w], out=out[2 * (q0 + full) : 2 * (q0 + full) + 1])
+    return out
+
+
+def _synth_cols_strip(a, d, f: _Filters, q: int, split_cols: bool = False, dst=None) -> np.ndarray:
     """Inverse 1-D DWT along columns: (rows x 2q) float32, even/odd columns interleaved
-    (``split_cols``: the q even columns, then the q odd columns)."""
+    (``split_cols``: the q even columns, then the q odd columns); written into ``dst`` if given."""
     even = _corr_cols(d, f.s_hi[0])
     odd = _corr_cols(d, f.s_hi[1])
     if split_cols:
-        res = np.empty((d.shape[0], 2 * q), np.float32)
+        res = np.empty((d.shape[0], 2 * q), np.float32) if dst is None else dst
         if a is None:
             res[:, :q] = even[:, :q]
             res[:, q:] = odd[:, :q]
@@ -324,6 +378,10 @@ def _synth_cols_strip(a, d, f: _Filters, q: int, split_cols: bool = False) -> np
     if a is not None:
         cv2.add(even, _corr_cols(a, f.s_lo[0]), dst=even)
         cv2.add(odd, _corr_cols(a, f.s_lo[1]), dst=odd)
+    if dst is not None:
+        res = dst.reshape(d.shape[0], q, 2)
+        cv2.merge([even[:, :q], odd[:, :q]], dst=res)
+        return dst
     res = np.empty((d.shape[0], q, 2), np.float32)
     cv2.merge([even[:, :q], odd[:, :q]], dst=res)
     return res.reshape(d.shape[0], 2 * q)
@@ -386,7 +444,7 @@ def denoise_planes(planes, sigma: float, weights=None, levels: int = LEVELS, wav
 
 def denoise_image(img: np.ndarray, sigma: float, weights=None, levels: int = LEVELS, wavelet: str = WAVELET,
                   windows=WINDOWS, out=None, workspace: dict | None = None,
-                  split_cols: bool = False) -> list[np.ndarray]:
+                  split_cols: bool = False, gemm: bool = False) -> list[np.ndarray]:
     """Like :func:`denoise_planes` for an H x W x C (interleaved) or H x W image.
 
     The image is padded once; each channel's even/odd columns are read straight
@@ -411,7 +469,7 @@ def denoise_image(img: np.ndarray, sigma: float, weights=None, levels: int = LEV
     if p.ndim == 2 and nch == 1 and img.ndim == 3:
         p = p[:, :, None]
     return _denoise([(p, c) for c in range(nch)], shape, sigma, weights, levels, f, windows, out, workspace,
-                   split_cols)
+                   split_cols, gemm)
 
 
 def _pad_args(shape, f: _Filters):
@@ -420,7 +478,8 @@ def _pad_args(shape, f: _Filters):
     return pad, ph - pad - h, pad, pw - pad - w
 
 
-def _denoise(sources, shape, sigma, weights, levels, f: _Filters, windows, out, ws=None, split_cols=False):
+def _denoise(sources, shape, sigma, weights, levels, f: _Filters, windows, out, ws=None, split_cols=False,
+             gemm=False):
     s2 = float(sigma) ** 2
     shape = tuple(shape[:2])
     sizes = _level_sizes(shape, f, levels)
@@ -442,7 +501,7 @@ def _denoise(sources, shape, sigma, weights, levels, f: _Filters, windows, out, 
                 ll_view = nxt[qpad : qpad + nh, qpad : qpad + nw]
             else:
                 nxt = ll_view = None
-            _analysis_shrink(p, h, w, f, s2, windows, scale, bands[lev], add, ll_view, channel)
+            _analysis_shrink(p, h, w, f, s2, windows, scale, bands[lev], add, ll_view, channel, gemm)
             if nxt is not None:
                 _reflect_fill(nxt, qpad, qpad, nh, nw)
             p, channel = nxt, 0
@@ -454,7 +513,9 @@ def _denoise(sources, shape, sigma, weights, levels, f: _Filters, windows, out, 
             dst = None
             if lev == 0:
                 dst = out[si] if out is not None else (None if ws is None else _buf(ws, ("out", si), (h, w)))
-            rec = _synthesis(rec, acc[si][lev], f, h, w, out=dst, split_cols=split_cols and lev == 0)
+            if gemm and dst is None:
+                dst = np.empty((h, w), np.float32)
+            rec = _synthesis(rec, acc[si][lev], f, h, w, out=dst, split_cols=split_cols and lev == 0, gemm=gemm)
             acc[si][lev] = None
         outs.append(rec)
     return outs

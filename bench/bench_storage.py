@@ -93,7 +93,8 @@ def extrapolate(sizes: dict, files: dict, pixels: int, images: int, patches: int
     others = 1 - d["fingerprint"] / per_camera
     seen = (d["cameras"] - d["holdout"]) / d["cameras"]
     counts = {"Compressed: JPEGs": d["qualities"], "SPN: JPEG residuals": d["qualities"],
-              "SPN: residuals of the originals": 1, "results: gray intensities": 1,
+              # written for the scored images only (not for those that build fingerprints)
+              "SPN: residuals of the originals": others, "results: gray intensities": others,
               "SPN: restored residuals": d["qualities"] * others * (seen * d["test"] + 1 - seen),
               "SPN: previews": d["qualities"] * 2 + 1}
     image_px = pixels / images

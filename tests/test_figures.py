@@ -212,6 +212,15 @@ def test_drive_crop_row_computes_the_residuals_a_drive_does_not_keep(tmp_path, s
     assert np.allclose(row.panels[1].array, restore_residual(restorer, rgb, plain, 30), atol=1e-5)
     without = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0, storage={})
     assert [p.label for p in without.panels][1] == "original residual"  # no restorer: no restored panel
+    # the original's residual not stored (the default): developed again, or left out without a developer
+    original = np.load(drive.residual("cam_a", "original", "seen_cam_a_0"))
+    drive.residual("cam_a", "original", "seen_cam_a_0").unlink()
+    asked = []
+    again = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0, storage={},
+                           develop=lambda camera, image: asked.append((camera, image)) or original)
+    assert asked == [("cam_a", "seen_cam_a_0")] and np.array_equal(again.panels[1].array, original)
+    assert [p.label for p in drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0,
+                                            storage={}).panels] == ["plain residual", "fingerprint term K*I"]
 
 
 def test_importing_figures_does_not_import_matplotlib_or_torch():

@@ -101,7 +101,7 @@ def test_full_disk_stops_the_batch_and_leaves_no_half_written_file(full_disk):
 def test_full_disk_error_names_the_file_and_says_the_disk_is_full(full_disk):
     message = full_disk["error"]["message"]
     assert "No space left" in message or "disk is full" in message
-    assert re.search(r"/(Compressed|SPN|intensity)/Cam/\S+\.(jpg|npy|png)", message), message
+    assert re.search(r"/(Compressed|SPN)/Cam/\S+\.(jpg|npy|png)", message), message
 
 
 # --------------------------------------------------------------- no shell, weights_only, nothing escapes
@@ -216,12 +216,10 @@ def test_names_from_the_drive_cannot_leave_the_output_folders(tmp_path):
                    (drive.residual(i.camera, ORIGINAL, i.image), roots["spn"]),
                    (drive.restored(i.camera, 30, i.image), roots["spn"]),
                    (drive.fingerprint(i.camera), roots["spn"]),
-                   (drive.intensity(i.camera, i.image), roots["results"]),
                    (drive.batch_table("develop", i.camera, i.batch), roots["results"])]
         for path, root in outputs:
             assert path.resolve().is_relative_to(root.resolve()), path
-            assert path.resolve().relative_to(root.resolve()).parts[:1] in ((i.camera,), ("intensity",),
-                                                                            ("batches",))
+            assert path.resolve().relative_to(root.resolve()).parts[:1] in ((i.camera,), ("batches",))
 
 
 @pytest.mark.parametrize("link, skipped_name", [("Far", "Far"), ("Cam/flat", "b.DNG")])

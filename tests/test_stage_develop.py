@@ -42,7 +42,37 @@ def test_skip_lists_the_bad_original_and_finishes_the_rest(batch, tmp_path):
         for q in (90, 30):
             assert (tmp_path / "C" / camera.name / str(q) / f"{image}.jpg").is_file()
         assert (tmp_path / "S" / camera.name / "original" / f"{image}.npy").is_file()
-        assert (tmp_path / "R" / "intensity" / camera.name / f"{image}.png").is_file()
+
+
+def test_the_developments_are_scored_in_memory_and_not_stored(batch, tmp_path, project_root):
+    """With the cameras' fingerprints: every scored original's residual against every fingerprint, as the
+    score rule always scored it (the term with the development's gray rounded to 8 bits), and nothing of it
+    stored unless asked (keep_original)."""
+    import numpy as np
+
+    from spnrestore.originals import load_original
+    from spnrestore.residual_files import save_residual
+    from spnrestore.spn import extract_residual, score_residual
+    from spnrestore.stages.develop import gray_uint8
+
+    camera, kwargs = batch
+    rng = np.random.default_rng(2)
+    drive = kwargs["drive"]
+    prints = {name: rng.normal(0, 0.01, (128, 192)).astype(np.float32) for name in (camera.name, "other")}
+    for name, k in prints.items():
+        save_residual(drive.fingerprint(name), k)
+    kwargs["images"] = [{**item, "role": role} for item, role in zip(kwargs["images"], ("test", "fingerprint", "val"))]
+    develop_batch(on_bad_image="skip", cameras=sorted(prints), scores_table=tmp_path / "s.csv", keep_original=False,
+                  **kwargs)
+    scores = pd.read_csv(tmp_path / "s.csv", dtype={"quality": str})
+    scored = [i for i in kwargs["images"] if i["role"] != "fingerprint" and not i["path"].endswith("broken.DNG")]
+    assert len(scored) == 1 and len(scores) == 2 and (scores["quality"] == "original").all()
+    settings = load_yaml(project_root / "config" / "config.yaml")["develop"]
+    rgb = load_original(scored[0]["path"], "dng", settings).rgb
+    expected = score_residual(extract_residual(rgb, sigma=5.0), gray_uint8(rgb), prints, log=None)
+    assert scores["pce"].tolist() == pytest.approx([e["pce"] for e in expected], rel=1e-12)
+    assert scores["match"].tolist() == [e["fingerprint"] == camera.name for e in expected]
+    assert not (tmp_path / "S" / camera.name / "original").exists()
 
 
 def test_images_that_are_not_scored_get_their_jpegs_but_no_residual(batch, tmp_path):

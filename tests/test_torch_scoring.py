@@ -148,10 +148,10 @@ def test_device_choice():
 
 
 def test_the_stages_score_on_the_gpu_only_where_one_is_present(monkeypatch, tmp_path):
-    """``stages.spn.fingerprint_scorer``: the numpy path without an NVIDIA driver (torch not even asked); the
+    """``stages.scorer.fingerprint_scorer``: the numpy path without an NVIDIA driver (torch not even asked); the
     torch path where the driver is loaded and CUDA is available (played here by torch CPU), same rows."""
     import spnrestore.spn.torch_scoring as torch_scoring
-    from spnrestore.stages import spn as stage
+    from spnrestore.stages import scorer as stage
 
     residual, image, fps = prnu_case(256, 384, seed=7)
     expected = score_residual(residual, image, fps, "r", None)

@@ -8,11 +8,10 @@ a file instead of joining folders themselves.
 
     <original>/<camera>/<image>.<ext>                    originals (read-only to the workflow)
     <compressed>/<camera>/<Q>/<image>.jpg                 JPEG copies, one folder per quality
-    <spn>/<camera>/original/<image>.npy (+ .png)          residual of the uncompressed development
-    <spn>/<camera>/<Q>/<image>.npy (+ .png)               residual of the JPEG at quality Q
-    <spn>/<camera>/restored/<Q>/<image>.npy (+ .png)      restored residual of that JPEG
+    <spn>/<camera>/original/<image>.npy (+ .png)          residual of the uncompressed development (when kept)
+    <spn>/<camera>/<Q>/<image>.npy (+ .png)               residual of the JPEG at quality Q (when kept)
+    <spn>/<camera>/restored/<Q>/<image>.npy (+ .png)      restored residual of that JPEG (when kept)
     <spn>/<camera>/fingerprint.npy (+ .png)               the camera's fingerprint
-    <results>/intensity/<camera>/<image>.png              gray intensity of a development (scores originals)
     <results>/batches/<stage>/<camera>/<batch>.csv        tracked table of one batch job
     <results>/...                                         summaries, model, evaluation, logs
 """
@@ -87,10 +86,6 @@ class DrivePaths:
         return Path(path).with_suffix(".png")
 
     # ------------------------------------------------------------------ results folder
-    def intensity(self, camera: str, image: str) -> Path:
-        """Gray intensity (uint8 PNG) of a development, kept to score its residual."""
-        return self.results / "intensity" / camera / f"{image}.png"
-
     def batch_table(self, stage: str, camera: str, batch: str) -> Path:
         """Tracked table of one batch job of ``stage`` (develop, residual, score)."""
         return self.results / "batches" / stage / camera / f"{batch}.csv"

@@ -13,6 +13,7 @@ from spnrestore.paths import drive_paths
 from spnrestore.residual_files import keeps_residuals
 from spnrestore.stages.roles import (
     EVALUATED_ROLES,
+    UNSCORED_ROLES,
     NEW_DRIVE,
     assign_roles,
     cameras_without_fingerprint,
@@ -52,8 +53,12 @@ RESULTS = str(PATHS.results)
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 QUALITIES = list(config["quality_levels"])
-# Whether the JPEGs' residuals are stored (rule residual) or computed where they are read.
+# Whether the JPEGs' residuals are stored (rule residual) or computed where they are read; the originals'
+# residuals are stored only for the original_residual training target, or with the JPEGs'.
 KEEP_RESIDUALS = keeps_residuals(config["storage"])
+KEEP_ORIGINAL_RESIDUALS = (
+    KEEP_RESIDUALS or config["dataset"]["target"] == "original_residual"
+)
 
 if PATHS.demo:
     from spnrestore.demo import ensure_demo_drive
@@ -170,6 +175,14 @@ def batch_images(wildcards):
 def batch_originals(wildcards):
     """The original files of one batch (inputs of its develop job)."""
     return [i.path for i in BATCHES[(wildcards.camera, wildcards.batch)]]
+
+
+def batch_fingerprints(wildcards):
+    """The fingerprints a develop job scores its originals against: all of them, when the batch holds an
+    image that is scored (none for a batch of fingerprint images only: it need not wait for them)."""
+    images = BATCHES[(wildcards.camera, wildcards.batch)]
+    scored = any(ROLES[i.camera][i.image] not in UNSCORED_ROLES for i in images)
+    return FINGERPRINTS if scored else []
 
 
 def batch_table(stage):

@@ -1,12 +1,15 @@
 # Development of RAW originals (developed JPEG/TIFF/PNG originals are loaded) and JPEG copies:
-# one job per (camera, batch); each original is decoded once.
+# one job per (camera, batch); each original is decoded once, and its residual scored against every
+# fingerprint there and then (stored only when asked: KEEP_ORIGINAL_RESIDUALS).
 
 
 rule develop:
     input:
         originals=batch_originals,
+        fingerprints=batch_fingerprints,
     output:
         table=batch_table("develop"),
+        scores=batch_table("original_score"),
     log:
         f"{LOGS}/develop/{{camera}}/{{batch}}.log",
     benchmark:
@@ -25,6 +28,8 @@ rule develop:
         subsampling=config["jpeg"]["chroma_subsampling"],
         on_bad_image=config["on_bad_image"],
         sigma=config["spn"]["sigma"],
+        cameras=CAMERAS,
+        keep_original=KEEP_ORIGINAL_RESIDUALS,
     script:
         "../scripts/develop.py"
 

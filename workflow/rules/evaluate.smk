@@ -109,6 +109,7 @@ rule plots:
     input:
         scores=f"{RESULTS}/evaluation/scores.csv",
         checkpoint=MODEL or f"{RESULTS}/model/restorer.pt",
+        manifest=f"{RESULTS}/manifest.csv",
     output:
         # one report item per subset, each labelled with its subset (the script gets the lists as before)
         roc=[
@@ -150,5 +151,6 @@ rule plots:
         threshold=config["spn"]["pce_threshold"],
         subsets=SUBSETS,
         sigma=config["spn"]["sigma"],
+        develop=config["develop"],
     script:
         "../scripts/plots.py"

@@ -54,6 +54,7 @@ rule fingerprint:
 rule score:
     input:
         develop=batch_table("develop"),
+        originals=batch_table("original_score"),
         residuals=[batch_table("residual")] if KEEP_RESIDUALS else [],
         fingerprints=FINGERPRINTS,
     output:

@@ -18,4 +18,7 @@ develop_batch(
     table=smk.output.table,
     log=log,
     storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
+    cameras=smk.params.cameras,
+    scores_table=smk.output.scores,
+    keep_original=smk.params.keep_original,
 )

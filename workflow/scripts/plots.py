@@ -19,4 +19,6 @@ write_plots(
     checkpoint=smk.input.checkpoint,
     sigma=smk.params.sigma,
     storage=smk.config["storage"],
+    manifest_csv=smk.input.manifest,
+    develop_settings=smk.params.develop,
 )

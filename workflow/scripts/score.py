@@ -9,6 +9,7 @@ from spnrestore.stages.spn import score_batch  # noqa: E402
 
 score_batch(
     develop_table=smk.input.develop,
+    original_scores=smk.input.originals,
     roles=smk.params.roles,
     qualities=smk.params.qualities,
     drive=smk.params.drive,

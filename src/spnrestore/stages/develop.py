@@ -1,7 +1,9 @@
 """Rule ``develop``, one batch of originals: develop each RAW once (or load a developed original: camera
-JPEG, TIFF, PNG), write every JPEG quality, the residual of the uncompressed image and its gray intensity
-(these two only for the images that are scored: not for those that build fingerprints, which the
-fingerprint rule develops again, nor for those of a camera without fingerprint).
+JPEG, TIFF, PNG), write every JPEG quality and score the residual of the uncompressed image against every
+fingerprint while it is in memory (the images that are scored only: not those that build fingerprints, which
+the fingerprint rule develops again, nor those of a camera without fingerprint). The residual itself is
+stored only when asked (``keep_original``: the ``original_residual`` training target, or
+``storage.keep_residuals``).
 
 Called by ``workflow/scripts/develop.py``. The batch table it writes (one row
 per image: metadata, status, reason) is the job's tracked output; the manifest
@@ -18,12 +20,13 @@ import pandas as pd
 
 from ..atomic import save_csv
 from ..errors import BadImageError
-from ..jpeg import write_jpeg, write_png
+from ..jpeg import write_jpeg
 from ..originals import load_original
 from ..paths import ORIGINAL, DrivePaths
 from ..residual_files import save_residual
 from ..spn import check_image, extract_residual, rgb2gray
 from .roles import UNSCORED_ROLES
+from .scorer import SCORE_TABLE_COLUMNS, fingerprint_scorer, load_fingerprints
 
 INTEGER_COLUMNS = ["width", "height", "orientation", "source_quality"]
 TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "role", "status", "reason",
@@ -65,14 +68,18 @@ def develop_batch(
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
     storage: Mapping | None = None,
+    cameras: Iterable[str] = (),
+    scores_table: str | os.PathLike | None = None,
+    keep_original: bool = True,
 ) -> pd.DataFrame:
-    """Develop (RAW) or load (JPEG, TIFF, PNG) each image of a batch and write its JPEGs at every quality.
+    """Develop (RAW) or load (JPEG, TIFF, PNG) each image of a batch, write its JPEGs at every quality and
+    score the residual of the development against the fingerprints of ``cameras``.
 
     Args:
         images: mappings with keys camera, image, path, format, batch, role.
-        drive: the drive's paths (:class:`~spnrestore.paths.DrivePaths`, or its ``as_dict``): JPEGs, residuals
-            of the developments (``SPN/<camera>/original/<image>.npy``) and their gray intensity are written
-            there (the last two for scored images only: role not in ``UNSCORED_ROLES``).
+        drive: the drive's paths (:class:`~spnrestore.paths.DrivePaths`, or its ``as_dict``): JPEGs and
+            residuals of the developments (``SPN/<camera>/original/<image>.npy``, with ``keep_original``) are
+            written there; the fingerprints are read from there.
         qualities: JPEG qualities.
         develop_settings: the ``develop`` config section (RAW originals).
         subsampling: chroma subsampling, "420", "422" or "444".
@@ -80,9 +87,15 @@ def develop_batch(
         sigma: noise standard deviation of the residual's wavelet denoiser (0..255 units).
         table: CSV written (atomically) at the end, one row per image.
         storage: the ``storage`` config section (residual precision, previews; None: float32 with preview).
+        cameras: the cameras with a fingerprint; ``scores_table``: where the scores of the developments go (CSV,
+            the columns of the score rule's table, quality ``original``); None scores nothing.
+        keep_original: store the residuals of the developments (of the scored images).
     """
     drive = DrivePaths.of(drive)
-    rows = []
+    images = list(images)
+    scored_any = scores_table is not None and any(i["role"] not in UNSCORED_ROLES for i in images)
+    score = fingerprint_scorer(load_fingerprints(drive, cameras), log) if scored_any else None
+    rows, scores = [], []
     for item in images:
         row = {k: item[k] for k in ("camera", "image", "path", "format", "batch", "role")}
         try:
@@ -100,9 +113,13 @@ def develop_batch(
             continue
         for quality in qualities:
             write_jpeg(drive.jpeg(item["camera"], quality, item["image"]), developed.rgb, quality, subsampling)
-        if scored:
+        if scored and keep_original:
             save_residual(drive.residual(item["camera"], ORIGINAL, item["image"]), residual, storage)
-            write_png(drive.intensity(item["camera"], item["image"]), gray_uint8(developed.rgb))
+        if scored and score is not None:
+            # the term K * I with I the development's gray rounded to 8 bits, as the original was always scored
+            for found in score(residual, gray_uint8(developed.rgb), f"{item['path']} (development)", log):
+                scores.append({"camera": item["camera"], "image": item["image"], "role": item["role"],
+                               "quality": ORIGINAL, **found, "match": found["fingerprint"] == item["camera"]})
         height, width = developed.rgb.shape[:2]
         rows.append({**row, "status": "ok", "reason": "", "width": width, "height": height,
                      "make": developed.make, "model": developed.model,
@@ -110,6 +127,8 @@ def develop_batch(
                      "source_quality": developed.source_quality})
         source = f"pattern {developed.raw_pattern}" if developed.raw_pattern else f"{item['format']} original"
         log(f"developed {item['path']} ({width}x{height}, {source}, orientation tag {developed.orientation})")
+    if scores_table is not None:
+        save_csv(scores_table, pd.DataFrame(scores, columns=SCORE_TABLE_COLUMNS))
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})
     save_csv(table, frame)
     return frame

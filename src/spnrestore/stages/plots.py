@@ -15,9 +15,10 @@ import pandas as pd
 from .. import figures
 from ..figures import CropPanel, CropRow
 from ..jpeg import read_rgb
+from ..originals import load_original
 from ..paths import ORIGINAL, DrivePaths
 from ..residual_files import keeps_residuals, load_residual
-from ..spn import fingerprint_term, residual_settings, score_pair
+from ..spn import extract_residual, fingerprint_term, residual_settings, score_pair
 from .identification import read_scores
 from .spn import jpeg_residual
 
@@ -31,6 +32,7 @@ def drive_crop_row(
     sigma: float | None = None,
     storage: Mapping | None = None,
     restorer=None,
+    develop: Callable[[str, str], np.ndarray] | None = None,
 ) -> CropRow:
     """The maps of one evaluated image from the drive: plain, restored and original residuals and the term K * I.
 
@@ -39,7 +41,9 @@ def drive_crop_row(
     which does); otherwise the plain one is computed from the JPEG with ``sigma`` and the restored one by
     ``restorer`` (:func:`spnrestore.model.inference.load_restorer`). The restored panel is left out when the
     image was not restored (no stored file, or no restored score in ``scores``) or no restorer is given. PCEs
-    (of the whole image, with its own camera's fingerprint) come from ``scores`` when given. An image turned
+    (of the whole image, with its own camera's fingerprint) come from ``scores`` when given. The original's
+    residual is read from the drive where it was stored, else made by ``develop(camera, image)`` (the
+    original developed again, :func:`original_developer`), else left out. An image turned
     by the camera without a tag is shown in the quarter turn that scoring chose
     (:func:`spnrestore.spn.score_pair`).
     """
@@ -54,7 +58,7 @@ def drive_crop_row(
     plain = jpeg_residual(drive, camera, quality, image, sigma, storage, rgb)[0]
     maps = [("plain", plain), ("restored", _restored(drive, camera, quality, image, rgb, plain, storage, restorer,
                                                       own is None or pce_of("restored") is not None)),
-            ("original", load_residual(drive.residual(camera, ORIGINAL, image)))]
+            ("original", _original(drive, camera, image, develop))]
     panels = [CropPanel(f"{method} residual", array, pce_of(method)) for method, array in maps if array is not None]
     k = load_residual(drive.fingerprint(camera))
     if k.shape != panels[0].array.shape:  # turned by the camera (no tag): the turn scoring kept
@@ -63,6 +67,28 @@ def drive_crop_row(
         rgb = np.rot90(rgb, turn)
     panels.append(CropPanel("fingerprint term K*I", fingerprint_term(k, rgb)))
     return CropRow(f"{camera}/{image} Q{quality}", panels)
+
+
+def _original(drive: DrivePaths, camera: str, image: str, develop) -> np.ndarray | None:
+    """The residual of the original: stored by the develop rule, or developed again, or None."""
+    path = drive.residual(camera, ORIGINAL, image)
+    if path.is_file():
+        return load_residual(path)
+    return None if develop is None else develop(camera, image)
+
+
+def original_developer(manifest_csv: str | os.PathLike, develop_settings: Mapping,
+                       sigma: float) -> Callable[[str, str], np.ndarray]:
+    """``develop(camera, image)``: the residual of an original of the run's manifest, developed (or loaded)
+    again as the develop rule did it, for the few originals a figure shows whose residual is not stored."""
+    manifest = pd.read_csv(manifest_csv, dtype=str, keep_default_na=False).set_index(["camera", "image"])
+
+    def develop(camera: str, image: str) -> np.ndarray:
+        row = manifest.loc[(camera, image)]
+        rgb = load_original(row["path"], row["format"], develop_settings).rgb
+        return extract_residual(rgb, sigma=sigma, name=row["path"])
+
+    return develop
 
 
 def _restored(drive: DrivePaths, camera, quality, image, rgb, plain, storage, restorer, restored) -> np.ndarray | None:
@@ -90,12 +116,15 @@ def write_plots(
     checkpoint: str | os.PathLike | None = None,
     sigma: float | None = None,
     storage: Mapping | None = None,
+    manifest_csv: str | os.PathLike | None = None,
+    develop_settings: Mapping | None = None,
 ) -> None:
     """ROC curves and PCE distributions per subset, and residual crops of the two weakest plain-residual
     matches per subset at the lowest quality. A subset without evaluated images (a small drive) gets a
     figure that says so instead of a plot. When the drive does not keep residuals (``storage``), the crops'
     residuals are computed again: the plain ones with ``sigma``, the restored ones by the model of
-    ``checkpoint`` (on the CPU: a few images)."""
+    ``checkpoint`` (on the CPU: a few images), and the originals' (when not stored) by developing the
+    originals of ``manifest_csv`` again with ``develop_settings``."""
     scores = read_scores(scores_csv)
     scores["quality"] = scores["quality"].astype(int)
     for subset, roc, pce in zip(subsets, roc_out, pce_out):
@@ -119,7 +148,9 @@ def write_plots(
         from ..model.inference import load_restorer
 
         restorer = load_restorer(checkpoint, "cpu", residual=residual_settings(sigma))
-    rows = [drive_crop_row(drive, r.camera, r.image, lowest, scores, sigma, storage, restorer)
+    develop = (original_developer(manifest_csv, develop_settings, sigma)
+               if manifest_csv is not None and develop_settings is not None else None)
+    rows = [drive_crop_row(drive, r.camera, r.image, lowest, scores, sigma, storage, restorer, develop)
             for r in examples.itertuples()]
     figures.residual_crops(rows, crops_out)
     log(f"plots written; crops of {len(rows)} images at quality {lowest}")

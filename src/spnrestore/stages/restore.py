@@ -16,7 +16,8 @@ from ..spn import residual_settings
 from .develop import ok_images
 from .evaluation import SCORE_COLUMNS
 from .roles import EVALUATED_ROLES, subset_of
-from .spn import fingerprint_scorer, jpeg_residual, load_fingerprints
+from .scorer import fingerprint_scorer, load_fingerprints
+from .spn import jpeg_residual
 
 
 def restore_camera(

@@ -15,12 +15,13 @@ import pandas as pd
 
 from ..atomic import save_csv
 from ..errors import BadImageError, SpnRestoreError
-from ..jpeg import read_gray, read_rgb
+from ..jpeg import read_rgb
 from ..originals import load_original, original_size
-from ..paths import ORIGINAL, DrivePaths
+from ..paths import DrivePaths
 from ..residual_files import keeps_residuals, load_residual, save_residual
-from ..spn import FingerprintAccumulator, extract_residual, score_residual
+from ..spn import FingerprintAccumulator, extract_residual
 from .develop import ok_images
+from .scorer import SCORE_TABLE_COLUMNS, fingerprint_scorer, load_fingerprints
 from .roles import UNSCORED_ROLES
 
 
@@ -128,35 +129,9 @@ def fingerprint_camera(
     return result
 
 
-#: Files whose presence says an NVIDIA driver is loaded: without one, scoring does not import torch to ask.
-NVIDIA_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/version")
-
-
-def fingerprint_scorer(fingerprints: Mapping[str, np.ndarray], log: Callable[[str], None] = print) -> Callable:
-    """``score(residual, image, name, log) -> rows``: :func:`spnrestore.spn.score_residual` against
-    ``fingerprints``, on a CUDA GPU (:class:`spnrestore.spn.torch_scoring.TorchScorer`, fingerprints uploaded
-    once) when one is present, else with numpy; both give the same rows (PCE within float32 FFT rounding,
-    ``tests/test_torch_scoring.py``). Torch is imported only where an NVIDIA driver is loaded."""
-    if any(os.path.exists(f) for f in NVIDIA_DEVICE_FILES):
-        try:
-            from ..spn.torch_scoring import TorchScorer, torch_device_available
-        except ImportError:  # torch missing: the numpy path
-            pass
-        else:
-            if torch_device_available():
-                log("scoring on the GPU (torch FFT)")
-                return TorchScorer(fingerprints, "cuda").score
-    return lambda residual, image, name, log: score_residual(residual, image, fingerprints, name, log)
-
-
-def load_fingerprints(drive: DrivePaths | Mapping, cameras: Iterable[str]) -> dict[str, np.ndarray]:
-    """Fingerprint arrays of ``cameras`` on the drive, each checked like a stored residual."""
-    drive = DrivePaths.of(drive)
-    return {camera: load_residual(drive.fingerprint(camera)) for camera in cameras}
-
-
 def score_batch(
     develop_table: str | os.PathLike,
+    original_scores: str | os.PathLike,
     roles: Mapping[str, str],
     qualities: Iterable[int],
     drive: DrivePaths | Mapping,
@@ -166,32 +141,34 @@ def score_batch(
     log: Callable[[str], None] = print,
     storage: Mapping | None = None,
 ) -> pd.DataFrame:
-    """Score the residuals (original and every quality) of a batch's images against every fingerprint.
+    """Score the residuals of a batch's JPEGs (every quality) against every fingerprint, beside the scores
+    of their originals that the develop rule made (``original_scores``).
 
     Images with role ``fingerprint`` (they built their camera's fingerprint) or
     ``no_fingerprint`` (their camera has none) are not scored. Writes one row
     per (image, source, fingerprint camera) with columns camera, image, role,
     quality ("original" or the JPEG quality), fingerprint, pce, ncc, match, against the fingerprints of
-    ``cameras`` (:func:`spnrestore.spn.score_residual`). The originals' residuals are read from the drive; the
-    JPEGs' are read or computed as ``storage`` says (:func:`jpeg_residual`, with ``sigma``).
+    ``cameras`` (:func:`spnrestore.spn.score_residual`), an image's original first. The JPEGs' residuals are
+    read or computed as ``storage`` says (:func:`jpeg_residual`, with ``sigma``).
     """
     drive = DrivePaths.of(drive)
     score = fingerprint_scorer(load_fingerprints(drive, cameras), log)
+    originals = pd.read_csv(original_scores, dtype={"camera": str, "image": str, "role": str, "quality": str,
+                                                    "fingerprint": str}, keep_default_na=False)
+    originals = {image: group.to_dict("records") for image, group in originals.groupby("image", sort=False)}
     rows = []
     for item in ok_images(develop_table).itertuples():
         role = roles[item.image]
         if role in UNSCORED_ROLES:
             continue
-        path = drive.residual(item.camera, ORIGINAL, item.image)
-        sources = [(ORIGINAL, read_gray(drive.intensity(item.camera, item.image)), load_residual(path), str(path))]
+        rows += originals.get(item.image, [])
         for q in qualities:
             rgb = read_rgb(drive.jpeg(item.camera, q, item.image))
-            sources.append((q, rgb, *jpeg_residual(drive, item.camera, q, item.image, sigma, storage, rgb)))
-        for source, image, residual, name in sources:
-            for row in score(residual, image, name, log):
-                rows.append({"camera": item.camera, "image": item.image, "role": role, "quality": str(source),
-                             **row, "match": row["fingerprint"] == item.camera})
+            residual, name = jpeg_residual(drive, item.camera, q, item.image, sigma, storage, rgb)
+            for found in score(residual, rgb, name, log):
+                rows.append({"camera": item.camera, "image": item.image, "role": role, "quality": str(q),
+                             **found, "match": found["fingerprint"] == item.camera})
         log(f"scored {item.camera}/{item.image} ({role})")
-    frame = pd.DataFrame(rows, columns=["camera", "image", "role", "quality", "fingerprint", "pce", "ncc", "match"])
+    frame = pd.DataFrame(rows, columns=SCORE_TABLE_COLUMNS)
     save_csv(table, frame)
     return frame

@@ -32,7 +32,9 @@ def finished_run(tmp_path_factory):
     return {"drive": drive, "work": workdir, "before": before, "camera": camera, "run": run}
 
 
-def test_every_jpeg_and_residual_exists(finished_run):
+def test_every_jpeg_exists_and_no_residual_is_stored(finished_run):
+    """By default (storage.keep_residuals false, camera-term target) the drive receives the JPEGs and the
+    fingerprints only: every residual is computed where it is scored."""
     drive, work = finished_run["drive"], finished_run["work"]
     manifest = read_develop_table(work / "results" / "manifest.csv")
     ok = manifest[manifest["status"] == "ok"]
@@ -41,9 +43,12 @@ def test_every_jpeg_and_residual_exists(finished_run):
         for q in QUALITIES:
             jpeg = drive / "Images" / "Compressed" / row.camera / str(q) / f"{row.image}.jpg"
             assert jpeg.stat().st_size > 1000, jpeg
-            assert (drive / "Images" / "SPN" / row.camera / str(q) / f"{row.image}.npy").is_file()
-        assert (drive / "Images" / "SPN" / row.camera / "original" / f"{row.image}.npy").is_file()
-        assert not (drive / "Images" / "SPN" / row.camera / "original" / f"{row.image}.png").exists()  # previews off
+    spn = sorted(p.relative_to(drive / "Images" / "SPN").as_posix() for p in (drive / "Images" / "SPN").rglob("*")
+                 if p.is_file())
+    assert spn == [f"{camera}/fingerprint.npy" for camera in sorted(set(ok["camera"]))]
+    scores = pd.read_csv(work / "results" / "spn" / "scores.csv", keep_default_na=False)
+    scored = ok[~ok["role"].isin(["fingerprint"])]
+    assert len(scores) == len(scored) * (1 + len(QUALITIES)) * ok["camera"].nunique()
     assert set(ok["width"]) == {384} and set(ok["height"]) == {256}
     assert set(ok["raw_pattern"]) >= {"RGGB", "BGGR"}
 
@@ -69,6 +74,31 @@ def test_identification_summary(finished_run):
     assert (overall["n_images"] == overall.loc["original", "n_images"]).all()
 
 
+def test_kept_residuals_score_as_computed_ones(finished_run, tmp_path):
+    """storage.keep_residuals: true stores every residual (float16) and reads them back: the same scores as the
+    default run that computes them, every PCE within 0.1 % of max(|PCE|, 60) (the storage contract of
+    tests/test_residual_storage.py) and the same decisions."""
+    import shutil
+
+    import numpy as np
+
+    drive = tmp_path / "drive"
+    shutil.copytree(finished_run["drive"] / "Images" / "Original", drive / "Images" / "Original")
+    work = tmp_path / "work"
+    work.mkdir()
+    run_snakemake(work, drive, "manifest", "identification", config=(*SMALL, "storage={keep_residuals: true}"))
+    keys = ["camera", "image", "quality", "fingerprint"]
+    kept, computed = (pd.read_csv(w / "results" / "spn" / "scores.csv", keep_default_na=False).set_index(keys)
+                      .sort_index() for w in (work, finished_run["work"]))
+    assert kept.index.equals(computed.index) and len(kept) > 0
+    assert (np.abs(kept["pce"] - computed["pce"]) <= 1e-3 * np.maximum(computed["pce"].abs(), 60)).all()
+    assert ((kept["pce"] > 60) == (computed["pce"] > 60)).all()
+    scored = computed.reset_index()[["camera", "image"]].drop_duplicates()
+    for row in scored.itertuples():
+        for source in ("original", *map(str, QUALITIES)):
+            assert (drive / "Images" / "SPN" / row.camera / source / f"{row.image}.npy").is_file()
+
+
 def test_up_to_date_then_one_changed_original(finished_run):
     drive, work, camera = finished_run["drive"], finished_run["work"], finished_run["camera"]
     dry = run_snakemake(work, drive, "-n", "manifest", "identification", config=SMALL)
@@ -82,4 +112,4 @@ def test_up_to_date_then_one_changed_original(finished_run):
     path.write_bytes((drive / "Images" / "Original" / camera / donor.path.rsplit("/", 1)[-1]).read_bytes())
     dry = run_snakemake(work, drive, "-n", "manifest", "identification", config=SMALL)
     pending = pending_by_rule(dry.output)
-    assert pending == {"develop": 1, "manifest": 1, "residual": 1, "score": 1, "identification": 1}
+    assert pending == {"develop": 1, "manifest": 1, "score": 1, "identification": 1}

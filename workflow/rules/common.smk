@@ -179,7 +179,8 @@ def batch_originals(wildcards):
 
 def batch_fingerprints(wildcards):
     """The fingerprints a develop job scores its originals against: all of them, when the batch holds an
-    image that is scored (none for a batch of fingerprint images only: it need not wait for them)."""
+    image that is scored (none for a batch of fingerprint images only: it need not wait for them).
+    """
     images = BATCHES[(wildcards.camera, wildcards.batch)]
     scored = any(ROLES[i.camera][i.image] not in UNSCORED_ROLES for i in images)
     return FINGERPRINTS if scored else []

@@ -255,6 +255,33 @@ def residual_cpu_per_mp(base: Path, repeat: int = 2) -> float:
     return best / (rgb.shape[0] * rgb.shape[1] / 1e6)
 
 
+def scoring_costs(base: Path, counts: tuple[int, int] = (1, 5), repeat: int = 2) -> tuple[float, float]:
+    """(CPU s per MP of a residual scored, CPU s per MP of each fingerprint it is scored against): the cost
+    model of ``score_residual`` (the residual's spectrum once, then per fingerprint), from timing one of the
+    run's JPEG residuals against ``counts`` random float32 fingerprints of its size, in this process. The
+    workflow's jobs score against every camera; the measured run has 2, the extrapolated drive 10."""
+    import numpy as np
+
+    from spnrestore.jpeg import read_rgb
+    from spnrestore.spn import extract_residual, score_residual
+
+    rgb = read_rgb(next(iter(sorted((base / "drive" / "Images" / "Compressed").rglob("*.jpg")))))
+    residual = extract_residual(rgb)
+    mp = rgb.shape[0] * rgb.shape[1] / 1e6
+    rng = np.random.default_rng(0)
+    times = []
+    for n in counts:
+        prints = {f"k{i}": rng.normal(0, 0.01, residual.shape).astype(np.float32) for i in range(n)}
+        best = float("inf")
+        for _ in range(repeat):
+            c0 = time.process_time()
+            score_residual(residual, rgb, prints, log=None)
+            best = min(best, time.process_time() - c0)
+        times.append(best)
+    per_print = (times[1] - times[0]) / (counts[1] - counts[0])
+    return max(times[0] - per_print, 0.0) / mp, per_print / mp
+
+
 def fmt_bytes(b: float) -> str:
     return f"{b / 2 ** 20:,.0f} MB" if b < GB else f"{b / GB:.2f} GB"
 
@@ -322,23 +349,29 @@ def main(argv=None) -> None:
     others = t["images"] - t["fingerprint"] * t["cameras"]
     seen = (t["cameras"] - t["holdout"]) / t["cameras"]
     evaluated = others * (seen * t["test"] + 1 - seen)
-    # score: the JPEGs' residuals (computed there unless the residual rule ran and stored them) grow with the
-    # images, the pairs with the images x fingerprints: split the measured CPU with the residual's rate
+    # Scoring, measured in this process: computing a JPEG's residual (res_rate, score and restore compute
+    # them unless the residual rule ran and stored them) and scoring a residual (per_residual, its spectrum)
+    # against each fingerprint (per_print), all per MP. The measured run has 2 cameras, the target 10: the
+    # jobs' CPU is split with this model; what is left (reading, decoding, tables) scales with the images.
     keep = "residual" in rules
     res_rate = residual_cpu_per_mp(base)
-    res_here = 0.0 if keep else res_rate * t["qualities"] * f["mp_scored"]
-    score_rate = max(rules["score"]["cpu"] - res_here, 0.0) / scale["score"][1] if "score" in rules else 0.0
-    ext["score"] = score_rate * scale["score"][2] + (0.0 if keep else res_rate * t["qualities"] * others * t["mp"])
-    # develop: its original pairs (one residual per scored image x every fingerprint) at the per-pair rate
+    per_residual, per_print = scoring_costs(base)
+    scoring = lambda cameras: per_residual + per_print * cameras  # noqa: E731  CPU s per MP of a residual
+    q = t["qualities"]
+    jpeg_mp_here, jpeg_mp = f["mp_scored"] * q, others * t["mp"] * q
+    if "score" in rules:
+        model_here = (0.0 if keep else res_rate * jpeg_mp_here) + scoring(f["cameras"]) * jpeg_mp_here
+        rest = max(rules["score"]["cpu"] - model_here, 0.0) / jpeg_mp_here
+        ext["score"] = (rest + (0.0 if keep else res_rate) + scoring(t["cameras"])) * jpeg_mp
+    # develop: the originals' pairs (one residual per scored image x every fingerprint) by the same model
     if "develop" in rules:
-        pairs_here = score_rate * f["mp_scored"] * f["cameras"]
-        ext["develop"] = (max(rules["develop"]["cpu"] - pairs_here, 0.0) / scale["develop"][1] * scale["develop"][2]
-                          + score_rate * others * t["mp"] * t["cameras"])
+        rest = max(rules["develop"]["cpu"] - scoring(f["cameras"]) * f["mp_scored"], 0.0) / scale["develop"][1]
+        ext["develop"] = rest * scale["develop"][2] + scoring(t["cameras"]) * others * t["mp"]
     # restore on the GPU: the model part at the docs' H100 rate; the CPU part (computing the plain residuals
-    # unless stored, scoring the restored ones against every fingerprint) at the rates above.
-    restore_gpu_s = evaluated * t["qualities"] * GPU_RESTORE_S_PER_24MP
-    restore_cpu_s = (score_rate * t["qualities"] * evaluated * t["mp"] * t["cameras"]
-                     + (0.0 if keep else res_rate * t["qualities"] * evaluated * t["mp"]))
+    # unless stored, scoring the restored ones against every fingerprint) by the model above.
+    restore_gpu_s = evaluated * q * GPU_RESTORE_S_PER_24MP
+    restore_cpu_s = ((0.0 if keep else res_rate) + scoring(t["cameras"])) * q * evaluated * t["mp"]
+    pairs_s = scoring(t["cameras"]) * (others * (1 + q) + evaluated * q) * t["mp"]
     train_s = TRAIN_STEPS * TRAIN_BATCH / GPU_TRAIN_PATCHES_S * GPU_TRAIN_OVERHEAD
     # summaries: CPU grows with the rows of the score tables (per image x residual x fingerprint)
     rows_target = (others * (1 + t["qualities"]) + evaluated * t["qualities"]) * t["cameras"]
@@ -367,14 +400,16 @@ def main(argv=None) -> None:
     total = phase1 + phase2 + phase3
 
     print("\n## Extrapolation: 10,000 images of 24 MP, 10 cameras (1,000 each), 16 cores, one GPU (H100)")
-    print(f"assumptions: CPU s per unit as measured above (per MP for develop and residual, per MP of fingerprint "
-          f"images, per MP x fingerprint for score, per MP of train+val images for shards); {t['fingerprint']} fingerprint images a "
+    print(f"assumptions: CPU s per unit as measured above (per MP scored for develop, per MP for residual, per MP "
+          f"of fingerprint images, per MP of train+val images for shards), with the residuals computed and scored "
+          f"in develop, score and restore by the cost model measured below (a residual's spectrum once, then per "
+          f"fingerprint: the run has {f['cameras']} cameras, the drive {t['cameras']}); {t['fingerprint']} fingerprint images a "
           f"camera, one holdout camera, 70/10/20 train/val/test, {t['patches']} patches per training JPEG and quality;"
           f" perfect packing of jobs on {cores} cores; training on the GPU {TRAIN_STEPS} steps x {TRAIN_BATCH} at "
           f"{GPU_TRAIN_PATCHES_S:.0f} patches/s (docs/benchmarks.md, H100, default model, eager) x "
           f"{GPU_TRAIN_OVERHEAD} for validations and overheads; restoring {GPU_RESTORE_S_PER_24MP} s per 24 MP "
-          f"residual on the GPU (docs/model.md, H100, shipped model) plus scoring the restored residuals on the CPU "
-          f"at the score rule's rate; summaries: their measured CPU plus, for each that loads the whole score "
+          f"residual on the GPU (docs/model.md, H100, shipped model) plus computing the plain and scoring the restored "
+          f"residuals on the CPU (the scoring model below); summaries: their measured CPU plus, for each that loads the whole score "
           f"table ({', '.join(loaders)}), reading and grouping {rows_target:,.0f} rows ({rows_here:,} here): "
           f"{table['cpu']:.1f} CPU s, {fmt_bytes(table['memory'])} in memory, {fmt_bytes(table['csv'])} of CSV; "
           f"the CPU figures are this 2-core dev machine's, shared.\n")
@@ -394,20 +429,23 @@ def main(argv=None) -> None:
           f" {restore_parallel / 3600:.2f} |")
     print(f"| summaries ({', '.join(sorted(summary))}) | {summary_s / 3600:.3f} | one job each, in turn | "
           f"{summary_s / 3600:.3f} |")
-    print(f"| **whole DAG (critical path)** | {(sum(ext.values()) + restore_cpu_s + summary_s) / 3600:.1f} CPU h | | "
+    # ext["restore"] is the measured CPU restoration scaled up: on the workstation the GPU restores (above)
+    cpu_total = sum(v for k, v in ext.items() if k != "restore") + restore_cpu_s + summary_s
+    print(f"| **whole DAG (critical path)** | {cpu_total / 3600:.1f} CPU h | | "
           f"**{total / 3600:.2f}** |")
-    print(f"\nresidual of a JPEG: {res_rate:.3f} CPU s per MP (measured here; in score and restore"
-          f"{': not counted, the drive keeps residuals' if keep else ''}); score per pair: {score_rate:.4f} CPU s per "
-          f"MP x fingerprint")
+    print(f"\nmeasured here, CPU s per MP: a JPEG's residual {res_rate:.3f} (in score and restore"
+          f"{': not counted, the drive keeps residuals' if keep else ''}); scoring a residual {per_residual:.4f} + "
+          f"{per_print:.4f} per fingerprint ({scoring(10) * 24:.2f} s for a 24 MP residual against 10). Scoring "
+          f"every residual of the drive (originals, JPEGs, restored) against every fingerprint: "
+          f"{pairs_s / 3600:.1f} CPU h of the total: the share a GPU scoring path would take off the CPU.")
     print(f"\nphases (hours): develop+residual+fingerprints {phase1 / 3600:.2f}; score + shards on {cores - 1} cores"
           f" || (largest shards job, train split of one camera, {shards_train_job / 3600:.2f} + training "
           f"{train_s / 3600:.2f}) {phase2 / 3600:.2f}; restore + summaries "
           f"{phase3 / 3600:.2f}. Goal: under 4 h: {'met' if total < 4 * 3600 else 'NOT met'} "
           f"({total / 3600:.2f} h).")
-    print(f"the pairs (originals in develop, JPEGs in score) at the docs' rate instead (2.98 s per 24 MP residual "
-          f"against 10 fingerprints, one quiet core): {docs_score / 3600:.1f} CPU h against "
-          f"{score_rate * others * (1 + t['qualities']) * t['mp'] * t['cameras'] / 3600:.1f} at the measured per-pair"
-          f" rate, which is that of this 2-camera run (each residual's spectrum shared by 2 fingerprints, not 10).")
+    print(f"the originals' and JPEGs' pairs at the docs' rate (2.98 s per 24 MP residual against 10 fingerprints, "
+          f"one quiet pinned core): {docs_score / 3600:.1f} CPU h, against "
+          f"{scoring(t['cameras']) * others * (1 + q) * t['mp'] / 3600:.1f} CPU h by this run's model.")
     dominant = max(("develop+residual+fingerprints", phase1), ("score + shards",
                                                                  (ext.get("score", 0) + ext.get("shards", 0)) / (cores - 1)),
                    ("shards (train split of one camera)", shards_train_job), ("restore", restore_parallel),

@@ -476,7 +476,7 @@ def main(argv=None) -> None:
         worst = max(worst, est)
         print(f"  {rule}: measured {fmt_bytes(r['rss'])}, at 24 MP / 10,000 images about {fmt_bytes(est)}")
     print("  train: on the GPU host memory does not grow with the drive (shards are read per batch); the rule "
-          "declares mem_mb=16000 (a declaration, not a measurement; the demo's train job peaked at 2.7 GB)")
+          "declares mem_mb=8000 (a declaration; the demo's train job peaked at 2.7 GB)")
     print(f"largest: {fmt_bytes(worst)}; goal at most 8 GB a job: {'met' if worst <= 8 * GB else 'NOT met'}")
     _ = base_cpu
 

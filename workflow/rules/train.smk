@@ -24,7 +24,7 @@ rule train:
     threads: 8
     resources:
         gpu=1,
-        mem_mb=16000,
+        mem_mb=8000,
         runtime=24 * 60,
     params:
         settings=TRAIN_SETTINGS,

@@ -13,33 +13,17 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from spnrestore.errors import BadImageError, SpnRestoreError  # noqa: E402
-from spnrestore.spn import fingerprint_term, score_residual  # noqa: E402
+from spnrestore.spn import score_residual  # noqa: E402
 from spnrestore.spn.torch_scoring import TorchScorer, scoring_device, torch_device_available  # noqa: E402
+from test_spn_scoring import prnu_case as spn_case  # noqa: E402
 
 RTOL = 1e-5
 NCC_TOL = 1e-6
 
 
-def scene(h, w, seed=0):
-    """A natural-looking uint8 RGB image: smooth gradients, noise, a saturated corner."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = 120 + 80 * np.sin(x / 37.0) * np.cos(y / 23.0) + 40 * (x / w)
-    img = np.stack([base, base * 0.9 + 10, base * 0.7 + 30], axis=-1) + rng.normal(0, 3, (h, w, 3))
-    img[: h // 10, : w // 10] = 255
-    return np.clip(img, 0, 255).astype(np.uint8)
-
-
 def prnu_case(h, w, strengths=(4.0, 25.0), n_other=3, seed=0):
-    """A residual holding ``strength * I * K`` of the first fingerprints (a weak and a strong match) plus
-    noise, and ``n_other`` unrelated fingerprints."""
-    rng = np.random.default_rng(seed)
-    image = scene(h, w, seed)
-    fps = {f"cam{i}": rng.normal(0, 0.02, (h, w)).astype(np.float32) for i in range(len(strengths) + n_other)}
-    residual = rng.normal(0, 1.0, (h, w)).astype(np.float32)
-    for i, s in enumerate(strengths):
-        residual += np.float32(s) * fingerprint_term(fps[f"cam{i}"], image)
-    return residual, image, fps
+    """A weak and a strong match by default (see tests/test_spn_scoring.py)."""
+    return spn_case(h, w, strengths, n_other, seed)
 
 
 def assert_same_rows(rows, expected, with_ncc=True):

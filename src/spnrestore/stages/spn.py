@@ -21,8 +21,8 @@ from ..paths import DrivePaths
 from ..residual_files import keeps_residuals, load_residual, save_residual
 from ..spn import FingerprintAccumulator, extract_residual
 from .develop import ok_images
-from .scorer import SCORE_TABLE_COLUMNS, fingerprint_scorer, load_fingerprints
 from .roles import UNSCORED_ROLES
+from .scorer import SCORE_TABLE_COLUMNS, fingerprint_scorer, load_fingerprints
 
 
 def jpeg_residual(

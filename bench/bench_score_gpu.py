@@ -77,7 +77,8 @@ def differences(rows_a, rows_b):
 def main(argv=None):
     import torch
 
-    from spnrestore.spn.torch_scoring import TorchScorer, scoring_device
+    from spnrestore.model.device import pick_device
+    from spnrestore.spn.torch_scoring import TorchScorer
 
     cuda = torch.cuda.is_available()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,7 +89,7 @@ def main(argv=None):
     ap.add_argument("--numpy-residuals", type=int, default=1, help="residuals per numpy run (default 1)")
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
-    dev = scoring_device(args.device, "--device")
+    dev = pick_device(args.device, "--device")
     on_cuda = dev.type == "cuda"
     sizes = args.sizes or ("4000x6000" if on_cuda else "1000x1500")
     n_fps = args.fingerprints or (10 if on_cuda else 4)

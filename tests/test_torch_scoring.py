@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from spnrestore.errors import BadImageError, SpnRestoreError  # noqa: E402
 from spnrestore.spn import score_residual  # noqa: E402
-from spnrestore.spn.torch_scoring import TorchScorer, scoring_device, torch_device_available  # noqa: E402
+from spnrestore.spn.torch_scoring import TorchScorer  # noqa: E402
 from test_spn_scoring import prnu_case as spn_case  # noqa: E402
 
 RTOL = 1e-5
@@ -124,11 +124,6 @@ def test_errors_name_the_input():
     with pytest.raises(SpnRestoreError, match="one size per call"):
         scorer.score_batch([residual, residual[:, :140]], [image, image[:, :140]], log=None)
     assert scorer.score(residual[:, :140], image[:, :140], log=None) == []  # no fingerprint of its size
-
-
-def test_device_choice():
-    assert scoring_device("cpu") == torch.device("cpu")
-    assert scoring_device("auto").type == ("cuda" if torch_device_available() else "cpu")
 
 
 def test_the_stages_score_on_the_gpu_only_where_one_is_present(monkeypatch, tmp_path):

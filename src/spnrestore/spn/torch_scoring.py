@@ -14,8 +14,8 @@ the neighbourhood)``. The NCC sums are float64. The terms of many pairs (all fin
 several residuals when memory allows) go through one batched ``torch.fft.rfft2``; the batch is sized from the
 free device memory (CUDA) or bounded by ``max_memory`` (CPU: 1 GiB unless told).
 
->>> from spnrestore.spn.torch_scoring import TorchScorer, scoring_device
->>> scorer = TorchScorer(fingerprints, scoring_device("auto"))   # fingerprints: {camera: H x W float32}
+>>> from spnrestore.spn.torch_scoring import TorchScorer
+>>> scorer = TorchScorer(fingerprints, "cuda")                    # fingerprints: {camera: H x W float32}
 >>> rows = scorer.score(residual, image, name="IMG_0001.JPG")     # [{fingerprint, pce, ncc}, ...]
 >>> table = scorer.score_batch(residuals, images, names)          # one list of rows per residual
 """
@@ -33,7 +33,7 @@ from ._checks import check_same_size
 from .detection import _ncc_value
 from .wavelet_denoise import GRAY_WEIGHTS
 
-__all__ = ["TorchScorer", "torch_device_available", "scoring_device"]
+__all__ = ["TorchScorer", "torch_device_available"]
 
 #: device bytes per pixel of one pair in a batch (term 4, its spectrum 4 and the FFT's work area, or the
 #: spectrum and P in float64 8), with a margin
@@ -54,15 +54,6 @@ _SCALE32 = float(np.float32(1.0 / 255.0))
 def torch_device_available() -> bool:
     """True when torch sees a CUDA device (the case where :class:`TorchScorer` is worth taking)."""
     return torch.cuda.is_available()
-
-
-def scoring_device(name: str | torch.device | None = "auto", key: str = "device") -> torch.device:
-    """The device for :class:`TorchScorer`: ``'auto'`` (or None) -> CUDA when available, else CPU; ``'cpu'``,
-    ``'cuda'``, ``'cuda:N'``. A CUDA device that is not there is a ConfigError naming ``key``
-    (:func:`spnrestore.model.device.pick_device`)."""
-    from spnrestore.model.device import pick_device
-
-    return pick_device(name, key)
 
 
 def _turns(shape, k_shape) -> tuple[int, ...]:
@@ -134,7 +125,7 @@ class TorchScorer:
         camera -> fingerprint ``K`` (H x W float array or tensor); uploaded once as float32. A fingerprint
         that is not 2-D or holds NaN or infinity is an error naming the camera (raised here, not when scoring).
     device : str or torch.device
-        ``'cpu'``, ``'cuda'``, ``'cuda:N'`` (see :func:`scoring_device` for ``'auto'``).
+        ``'cpu'``, ``'cuda'``, ``'cuda:N'`` (:func:`spnrestore.model.device.pick_device` turns ``'auto'`` into one).
     neighborhood : int
         Side of the neighbourhood of the peak excluded from the energy (odd; 11 as the numpy path).
     max_memory : int, optional

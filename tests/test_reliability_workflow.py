@@ -279,7 +279,10 @@ FILES = ["-rf", "--config=x", "IMG 'q'", 'IMG "dq"', "IMG $HOME", "IMG `id`", "Ñ
 # With these names (stable hashes), 'big 1' and 'portrait 2' are among its 4 fingerprint images, the other two
 # are evaluated (the first camera is the holdout camera), and each seen camera has test images.
 OTHER_SIZES = {"big 1": (160, 224), "big 2": (160, 224), "portrait 1": (192, 128), "portrait 2": (192, 128)}
+# storage.keep_residuals: every kind of output (the residuals of the JPEGs and of the originals, the restored
+# residuals) is written, so that each is checked under the hostile names.
 WHOLE = (
+    "storage={keep_residuals: true}",
     "spn={fingerprint_images: 4}",
     "batches_per_camera=2",
     "dataset={fractions: {train: 0.4, val: 0.3, test: 0.3}, patch: 32, stride: 32, max_patches_per_image: 8}",

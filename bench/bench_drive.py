@@ -403,13 +403,15 @@ def main(argv=None) -> None:
     print(f"assumptions: CPU s per unit as measured above (per MP scored for develop, per MP for residual, per MP "
           f"of fingerprint images, per MP of train+val images for shards), with the residuals computed and scored "
           f"in develop, score and restore by the cost model measured below (a residual's spectrum once, then per "
-          f"fingerprint: the run has {f['cameras']} cameras, the drive {t['cameras']}); {t['fingerprint']} fingerprint images a "
+          f"fingerprint: the run has {f['cameras']} cameras, the drive {t['cameras']}); {t['fingerprint']} "
+          f"fingerprint images a "
           f"camera, one holdout camera, 70/10/20 train/val/test, {t['patches']} patches per training JPEG and quality;"
           f" perfect packing of jobs on {cores} cores; training on the GPU {TRAIN_STEPS} steps x {TRAIN_BATCH} at "
           f"{GPU_TRAIN_PATCHES_S:.0f} patches/s (docs/benchmarks.md, H100, default model, eager) x "
           f"{GPU_TRAIN_OVERHEAD} for validations and overheads; restoring {GPU_RESTORE_S_PER_24MP} s per 24 MP "
           f"residual on the GPU (docs/model.md, H100, shipped model) plus computing the plain and scoring the restored "
-          f"residuals on the CPU (the scoring model below); summaries: their measured CPU plus, for each that loads the whole score "
+          f"residuals on the CPU (the scoring model below); summaries: their measured CPU plus, for each that loads "
+          f"the whole score "
           f"table ({', '.join(loaders)}), reading and grouping {rows_target:,.0f} rows ({rows_here:,} here): "
           f"{table['cpu']:.1f} CPU s, {fmt_bytes(table['memory'])} in memory, {fmt_bytes(table['csv'])} of CSV; "
           f"the CPU figures are this 2-core dev machine's, shared.\n")
@@ -446,8 +448,8 @@ def main(argv=None) -> None:
     print(f"the originals' and JPEGs' pairs at the docs' rate (2.98 s per 24 MP residual against 10 fingerprints, "
           f"one quiet pinned core): {docs_score / 3600:.1f} CPU h, against "
           f"{scoring(t['cameras']) * others * (1 + q) * t['mp'] / 3600:.1f} CPU h by this run's model.")
-    dominant = max(("develop+residual+fingerprints", phase1), ("score + shards",
-                                                                 (ext.get("score", 0) + ext.get("shards", 0)) / (cores - 1)),
+    score_and_shards = (ext.get("score", 0) + ext.get("shards", 0)) / (cores - 1)
+    dominant = max(("develop+residual+fingerprints", phase1), ("score + shards", score_and_shards),
                    ("shards (train split of one camera)", shards_train_job), ("restore", restore_parallel),
                    ("summaries", summary_s), key=lambda kv: kv[1])
     print(f"dominant on the critical path: {dominant[0]} ({dominant[1] / 3600:.2f} h, {dominant[1] / total:.0%}); "

@@ -437,13 +437,15 @@ def test_several_sizes_in_one_camera_use_the_majority_size(whole_run):
     manifest = read_develop_table(results / "manifest.csv").set_index("image")
     odd = manifest[manifest["camera"] == camera].loc[["big 2", "portrait 1"]]
     assert odd[["width", "height"]].values.tolist() == [[224, 160], [128, 192]]
-    logs = "".join(p.read_text() for p in (results / "logs" / "score" / camera).glob("*.log"))
+    # the originals are scored by develop (named by the original's path), the JPEGs by score
+    logs = "".join(p.read_text() for rule in ("develop", "score")
+                   for p in (results / "logs" / rule / camera).glob("*.log"))
     spn = whole_run["drive"] / "Images" / "SPN" / camera
     scores = pd.read_csv(results / "spn" / "scores.csv", keep_default_na=False)
     pairs = 4 * len(CAMERAS)  # each residual (original and 3 qualities) x each of the 3 fingerprints
     for name in ("big 2", "portrait 1"):
-        not_scored = sum(logs.count(f"not scored: {spn / source / name}.npy is ")
-                         for source in ("original", *map(str, QUALITIES)))
+        sources = [f"{manifest.loc[name, 'path']} (development)", *(f"{spn / str(q) / name}.npy" for q in QUALITIES)]
+        not_scored = sum(logs.count(f"not scored: {source} is ") for source in sources)
         scored = int((scores["image"] == name).sum())
         turned = name.startswith("portrait") and (not_scored, scored) == (0, pairs)
         assert (not_scored, scored) == (pairs, 0) or turned

@@ -53,8 +53,10 @@ def test_metrics_cover_subsets_qualities_and_methods(full_run):
     fingerprint_images = set(pd.concat(
         pd.read_csv(p) for p in (full_run["results"] / "fingerprints").glob("*.csv"))["image"])
     assert not set(scores["image"]) & fingerprint_images  # never scored against their own fingerprint
-    restored = full_run["drive"] / "Images" / "SPN"
-    assert any(restored.glob("*/restored/30/*.npy"))
+    restored = scores[scores["method"] == "restored"]
+    evaluated = scores[scores["method"] == "plain"][["image", "quality"]].drop_duplicates()
+    assert len(restored[["image", "quality"]].drop_duplicates()) == len(evaluated)  # every evaluated JPEG restored
+    assert not any((full_run["drive"] / "Images" / "SPN").glob("*/restored/*/*.npy"))  # and scored, not stored
 
 
 def test_results_and_figures(full_run):

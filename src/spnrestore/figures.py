@@ -358,10 +358,14 @@ class CropRow:
     panels: list[CropPanel] = field(default_factory=list)
 
 
+#: Side (px) of the crops of :func:`residual_crops` (by default the centre of each image).
+CROP_SIDE = 128
+
+
 def residual_crops(
     rows: Sequence[CropRow],
     out: str | os.PathLike,
-    size: int = 128,
+    size: int = CROP_SIDE,
     origin: tuple[int, int] | None = None,
 ) -> Path:
     """Side-by-side crops of each image's maps (e.g. plain, restored, original residual, fingerprint term).

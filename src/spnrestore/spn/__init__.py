@@ -27,7 +27,8 @@ from spnrestore.errors import BadImageError, SpnRestoreError
 from ._checks import MIN_SIDE, check_image, check_same_size
 from .detection import (PceResult, ResidualSpectrum, correlation_peak, crosscorr, ncc, pce, pce_with_spectrum,
                         residual_spectrum)
-from .fingerprint import FingerprintAccumulator, estimate_fingerprint, fingerprint_term, inten_scale, saturation
+from .fingerprint import (FingerprintAccumulator, estimate_fingerprint, fingerprint_term, gray_intensity, inten_scale,
+                          saturation)
 from .orientation import from_sensor_orientation, to_sensor_orientation
 from .scoring import UNKNOWN, decide, score_pair, score_residual
 from .residual import (extract_residual, noise_rgb, residual_settings, rgb2gray, settings_difference, wiener_dft,
@@ -62,6 +63,7 @@ __all__ = [
     "FingerprintAccumulator",
     "estimate_fingerprint",
     "fingerprint_term",
+    "gray_intensity",
     "inten_scale",
     "saturation",
     "ncc",

@@ -403,6 +403,18 @@ def estimate_fingerprint(images: Iterable[np.ndarray], sigma: float = 5.0, *, na
     return acc.finalize()
 
 
+#: 1/255: the scale of the intensity ``I`` of the term ``I * K`` (float32, as every path that forms it).
+INTENSITY_SCALE = np.float32(1.0 / 255.0)
+
+
+def gray_intensity(rgb) -> np.ndarray:
+    """``I = rgb2gray(rgb) / 255`` (float32, a new array) of an image (H x W x 3 or H x W), unchecked: the
+    intensity of the term ``I * K`` (:func:`fingerprint_term`)."""
+    i = rgb2gray(np.asarray(rgb))
+    i *= INTENSITY_SCALE
+    return i
+
+
 def fingerprint_term(K, rgb, *, name=None) -> np.ndarray:
     """The expected PRNU term of a tested image: ``I * K`` with ``I = rgb2gray(rgb) / 255``.
 
@@ -415,9 +427,8 @@ def fingerprint_term(K, rgb, *, name=None) -> np.ndarray:
     if a.ndim not in (2, 3):
         raise BadImageError(label(name), f"has shape {a.shape}", "expected H x W x 3 (RGB) or H x W")
     check_same_size(a.shape, k.shape, "image", "fingerprint", name=name)
-    i = rgb2gray(a)
+    i = gray_intensity(a)
     if not np.isfinite(i).all():
         raise BadImageError(label(name), "contains NaN or infinite values")
-    i *= np.float32(1.0 / 255.0)
     i *= k
     return i

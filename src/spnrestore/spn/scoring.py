@@ -18,7 +18,7 @@ from spnrestore.errors import BadImageError, SpnRestoreError
 
 from ._checks import as_float_map, check_same_size, label
 from .detection import _zero_shift_scores, residual_spectrum
-from .residual import rgb2gray
+from .fingerprint import gray_intensity
 
 __all__ = ["UNKNOWN", "score_residual", "score_pair", "decide"]
 
@@ -109,10 +109,9 @@ def _scaled_gray(rgb, shape) -> np.ndarray:
     if a.ndim not in (2, 3):
         raise BadImageError(label(None), f"has shape {a.shape}", "expected H x W x 3 (RGB) or H x W")
     check_same_size(a.shape, shape, "image", "fingerprint")
-    i = rgb2gray(a)
+    i = gray_intensity(a)
     if not np.isfinite(i).all():
         raise BadImageError(label(None), "contains NaN or infinite values")
-    i *= np.float32(1.0 / 255.0)
     return i
 
 

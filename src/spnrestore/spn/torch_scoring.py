@@ -31,6 +31,7 @@ from spnrestore.errors import BadImageError, SpnRestoreError
 
 from ._checks import check_same_size
 from .detection import _ncc_value
+from .fingerprint import INTENSITY_SCALE
 from .wavelet_denoise import GRAY_WEIGHTS
 
 __all__ = ["TorchScorer", "torch_device_available"]
@@ -48,7 +49,7 @@ CPU_MEMORY = 1 << 30
 CUDA_SHARE = 0.6
 #: the float32 constants of the numpy path (rgb2gray's weights, 1 / 255) as Python floats
 _GRAY32 = [float(np.float32(g)) for g in GRAY_WEIGHTS]
-_SCALE32 = float(np.float32(1.0 / 255.0))
+_SCALE32 = float(INTENSITY_SCALE)
 
 
 def torch_device_available() -> bool:

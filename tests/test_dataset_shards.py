@@ -11,11 +11,18 @@ import pytest
 from spnrestore import spn
 from spnrestore.dataset import (build_shards, build_split, list_shards, open_shard, read_manifest, read_rows,
                                 split_manifest, write_manifest)
-from spnrestore.dataset.shards import fit_crop, fit_plane
+from spnrestore.dataset.shards import fit_crop
 from spnrestore.errors import ConfigError
 from spnrestore.jpeg import read_rgb
 
 SIZE = (256, 256)
+
+
+def fit_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The reference of fit_crop: ``plane`` cropped to ``shape`` from its top-left corner, tiled (wrap) where it
+    is too small."""
+    pad = [(0, max(0, want - have)) for want, have in zip(shape, plane.shape)]
+    return np.pad(np.asarray(plane, np.float32), pad, mode="wrap")[: shape[0], : shape[1]]
 
 
 def synthetic_examples(root: Path, cameras=3, images=3, qualities=(30,), seed=0):

@@ -22,7 +22,7 @@ The targets of ``target='camera_term'`` are not stored: :func:`open_shard` compu
 read, from the patch's pixels and the fingerprints (memory-mapped), exactly as
 :func:`spnrestore.spn.fingerprint_term` gives them on the whole image (float32, the same bits): ``target``
 = gray(rgb)/255 * K of the camera cropped at (y, x), ``other_target`` = the same with another camera's K
-tiled or cropped to the image (:func:`fit_plane`). Both are pointwise in the patch. A shard therefore
+tiled from its top-left corner (wrapped) or cropped to the image (:func:`fit_crop`). Both are pointwise in the patch. A shard therefore
 stores 5 bytes a patch pixel (rgb 3 + residual 2; 7 with a stored target) instead of 9.
 
 Every shard holds ``shard_size`` examples except the last of a camera. Arrays are plain ``.npy`` files
@@ -74,8 +74,6 @@ MANIFEST_COLUMNS = (
     "split", "shard", "index", "camera", "image", "quality", "y", "x",
     "target", "other_camera", "jpeg", "jpeg_sha256", "residual", "target_source", "other_source",
 )
-#: 1/255 as :func:`spnrestore.spn.fingerprint_term` scales the intensity.
-_INTENSITY = np.float32(1.0 / 255.0)
 
 Fingerprint = str | os.PathLike | np.ndarray
 Log = Callable[[str], None] | None
@@ -148,15 +146,9 @@ class _Fingerprints:
         save_csv(folder / FINGERPRINT_TABLE, pd.DataFrame(rows, columns=["camera", "path", "in_folder"]))
 
 
-def fit_plane(plane: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Crop ``plane`` to ``shape`` from its top-left corner, tiling it (wrap) where it is too small."""
-    pad = [(0, max(0, want - have)) for want, have in zip(shape, plane.shape)]
-    return np.pad(np.asarray(plane, np.float32), pad, mode="wrap")[: shape[0], : shape[1]]
-
-
 def fit_crop(plane: np.ndarray, y: int, x: int, patch: int) -> np.ndarray:
-    """``fit_plane(plane, shape)[y:y + patch, x:x + patch]`` (float32) for any image ``shape`` that holds the
-    window: the plane tiled from its top-left corner, without building the whole plane."""
+    """The ``patch`` x ``patch`` window at (y, x) of ``plane`` tiled from its top-left corner (wrapped where the
+    image is larger than the plane, cropped where it is smaller), float32, without building the tiled plane."""
     h, w = plane.shape
     if y + patch <= h and x + patch <= w:
         return np.asarray(plane[y:y + patch, x:x + patch], np.float32)
@@ -171,9 +163,7 @@ def patch_intensity(rgb: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros((0, h, w), np.float32)
     pixels = np.ascontiguousarray(np.asarray(rgb).transpose(0, 2, 3, 1)).reshape(n * h, w, 3)
-    gray = spn.rgb2gray(pixels).reshape(n, h, w)
-    gray *= _INTENSITY
-    return gray
+    return spn.gray_intensity(pixels).reshape(n, h, w)
 
 
 class _ShardWriter:
@@ -574,7 +564,7 @@ class FingerprintFiles:
 class FingerprintTerms:
     """The fingerprint terms of a shard's patches (``target`` or ``other_target``), computed when indexed:
     a float32 (n, 1, P, P) array of the rows asked for, equal to the whole image's
-    :func:`spnrestore.spn.fingerprint_term` cropped (with the fingerprint tiled by :func:`fit_plane`)."""
+    :func:`spnrestore.spn.fingerprint_term` cropped (with the fingerprint tiled by :func:`fit_crop`)."""
 
     dtype = np.dtype(np.float32)
 

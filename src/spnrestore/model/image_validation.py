@@ -129,7 +129,7 @@ def load_image_validation(
     arrays = {camera: load_residual(path) for camera, path in fingerprints.items()}
     images, crops = [], {}
     for row in items.itertuples():
-        for path in (row.jpeg, row.residual or row.jpeg):
+        for path in filter(None, (row.jpeg, row.residual)):
             if not Path(path).is_file():
                 raise SpnRestoreError(f"{path}: a validation file named in the data set's manifest is missing; "
                                       "re-run the workflow so the data set is rebuilt.")

@@ -240,46 +240,38 @@ def score_table_cost(results: Path, rows: int) -> dict:
         return {"cpu": cpu, "memory": float(frame.memory_usage(deep=True).sum()), "csv": path.stat().st_size}
 
 
-def residual_cpu_per_mp(base: Path, repeat: int = 2) -> float:
-    """CPU seconds per MP of ``extract_residual`` (default sigma) on one of the run's JPEGs, in this process:
-    the part of the score and restore jobs that computes the JPEGs' residuals (the drive does not keep them)."""
-    from spnrestore.jpeg import read_rgb
-    from spnrestore.spn import extract_residual
-
-    rgb = read_rgb(next(iter(sorted((base / "drive" / "Images" / "Compressed").rglob("*.jpg")))))
+def _min_cpu(fn, repeat: int = 2) -> float:
+    """The least CPU seconds (this process) of ``repeat`` calls of ``fn``."""
     best = float("inf")
     for _ in range(repeat):
         c0 = time.process_time()
-        extract_residual(rgb)
+        fn()
         best = min(best, time.process_time() - c0)
-    return best / (rgb.shape[0] * rgb.shape[1] / 1e6)
+    return best
 
 
-def scoring_costs(base: Path, counts: tuple[int, int] = (1, 5), repeat: int = 2) -> tuple[float, float]:
-    """(CPU s per MP of a residual scored, CPU s per MP of each fingerprint it is scored against): the cost
-    model of ``score_residual`` (the residual's spectrum once, then per fingerprint), from timing one of the
-    run's JPEG residuals against ``counts`` random float32 fingerprints of its size, in this process. The
-    workflow's jobs score against every camera; the measured run has 2, the extrapolated drive 10."""
+def scoring_rates(base: Path, counts: tuple[int, int] = (1, 5)) -> tuple[float, float, float]:
+    """CPU seconds per MP, measured in this process on one of the run's JPEGs: computing its residual
+    (``extract_residual``, the part of the score and restore jobs that computes the JPEGs' residuals when the
+    drive keeps none), scoring a residual (its spectrum) and scoring it against each fingerprint: the cost
+    model of ``score_residual``, from ``counts`` random float32 fingerprints of its size. The workflow's jobs
+    score against every camera; the measured run has 2, the extrapolated drive 10."""
     import numpy as np
 
     from spnrestore.jpeg import read_rgb
     from spnrestore.spn import extract_residual, score_residual
 
     rgb = read_rgb(next(iter(sorted((base / "drive" / "Images" / "Compressed").rglob("*.jpg")))))
-    residual = extract_residual(rgb)
     mp = rgb.shape[0] * rgb.shape[1] / 1e6
+    residual_s = _min_cpu(lambda: extract_residual(rgb))
+    residual = extract_residual(rgb)
     rng = np.random.default_rng(0)
     times = []
     for n in counts:
         prints = {f"k{i}": rng.normal(0, 0.01, residual.shape).astype(np.float32) for i in range(n)}
-        best = float("inf")
-        for _ in range(repeat):
-            c0 = time.process_time()
-            score_residual(residual, rgb, prints, log=None)
-            best = min(best, time.process_time() - c0)
-        times.append(best)
+        times.append(_min_cpu(lambda: score_residual(residual, rgb, prints, log=None)))
     per_print = (times[1] - times[0]) / (counts[1] - counts[0])
-    return max(times[0] - per_print, 0.0) / mp, per_print / mp
+    return residual_s / mp, max(times[0] - per_print, 0.0) / mp, per_print / mp
 
 
 def fmt_bytes(b: float) -> str:
@@ -354,8 +346,7 @@ def main(argv=None) -> None:
     # against each fingerprint (per_print), all per MP. The measured run has 2 cameras, the target 10: the
     # jobs' CPU is split with this model; what is left (reading, decoding, tables) scales with the images.
     keep = "residual" in rules
-    res_rate = residual_cpu_per_mp(base)
-    per_residual, per_print = scoring_costs(base)
+    res_rate, per_residual, per_print = scoring_rates(base)
     scoring = lambda cameras: per_residual + per_print * cameras  # noqa: E731  CPU s per MP of a residual
     q = t["qualities"]
     jpeg_mp_here, jpeg_mp = f["mp_scored"] * q, others * t["mp"] * q

@@ -11,8 +11,8 @@ import pytest
 from spnrestore import spn
 from spnrestore.dataset import (build_shards, build_split, list_shards, open_shard, read_manifest, read_rows,
                                 split_manifest, write_manifest)
-from spnrestore.dataset.shards import fit_crop
-from spnrestore.errors import ConfigError
+from spnrestore.dataset.shards import PackedPatches, fit_crop, pack_patches
+from spnrestore.errors import ConfigError, SpnRestoreError
 from spnrestore.jpeg import read_rgb
 
 SIZE = (256, 256)
@@ -69,7 +69,7 @@ def test_two_builds_are_byte_identical(source, tmp_path):
     build_shards(examples, prints, tmp_path / "a", patch=64, shard_size=50)
     build_shards(examples.sample(frac=1.0, random_state=1), prints, tmp_path / "b", patch=64, shard_size=50)
     a, b = tree_hashes(tmp_path / "a"), tree_hashes(tmp_path / "b")
-    assert a == b and "train/cam0/shard-00000/rgb.npy" in a and "manifest.csv" in a and "val/manifest.csv" in a
+    assert a == b and "train/cam0/shard-00000/rgb_files.npy" in a and "manifest.csv" in a and "val/manifest.csv" in a
     assert not [p for p in (tmp_path / "a").rglob(".*")]  # no temporary folders left
 
 
@@ -112,8 +112,10 @@ def test_manifest_rows_match_shard_contents(source, tmp_path):
     assert all(arrays[k].dtype == np.float32 and arrays[k].shape[1:] == (1, 64, 64)
                and arrays[k][:2].dtype == np.float32 for k in ("residual", "target", "other_target"))
     assert sorted(p.name for p in first.iterdir()) == ["corner.npy", "prints.npy", "quality.npy", "residual.npy",
-                                                       "rgb.npy"]  # no stored targets
+                                                       "rgb_files.npy", "rgb_offsets.npy"]  # no stored targets
     assert np.load(first / "residual.npy", mmap_mode="r").dtype == np.float16  # half the bytes on disk
+    for k in ("rgb", "target"):  # a slice of rows, then an index on the next axis, as an ndarray does
+        assert np.array_equal(arrays[k][1:3, 0], np.asarray(arrays[k])[1:3, 0])
     rows = np.array([7, 2, 3])
     batch = read_rows(arrays, rows)
     assert all(np.array_equal(batch[k], np.asarray(arrays[k][rows])) for k in batch)
@@ -209,6 +211,42 @@ def test_shards_of_the_former_layout_still_read(tmp_path):
     for name, a in arrays.items():
         assert np.array_equal(batch[name], a[[4, 1]].astype(np.float32 if a.dtype.kind == "f" else a.dtype))
     assert len(write_manifest(tmp_path)) == 1
+
+
+def test_packed_pixels_give_back_the_same_array():
+    """Noise (the worst case for a lossless codec), a flat patch and a saturated one; indexing as an ndarray."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (6, 3, 24, 24), dtype=np.uint8)
+    rgb[1], rgb[2] = 0, 255
+    data, offsets = pack_patches(rgb)
+    packed = PackedPatches(data, offsets, Path("shard"))
+    assert packed.shape == rgb.shape and len(packed) == 6 and packed.dtype == np.uint8
+    assert np.array_equal(np.asarray(packed), rgb) and np.array_equal(packed[[4, 1, 4]], rgb[[4, 1, 4]])
+    assert np.array_equal(packed[5], rgb[5]) and np.array_equal(packed[1:4, 2], rgb[1:4, 2])
+    assert offsets[-1] == data.size < rgb.nbytes  # the flat patches pay for the noise's overhead
+    empty = PackedPatches(*pack_patches(rgb[:0]), Path("shard"))
+    assert empty.shape == (0, 3, 0, 0) and np.asarray(empty).shape == (0, 3, 0, 0)
+
+
+def test_damaged_or_raw_pixels_of_a_shard(source, tmp_path):
+    examples, prints = source
+    build_shards(examples, prints, tmp_path, patch=64, shard_size=40)
+    shard = list_shards(tmp_path, "train")[0]
+    pixels = np.asarray(open_shard(shard)["rgb"])
+    data, offsets = np.load(shard / "rgb_files.npy"), np.load(shard / "rgb_offsets.npy")
+    np.save(shard / "rgb_offsets.npy", offsets[:-1])
+    with pytest.raises(SpnRestoreError, match="offsets do not fit.*rebuild the data set"):
+        open_shard(shard)
+    np.save(shard / "rgb_offsets.npy", offsets)
+    broken = data.copy()
+    broken[offsets[3] + 20:offsets[4]] = 0
+    np.save(shard / "rgb_files.npy", broken)
+    with pytest.raises(SpnRestoreError, match=f"{shard}: patch 3 is not a readable"):
+        read_rows(open_shard(shard), np.array([0, 3]))
+    for name in ("rgb_files", "rgb_offsets"):  # shards written with raw pixels (rgb.npy) read the same
+        (shard / f"{name}.npy").unlink()
+    np.save(shard / "rgb.npy", pixels)
+    assert np.array_equal(read_rows(open_shard(shard), np.array([5, 0]))["rgb"], pixels[[5, 0]])
 
 
 def test_mis_sized_images_are_skipped_with_a_reason(source, tmp_path):

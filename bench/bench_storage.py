@@ -5,7 +5,9 @@ Runs the whole workflow on a generated demo-like drive (the DNG demo's cameras, 
 change what is stored) with the default storage settings, or with ``--config`` overrides, and prints the
 bytes per folder and kind, the ratio to the originals, bytes per original pixel, and the extrapolation to
 a 24 MP RAW drive. ``--read DIR`` measures an existing run instead (a drive with Images/ and a results
-folder, e.g. the demo's ``.demo``: ``--read .demo``).
+folder, e.g. the demo's ``.demo``: ``--read .demo``). Then what the shards' packed pixels cost: their bytes
+against raw pixels, by JPEG quality, and the rate at which training reads batches of 32 rows (patches/s on
+one core, pixels decoded from the stored files against the same pixels already in memory).
 
     python bench/bench_storage.py                                   # default storage (float16, no previews)
     python bench/bench_storage.py --config "storage={residual_dtype: float32, previews: true}"
@@ -161,6 +163,45 @@ def restored_pce(run: Path, per_camera: int = 3) -> None:
               f"relative at PCE >= 60 {(diff[strong] / np.abs(pce[strong, 0])).max():.2e}, absolute {diff.max():.3g}")
 
 
+def shard_reads(results: Path, batch: int = 32, batches: int = 40) -> None:
+    """Bytes of the shards' packed pixels against raw pixels by quality, and the read rate of batches."""
+    import cv2
+    import numpy as np
+
+    from spnrestore.dataset.shards import FingerprintFiles, list_shards, open_shard, read_rows
+
+    cv2.setNumThreads(1)
+    shards = [s for split in ("train", "val") for s in list_shards(results / "dataset", split)]
+    if not shards or not (shards[0] / "rgb_files.npy").is_file():
+        print("\nshards: none with packed pixels")
+        return
+    stored, raw = defaultdict(int), defaultdict(int)
+    files = FingerprintFiles()
+    opened = [open_shard(s, files) for s in shards]
+    for shard, arrays in zip(shards, opened):
+        sizes = np.diff(np.load(shard / "rgb_offsets.npy"))
+        quality = np.asarray(arrays["quality"])
+        for q in np.unique(quality):
+            stored[int(q)] += int(sizes[quality == q].sum())
+            raw[int(q)] += int((quality == q).sum()) * int(np.prod(arrays["rgb"].shape[1:]))
+    print("\n| shards' pixels | " + " | ".join(f"Q{q}" for q in sorted(stored)) + " | all |")
+    print("| --- | " + " | ".join("---:" for _ in stored) + " | ---: |")
+    print("| stored bytes / raw bytes | " + " | ".join(f"{stored[q] / raw[q]:.3f}" for q in sorted(stored))
+          + f" | {sum(stored.values()) / sum(raw.values()):.3f} |")
+    rng = np.random.default_rng(0)
+    picks = [(k, np.sort(rng.choice(len(opened[k]["quality"]), min(batch, len(opened[k]["quality"])), replace=False)))
+             for k in rng.integers(0, len(opened), batches)]
+    in_memory = [dict(a, rgb=np.asarray(a["rgb"])) for a in opened]
+    rates = {}
+    for name, source in (("decoded", opened), ("in memory", in_memory)):
+        start, rows = time.process_time(), 0
+        for k, pick in picks:
+            rows += len(read_rows(source[k], pick)["rgb"])
+        rates[name] = rows / (time.process_time() - start)
+    print(f"\nreading batches of {batch} rows (pixels, residual, quality, both fingerprint terms), one core: "
+          f"{rates['decoded']:.0f} patches/s with the pixels decoded, {rates['in memory']:.0f} with them in memory")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--read", type=Path, help="measure an existing run: a folder with drive/ and results/")
@@ -211,6 +252,7 @@ def main(argv=None) -> None:
           f"{RAW_24MP_BYTES / 1e6:.0f} MB; fingerprints, model, tables left out): {per_image:.0f} MB of outputs "
           f"per image, {per_image * 1e6 / RAW_24MP_BYTES:.2f}x the originals, {per_image * d['images'] / 1e6:.2f} TB "
           f"(originals {RAW_24MP_BYTES * d['images'] / 1e12:.2f} TB); this run's {patches} patches for {images} images")
+    shard_reads(results)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,35 @@ def test_batch_equals_single():
     assert scorer.score_batch([], []) == []
 
 
+def test_a_full_device_splits_batches_then_falls_back_to_numpy(monkeypatch):
+    """A GPU shared with other jobs can run out of memory between the budget and the batch: the batch is
+    split in halves until it fits, and a residual whose single pairs do not fit is scored by numpy; the rows
+    are those of ``score_residual`` either way (out-of-memory simulated on torch CPU)."""
+    residual, image, fps = prnu_case(96, 128, n_other=4, seed=2)
+    fps["portrait"] = np.ascontiguousarray(fps["cam3"].T)
+    expected = score_residual(residual, image, fps, log=None)
+    parts = TorchScorer._parts
+
+    def fits(most):
+        def limited(self, views, pairs, with_ncc):
+            if len(pairs) > most:
+                raise torch.OutOfMemoryError("simulated: CUDA out of memory")
+            return parts(self, views, pairs, with_ncc)
+        return limited
+
+    monkeypatch.setattr(TorchScorer, "_parts", fits(2))
+    scorer, log = TorchScorer(fps, "cpu"), []
+    assert_same_rows(scorer.score(residual, image, "r", log.append), expected)
+    assert scorer.batch_splits >= 2 and scorer.cpu_fallbacks == 0 and log == []
+    monkeypatch.setattr(TorchScorer, "_parts", fits(0))
+    scorer, log = TorchScorer(fps, "cpu"), []
+    table = scorer.score_batch([residual, residual], [image, image], ["a.jpg", "b.jpg"], log.append, with_ncc=False)
+    for rows in table:
+        assert_same_rows(rows, score_residual(residual, image, fps, log=None, with_ncc=False), with_ncc=False)
+    assert scorer.cpu_fallbacks == 2 and log == [f"{n}: the cpu had no memory left for it (shared with other "
+                                                 "jobs?); scored on the CPU" for n in ("a.jpg", "b.jpg")]
+
+
 def test_errors_name_the_input():
     residual, image, fps = prnu_case(130, 150, strengths=(1.0,), n_other=1, seed=7)
     bad = fps["cam0"].copy()

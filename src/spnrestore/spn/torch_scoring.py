@@ -12,7 +12,10 @@ its ``rfft2`` ``B`` (DC zeroed), ``P = A * conj(B)`` (complex64, as the numpy pa
 by a partial inverse DFT (two float64 complex matrix products); ``PCE = sign(peak) peak**2 / mean(C**2 outside
 the neighbourhood)``. The NCC sums are float64. The terms of many pairs (all fingerprints of a residual, and
 several residuals when memory allows) go through one batched ``torch.fft.rfft2``; the batch is sized from the
-free device memory (CUDA) or bounded by ``max_memory`` (CPU: 1 GiB unless told).
+free device memory (CUDA) or bounded by ``max_memory`` (CPU: 1 GiB unless told). The device may be shared (the
+workflow's score jobs run side by side): a batch that finds the memory full is split in halves and tried
+again after torch's cache is emptied, and residuals that cannot be scored even one pair at a time are scored
+by the numpy path, with a line in the log; the rows are the same either way.
 
 >>> from spnrestore.spn.torch_scoring import TorchScorer
 >>> scorer = TorchScorer(fingerprints, "cuda")                    # fingerprints: {camera: H x W float32}
@@ -31,6 +34,7 @@ from spnrestore.errors import BadImageError, SpnRestoreError
 
 from ._checks import check_same_size
 from .detection import _ncc_value
+from .scoring import score_residual
 from .fingerprint import INTENSITY_SCALE
 from .wavelet_denoise import GRAY_WEIGHTS
 
@@ -146,6 +150,10 @@ class TorchScorer:
             self.fingerprints = {camera: _upload_fingerprint(camera, k, self.device)
                                  for camera, k in fingerprints.items()}
         self._phases: dict[tuple[int, int], _Phases] = {}
+        self._numpy_fingerprints: dict[str, np.ndarray] | None = None
+        #: how often a batch was split for want of device memory, and residuals scored by the numpy path
+        self.batch_splits = 0
+        self.cpu_fallbacks = 0
 
     def score(self, residual, image, name: str = "residual", log: Callable[[str], None] | None = print,
               with_ncc: bool = True) -> list[dict]:
@@ -203,8 +211,46 @@ class TorchScorer:
         out = []
         for g0 in range(0, len(residuals), group):
             sl = slice(g0, g0 + group)
-            out += self._score_group(residuals[sl], images[sl], names[sl], usable, turns, batch, with_ncc)
+            try:
+                out += self._score_group(residuals[sl], images[sl], names[sl], usable, turns, batch, with_ncc)
+            except torch.OutOfMemoryError:
+                self._release()
+                out += self._score_on_cpu(residuals[sl], images[sl], names[sl], log, with_ncc)
         return out
+
+    def _release(self) -> None:
+        """Give the memory torch holds in its cache back to the device (other processes may need it)."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def _score_on_cpu(self, residuals, images, names, log, with_ncc) -> list[list[dict]]:
+        """The rows of :func:`~spnrestore.spn.score_residual` (the numpy path), for residuals the device had no
+        memory left for."""
+        if self._numpy_fingerprints is None:
+            self._numpy_fingerprints = {c: k.cpu().numpy() for c, k in self.fingerprints.items()}
+        out = []
+        for residual, image, name in zip(residuals, images, names):
+            if log is not None:
+                log(f"{name}: the {self.device} had no memory left for it (shared with other jobs?); scored on "
+                    "the CPU")
+            as_array = [x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in (residual, image)]
+            out.append(score_residual(*as_array, self._numpy_fingerprints, name, None, with_ncc))
+            self.cpu_fallbacks += 1
+        return out
+
+    def _parts_in_halves(self, views, pairs, with_ncc) -> np.ndarray:
+        """:meth:`_parts` of ``pairs``, split in halves (again and again, down to one pair) while the device
+        has no memory for them; torch's out-of-memory error when even one pair does not fit."""
+        try:
+            return self._parts(views, pairs, with_ncc).cpu().numpy()
+        except torch.OutOfMemoryError:
+            if len(pairs) == 1:
+                raise
+        self._release()
+        self.batch_splits += 1
+        half = len(pairs) // 2
+        return np.concatenate([self._parts_in_halves(views, pairs[:half], with_ncc),
+                               self._parts_in_halves(views, pairs[half:], with_ncc)])
 
     def _budget(self) -> int:
         if self.max_memory is not None:
@@ -242,7 +288,7 @@ class TorchScorer:
         turned_pairs = [p for p in pairs if turned[p[0]]]
         chunks = [part[p0 : p0 + batch] for part in (upright, turned_pairs) for p0 in range(0, len(part), batch)]
         for chunk in chunks:
-            parts = self._parts(views, [(v, c) for v, _, c in chunk], with_ncc).cpu().numpy()
+            parts = self._parts_in_halves(views, [(v, c) for v, _, c in chunk], with_ncc)
             moments = torch.stack([views[v].moments for v, _, _ in chunk]).cpu().numpy() if with_ncc else None
             for j, (v, i, camera) in enumerate(chunk):
                 value, correlation = self._finish(parts[j], moments[j] if with_ncc else None,

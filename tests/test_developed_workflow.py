@@ -70,6 +70,31 @@ def test_camera_with_one_image_is_reported_and_the_rest_finishes(developed_run):
     assert LONELY in developed_run["run"].output
 
 
+def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tmp_path):
+    """The restore job with 3 threads (residuals read ahead, scores behind the model) writes the rows the
+    workflow's restore job wrote, in the same order."""
+    from spnrestore.paths import DrivePaths
+    from spnrestore.stages.restore import restore_camera
+
+    results, manifest = developed_run["results"], developed_run["manifest"]
+    expected = pd.read_csv(results / "restore" / "Synth_Alpha_A1.csv", keep_default_na=False)
+    images = manifest[manifest["camera"] == "Synth_Alpha_A1"]
+    images_drive = developed_run["drive"] / "Images"
+    said = []
+    frame = restore_camera(
+        develop_tables=sorted((results / "batches" / "develop" / "Synth_Alpha_A1").glob("*.csv")),
+        roles=dict(zip(images["image"], images["role"])), qualities=[90, 60, 30],
+        drive=DrivePaths(developed_run["drive"], images_drive / "Original", images_drive / "Compressed",
+                         images_drive / "SPN", results),
+        cameras=sorted(set(expected["fingerprint"])), checkpoint=results / "model" / "restorer.pt", sigma=5.0,
+        table=tmp_path / "restore.csv", log=said.append, storage={}, threads=3)
+    written = pd.read_csv(tmp_path / "restore.csv", keep_default_na=False)
+    assert len(expected) > 20 and written.shape == expected.shape == frame.shape
+    assert written[["image", "quality", "fingerprint", "match"]].equals(expected[["image", "quality", "fingerprint", "match"]])
+    assert ((written["pce"] - expected["pce"]).abs() <= 1e-6 * expected["pce"].abs().clip(lower=60)).all()
+    assert sum(m.startswith("restored Synth_Alpha_A1/") for m in said) == expected["image"].nunique()
+
+
 def test_casework_identify_scores_like_the_workflow(developed_run, tmp_path):
     """One scoring path: ``spnrestore identify`` on the workflow's JPEGs gives the workflow's PCE and decision,
     plain and restored, for images turned by the camera without a tag (quarter-turn match) as for the others."""

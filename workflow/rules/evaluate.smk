@@ -15,10 +15,12 @@ rule restore:
         f"{BENCH}/restore/{{camera}}.tsv"
     conda:
         "../../envs/spnrestore.yaml"
-    threads: 1
+    # The model in one thread, the next JPEGs' residuals and the last ones' scores in up to 4 (Snakemake
+    # caps this at --cores): with --resources gpu=1 the restore jobs take turns on the GPU one at a time.
+    threads: 4
     resources:
         gpu=1,
-        mem_mb=4000,
+        mem_mb=6000,
         runtime=120,
     params:
         roles=lambda wildcards: ROLES[wildcards.camera],

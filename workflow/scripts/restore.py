@@ -18,4 +18,5 @@ restore_camera(
     table=smk.output.table,
     log=log,
     storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
+    threads=smk.threads,
 )

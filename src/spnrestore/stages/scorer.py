@@ -23,7 +23,8 @@ def fingerprint_scorer(fingerprints: Mapping[str, np.ndarray], log: Callable[[st
     """``score(residual, image, name, log) -> rows``: :func:`spnrestore.spn.score_residual` against
     ``fingerprints``, on a CUDA GPU (:class:`spnrestore.spn.torch_scoring.TorchScorer`, fingerprints uploaded
     once) when one is present, else with numpy; both give the same rows (PCE within float32 FFT rounding,
-    ``tests/test_torch_scoring.py``). Torch is imported only where an NVIDIA driver is loaded."""
+    ``tests/test_torch_scoring.py``). ``score.on_gpu`` says which. Torch is imported only where an NVIDIA
+    driver is loaded."""
     if any(os.path.exists(f) for f in NVIDIA_DEVICE_FILES):
         try:
             from ..spn.torch_scoring import TorchScorer, torch_device_available
@@ -32,8 +33,19 @@ def fingerprint_scorer(fingerprints: Mapping[str, np.ndarray], log: Callable[[st
         else:
             if torch_device_available():
                 log("scoring on the GPU (torch FFT)")
-                return TorchScorer(fingerprints, "cuda").score
-    return lambda residual, image, name, log: score_residual(residual, image, fingerprints, name, log)
+                scorer = TorchScorer(fingerprints, "cuda")
+
+                def score(residual, image, name, log):
+                    return scorer.score(residual, image, name, log)
+
+                score.on_gpu = True
+                return score
+
+    def score(residual, image, name, log):
+        return score_residual(residual, image, fingerprints, name, log)
+
+    score.on_gpu = False
+    return score
 
 
 def load_fingerprints(drive: DrivePaths | Mapping, cameras: Iterable[str]) -> dict[str, np.ndarray]:

@@ -42,6 +42,34 @@ def test_stats_match_a_direct_computation():
         assert f == pytest.approx((rgb[y:y + 64, x:x + 64].max(axis=2) >= 250).mean(), abs=1e-9)
 
 
+def integral_stats(rgb, corners, patch, level=250):
+    """The former patch_stats: float64 integral images of the whole image (the reference)."""
+    def box(values):
+        integral = np.zeros((values.shape[0] + 1, values.shape[1] + 1))
+        np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, out=integral[1:, 1:])
+        y, x = corners[:, 0], corners[:, 1]
+        return integral[y + patch, x + patch] - integral[y, x + patch] - integral[y + patch, x] + integral[y, x]
+    g = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    mean = box(g) / patch**2
+    var = np.maximum(box(np.square(g, dtype=np.float64)) / patch**2 - mean**2, 0.0)
+    return np.sqrt(var), box((rgb.max(axis=2) >= level).astype(np.float32)) / patch**2
+
+
+def test_stats_on_cells_equal_the_integral_image_and_corners_off_the_grid():
+    """Textured, bright (partly saturated) and flat rows, on the 8-pixel grid, a coarser grid and
+    corners with no common divisor (cells of one pixel); every patch's decision is the same."""
+    rgb = textured(360, 520, seed=4)
+    rgb[:100] = np.clip(rgb[:100] // 8 + 200, 0, 255)  # bright, partly saturated rows
+    rgb[200:260] = 77  # flat
+    for corners, patch in ((grid_offsets(360, 520, 64, 8), 64), (grid_offsets(360, 520, 128, 64), 128),
+                           (np.array([[0, 0], [3, 7], [101, 33], [229, 391]]), 128)):
+        std, sat = patch_stats(rgb, corners, patch)
+        ref_std, ref_sat = integral_stats(rgb, corners, patch)
+        assert np.abs(std - ref_std).max() < 1e-6 and np.array_equal(sat, ref_sat)
+        rule = PatchRule()
+        assert np.array_equal(std >= rule.min_gray_std, ref_std >= rule.min_gray_std)
+
+
 def test_flat_and_saturated_patches_are_dropped():
     rgb = textured(128, 384)
     rgb[:, :128] = 120                 # flat

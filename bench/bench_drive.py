@@ -49,7 +49,7 @@ TARGET = {"images": 10_000, "cameras": 10, "mp": 24.0, "cores": 16, "fingerprint
 #: GPU figures quoted from the docs (one H100): training throughput of the full GAN step, default model size,
 #: eager, batch 128 (docs/benchmarks.md "Training throughput", 1,241 patches/s; 1,250-1,650 in docs/model.md);
 #: restoring one 24 MP residual with the shipped small model (docs/model.md, bench_restore_gpu.py: 0.54 s).
-#: threads of a restore job (workflow/rules/evaluate.smk)
+#: threads of a restore job where the jobs take turns on the GPU (RESTORE_THREADS, workflow/rules/common.smk)
 RESTORE_THREADS = 4
 GPU_TRAIN_PATCHES_S = 1241.0
 GPU_TRAIN_OVERHEAD = 2.0  # x the pure step time: validations, checkpoints, data loading start, batch 32 not 128

@@ -53,6 +53,11 @@ RESULTS = str(PATHS.results)
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 QUALITIES = list(config["quality_levels"])
+# With --resources gpu=N the jobs that ask for a GPU take turns on it (the README's one-GPU command): a restore
+# job then reads and scores around the model in 4 threads; otherwise (no GPU, or a cluster giving each job
+# its own) the restore jobs run side by side with one thread each.
+GPU_TURNS = "gpu" in workflow.global_resources
+RESTORE_THREADS = 4 if GPU_TURNS else 1
 # Whether the JPEGs' residuals are stored (rule residual) or computed where they are read; the originals'
 # residuals are stored only for the original_residual training target, or with the JPEGs'.
 KEEP_RESIDUALS = keeps_residuals(config["storage"])

@@ -15,12 +15,13 @@ rule restore:
         f"{BENCH}/restore/{{camera}}.tsv"
     conda:
         "../../envs/spnrestore.yaml"
-    # The model in one thread, the next JPEGs' residuals and the last ones' scores in up to 4 (Snakemake
-    # caps this at --cores): with --resources gpu=1 the restore jobs take turns on the GPU one at a time.
-    threads: 4
+    # The model in the main thread; the next JPEGs' residuals and the last ones' scores in RESTORE_THREADS
+    # (common.smk: 4 where the jobs take turns on the GPU, capped at --cores; the JPEGs read ahead take
+    # memory: 6000 MB then).
+    threads: RESTORE_THREADS
     resources:
         gpu=1,
-        mem_mb=6000,
+        mem_mb=6000 if GPU_TURNS else 4000,
         runtime=120,
     params:
         roles=lambda wildcards: ROLES[wildcards.camera],

@@ -206,7 +206,9 @@ class PackedPatches:
     def __init__(self, data: np.ndarray, offsets: np.ndarray, where: Path):
         self.data, self.offsets, self.where = data, np.asarray(offsets, np.int64), where
         n = len(self.offsets) - 1
-        if n < 0 or (n and (self.offsets[0] != 0 or self.offsets[-1] != len(data) or (np.diff(self.offsets) <= 0).any())):
+        fits = n >= 0 and (n == 0 or (self.offsets[0] == 0 and self.offsets[-1] == len(data)
+                                      and (np.diff(self.offsets) > 0).all()))
+        if not fits:
             raise SpnRestoreError(f"{where}: the pixel offsets do not fit the {len(data)} bytes of image files; "
                                   "the shard is damaged: rebuild the data set.")
         self.shape = (n, 3, 0, 0)
@@ -680,8 +682,8 @@ class FingerprintTerms:
 def open_shard(shard_dir: str | os.PathLike, fingerprints: FingerprintFiles | None = None) -> dict:
     """The arrays of one shard (``rgb``, ``residual``, ``target``, ``other_target``, ``quality``; see the module
     docstring for shapes), memory-mapped read-only; packed pixels as :class:`PackedPatches` (decoded per row
-    read); the float maps as :class:`Float32Map` (float32 rows,
-    whatever precision they are stored in) or, for targets that are not stored, :class:`FingerprintTerms`
+    read); the float maps as :class:`Float32Map` (float32 rows, whatever precision they are stored in) or,
+    for targets that are not stored, :class:`FingerprintTerms`
     (computed from the patch and the fingerprints, memory-mapped through ``fingerprints``: pass one
     :class:`FingerprintFiles` to the shards opened in a process). Shards of the former layout read the
     same."""

@@ -34,8 +34,8 @@ from spnrestore.errors import BadImageError, SpnRestoreError
 
 from ._checks import check_same_size
 from .detection import _ncc_value
-from .scoring import score_residual
 from .fingerprint import INTENSITY_SCALE
+from .scoring import score_residual
 from .wavelet_denoise import GRAY_WEIGHTS
 
 __all__ = ["TorchScorer", "torch_device_available"]

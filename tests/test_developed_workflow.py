@@ -70,11 +70,24 @@ def test_camera_with_one_image_is_reported_and_the_rest_finishes(developed_run):
     assert LONELY in developed_run["run"].output
 
 
-def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tmp_path):
-    """The restore job with 3 threads (residuals read ahead, scores behind the model) writes the rows the
-    workflow's restore job wrote, in the same order."""
+@pytest.mark.parametrize("gpu_scorer", [False, True])
+def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tmp_path, monkeypatch, gpu_scorer):
+    """The restore job with 3 threads (residuals read ahead, scores behind the model, or in the main thread
+    where the scorer is a GPU one: stood in by the numpy scorer marked so) writes the rows the workflow's
+    restore job wrote, in the same order."""
     from spnrestore.paths import DrivePaths
+    from spnrestore.stages import restore
     from spnrestore.stages.restore import restore_camera
+
+    if gpu_scorer:
+        numpy_scorer = restore.fingerprint_scorer
+
+        def marked(fingerprints, log):
+            score = numpy_scorer(fingerprints, log)
+            score.on_gpu = True
+            return score
+
+        monkeypatch.setattr(restore, "fingerprint_scorer", marked)
 
     results, manifest = developed_run["results"], developed_run["manifest"]
     expected = pd.read_csv(results / "restore" / "Synth_Alpha_A1.csv", keep_default_na=False)

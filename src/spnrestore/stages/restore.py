@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Mapping
 
 import pandas as pd
@@ -85,9 +85,8 @@ def restore_camera(
             if keep:
                 save_residual(target, restored, storage)
             label = str(target) if keep else f"{name} (restored)"
-            if score.on_gpu:  # the GPU scores in this thread, between the model's turns
-                behind.append(Future())
-                behind[-1].set_result(rows_of(task, restored, rgb, label))
+            if score.on_gpu:  # the GPU scores in this thread, between the model's turns (nothing is behind)
+                rows += rows_of(task, restored, rgb, label)
             else:
                 behind.append(pool.submit(rows_of, task, restored, rgb, label))
             while len(behind) > threads or (behind and behind[0].done()):

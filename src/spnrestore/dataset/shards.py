@@ -181,6 +181,18 @@ def patch_intensity(rgb: np.ndarray) -> np.ndarray:
     return spn.gray_intensity(pixels).reshape(n, h, w)
 
 
+def _lazy_index(n: int, key, fetch: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``array[key]`` of an (n, ...) array whose rows are made when asked for: ``fetch(rows)`` gives the rows of
+    1-D indices; the first index of ``key`` picks rows (an int, a slice, indices, a mask), the rest index the
+    rows as an ndarray would."""
+    first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+    rows = np.arange(n)[first]
+    out = fetch(np.atleast_1d(rows))
+    if rows.ndim == 0:
+        out = out[0]
+    return out[(slice(None),) * rows.ndim + rest] if rest else out
+
+
 def pack_patches(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 patches (N, 3, P, P) -> (their image files (:data:`PATCH_FORMAT`) one after the other, uint8 (B,);
     offsets, int64 (N + 1,)). Lossless: :class:`PackedPatches` gives back the same pixels."""
@@ -227,15 +239,15 @@ class PackedPatches:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __getitem__(self, key) -> np.ndarray:
-        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-        rows = np.arange(len(self))[first]
-        out = np.empty((rows.size,) + self.shape[1:], np.uint8)
-        for k, i in enumerate(np.atleast_1d(rows)):
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The pixels of ``rows`` (1-D indices), uint8 (n, 3, P, P)."""
+        out = np.empty((len(rows),) + self.shape[1:], np.uint8)
+        for k, i in enumerate(rows):
             out[k] = self._decode(int(i))
-        if rows.ndim == 0:
-            out = out[0]
-        return out[(slice(None),) * rows.ndim + rest] if rest else out
+        return out
+
+    def __getitem__(self, key) -> np.ndarray:
+        return _lazy_index(len(self), key, self.rows)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return np.asarray(self[:], dtype or np.uint8)
@@ -668,12 +680,7 @@ class FingerprintTerms:
         return out[:, None]
 
     def __getitem__(self, key) -> np.ndarray:
-        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
-        rows = np.arange(len(self))[first]
-        out = self.terms(np.atleast_1d(rows))
-        if rows.ndim == 0:
-            out = out[0]
-        return out[(slice(None),) * rows.ndim + rest] if rest else out
+        return _lazy_index(len(self), key, self.terms)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return np.asarray(self.terms(np.arange(len(self))), dtype or np.float32)

@@ -173,7 +173,7 @@ def test_drive_crop_row_reads_the_drive_layout(tmp_path, scores):
     shape = (160, 192)
     write_jpeg(drive.jpeg("cam_a", 30, "seen_cam_a_0"), rng.integers(0, 255, (*shape, 3), np.uint8), 30)
     save_residual(drive.fingerprint("cam_a"), rng.normal(0, 0.02, shape).astype(np.float32))
-    for path in (drive.residual("cam_a", 30, "seen_cam_a_0"), drive.restored("cam_a", 30, "seen_cam_a_0"),
+    for path in (drive.residual("cam_a", 30, "seen_cam_a_0"), drive.method_residual("cam_a", "drive", 30, "seen_cam_a_0"),
                  drive.residual("cam_a", "original", "seen_cam_a_0")):
         save_residual(path, rng.normal(0, 2, shape).astype(np.float32))
     row = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores)

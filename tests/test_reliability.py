@@ -214,7 +214,7 @@ def test_names_from_the_drive_cannot_leave_the_output_folders(tmp_path):
         assert i.camera not in ("", ".", "..") and "/" not in i.camera + i.image
         outputs = [(drive.jpeg(i.camera, 30, i.image), roots["compressed"]),
                    (drive.residual(i.camera, ORIGINAL, i.image), roots["spn"]),
-                   (drive.restored(i.camera, 30, i.image), roots["spn"]),
+                   (drive.method_residual(i.camera, "drive", 30, i.image), roots["spn"]),
                    (drive.fingerprint(i.camera), roots["spn"]),
                    (drive.batch_table("develop", i.camera, i.batch), roots["results"])]
         for path, root in outputs:

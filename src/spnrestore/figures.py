@@ -31,8 +31,19 @@ from .atomic import atomic_path
 from .errors import SpnRestoreError
 from .spn import rates_at_threshold, roc_auc, roc_curve
 
-METHODS = ("plain", "restored", "original")
-METHOD_COLORS = {"plain": "tab:orange", "restored": "tab:blue", "original": "tab:green"}
+#: Colours of the residual methods in the registry's order (plain orange, then the others); the training
+#: figure's two series (plain residual, the model being trained) take the first two.
+_PALETTE = ("tab:orange", "tab:purple", "tab:brown", "tab:cyan", "tab:blue", "tab:red", "tab:green", "tab:olive",
+            "tab:pink", "tab:gray")
+TRAINING_COLORS = {"plain": _PALETTE[0], "restored": "tab:blue"}
+
+
+def method_color(method: str) -> str:
+    """The colour of a residual method (stable: by its place in the registry)."""
+    from .methods import method_order, registered
+
+    names = method_order(list(registered()) + [method])
+    return _PALETTE[names.index(method) % len(_PALETTE)]
 SCORE_COLUMNS = ("quality", "method", "pce", "match")
 LOSS_COLUMNS = ("total", "corr", "lf", "hf", "adv", "d")
 # What each column of train_log.csv is (spnrestore.model.losses), for the legend of the training figure.
@@ -93,9 +104,10 @@ def _scores(scores, subset: str | None) -> tuple[pd.DataFrame, str]:
 
 
 def _methods(frame: pd.DataFrame) -> list[str]:
-    """Methods present, in the order plain, restored, original (then any other)."""
-    present = list(dict.fromkeys(frame["method"]))
-    return [m for m in METHODS if m in present] + [m for m in present if m not in METHODS]
+    """Methods present, in the registry's order (then any other)."""
+    from .methods import method_order
+
+    return method_order(frame["method"])
 
 
 # --------------------------------------------------------------------------- ROC
@@ -127,7 +139,7 @@ def roc_curves(
             if not match.any() or match.all():
                 continue
             fpr, tpr, _ = roc_curve(pce, match)
-            color = METHOD_COLORS.get(method)
+            color = method_color(method)
             ax.plot(np.maximum(fpr, floor), tpr, color=color,
                     label=f"{method} (AUC {roc_auc(pce, match):.3f})")
             op_tpr, op_fpr = rates_at_threshold(pce, match, threshold)
@@ -278,8 +290,8 @@ def training_curves(
     vstep = val["step"].to_numpy(dtype=float)
     best = val["is_best"].astype(str).str.lower().eq("true").to_numpy() if "is_best" in val.columns else None
     ax = axes[2]
-    ax.plot(vstep, val["ncc_plain"], "o-", color=METHOD_COLORS["plain"], label="plain")
-    ax.plot(vstep, val["ncc_restored"], "o-", color=METHOD_COLORS["restored"], label="restored")
+    ax.plot(vstep, val["ncc_plain"], "o-", color=TRAINING_COLORS["plain"], label="plain")
+    ax.plot(vstep, val["ncc_restored"], "o-", color=TRAINING_COLORS["restored"], label="restored")
     for column in sorted((c for c in val.columns if c.startswith("ncc_restored_q")), key=lambda c: int(c[14:])):
         ax.plot(vstep, val[column], "--", linewidth=1, label=f"restored Q{column[14:]}")
     ax.set(title="validation NCC with the target", xlabel="step", ylabel="NCC")
@@ -287,12 +299,12 @@ def training_curves(
     ax.grid(True, alpha=0.3)
     ax = axes[3]
     ax.plot(vstep, val["gain"], "o-", color="tab:purple", label="NCC gain (restored - plain)")
-    ax.plot(vstep, val["nonmatch_plain"], "s--", color=METHOD_COLORS["plain"], label="non-match NCC, plain")
-    ax.plot(vstep, val["nonmatch_restored"], "s--", color=METHOD_COLORS["restored"], label="non-match NCC, restored")
+    ax.plot(vstep, val["nonmatch_plain"], "s--", color=TRAINING_COLORS["plain"], label="non-match NCC, plain")
+    ax.plot(vstep, val["nonmatch_restored"], "s--", color=TRAINING_COLORS["restored"], label="non-match NCC, restored")
     if "nonmatch_raise_se" in val.columns:
         se = val["nonmatch_raise_se"].to_numpy(dtype=float)
         centre = val["nonmatch_plain"].to_numpy(dtype=float)
-        ax.fill_between(vstep, centre - 2 * se, centre + 2 * se, color=METHOD_COLORS["plain"], alpha=0.15,
+        ax.fill_between(vstep, centre - 2 * se, centre + 2 * se, color=TRAINING_COLORS["plain"], alpha=0.15,
                         label="plain +- 2 s.e. of the raise")
     if best is not None and best.any():
         last = np.flatnonzero(best)[-1]
@@ -320,9 +332,9 @@ def _image_validation_axes(ax_match, ax_nonmatch, val: pd.DataFrame, vstep: np.n
     ax_match.set(title="whole validation images: median match PCE", xlabel="step", ylabel="PCE")
     ax_match.legend(fontsize="x-small", ncol=2)
     ax_match.grid(True, which="both", alpha=0.3)
-    ax_nonmatch.plot(vstep, val["pce_nonmatch_restored"], "o-", color=METHOD_COLORS["restored"],
+    ax_nonmatch.plot(vstep, val["pce_nonmatch_restored"], "o-", color=TRAINING_COLORS["restored"],
                      label="largest non-match PCE, restored")
-    ax_nonmatch.plot(vstep, val["pce_nonmatch_plain"], "--", color=METHOD_COLORS["plain"],
+    ax_nonmatch.plot(vstep, val["pce_nonmatch_plain"], "--", color=TRAINING_COLORS["plain"],
                      label="largest non-match PCE, plain")
     ax_nonmatch.set(title="whole validation images: non-match PCE and gain", xlabel="step", ylabel="PCE")
     ax_nonmatch.grid(True, alpha=0.3)

@@ -61,29 +61,39 @@ def metrics_table(scores: pd.DataFrame, by: Sequence[str], threshold: float,
 GAIN_FLOOR = 1.0
 """PCE below this is no evidence either way: both match PCEs are floored here before their ratio is taken, so that
 an image with no evidence before and after counts as unchanged (gain 1) rather than as a ratio of noise."""
-GAIN_COLUMNS = ["subset", "camera", "image", "quality", "pce_plain", "pce_restored", "gain", "lowered"]
+GAIN_COLUMNS = ["subset", "camera", "image", "quality", "method", "pce_plain", "pce_method", "gain", "lowered"]
 
 
-def image_gains(scores: pd.DataFrame, rtol: float = 1e-4) -> pd.DataFrame:
-    """Per image and quality (and subset where the table has one), the match PCE of the plain and the restored
-    residual and their ratio ``gain`` (both floored at :data:`GAIN_FLOOR`); ``lowered``: the restored match PCE is
-    below the plain one by more than ``rtol`` relative (float noise of an identity restoration is not harm)."""
-    match = scores[scores["match"].astype(bool) & scores["method"].isin(["plain", "restored"])]
+def image_gains(scores: pd.DataFrame, rtol: float = 1e-4, baseline: str | None = None) -> pd.DataFrame:
+    """Per image, quality and method other than the ``baseline`` (plain; subset too where the table has one),
+    the match PCE of the baseline and of the method and their ratio ``gain`` (both floored at
+    :data:`GAIN_FLOOR`); ``lowered``: the method's match PCE is below the baseline's by more than ``rtol``
+    relative (float noise of an identity restoration is not harm)."""
+    from .methods import PLAIN_NAME, method_order
+
+    baseline = baseline or PLAIN_NAME
+    match = scores[scores["match"].astype(bool)]
     keys = [k for k in ("subset", "camera", "image", "quality") if k in match.columns]
-    wide = match.pivot_table(index=keys, columns="method", values="pce", aggfunc="first").reset_index()
-    if wide.empty or not {"plain", "restored"} <= set(wide.columns):
-        return pd.DataFrame(columns=[c for c in GAIN_COLUMNS if c != "subset" or c in keys])
-    wide = wide.dropna(subset=["plain", "restored"]).rename(columns={"plain": "pce_plain", "restored": "pce_restored"})
-    wide["gain"] = np.maximum(wide["pce_restored"], GAIN_FLOOR) / np.maximum(wide["pce_plain"], GAIN_FLOOR)
-    wide["lowered"] = wide["pce_restored"] < wide["pce_plain"] - rtol * wide["pce_plain"].abs()
-    return wide[[c for c in GAIN_COLUMNS if c in wide.columns]].reset_index(drop=True)
+    columns = [c for c in GAIN_COLUMNS if c != "subset" or c in keys]
+    base = match[match["method"] == baseline][keys + ["pce"]].rename(columns={"pce": "pce_plain"})
+    other = match[match["method"] != baseline][keys + ["method", "pce"]].rename(columns={"pce": "pce_method"})
+    wide = other.merge(base, on=keys, how="inner")
+    if wide.empty:
+        return pd.DataFrame(columns=columns)
+    wide = wide.drop_duplicates(keys + ["method"])
+    wide["gain"] = np.maximum(wide["pce_method"], GAIN_FLOOR) / np.maximum(wide["pce_plain"], GAIN_FLOOR)
+    wide["lowered"] = wide["pce_method"] < wide["pce_plain"] - rtol * wide["pce_plain"].abs()
+    order = {m: i for i, m in enumerate(method_order(wide["method"].unique()))}
+    wide = wide.assign(_m=wide["method"].map(order)).sort_values([*keys[:-1], "quality", "_m"] if "quality" in keys
+                                                                  else keys + ["_m"])
+    return wide[columns].reset_index(drop=True)
 
 
 def gain_summary(gains: pd.DataFrame) -> pd.DataFrame:
-    """Per subset and quality: images, median gain, share of images lowered, the worst gain, and the lowest
-    median gain of any camera (with that camera)."""
+    """Per subset, quality and method: images, median gain over plain, share of images lowered, the worst
+    gain, and the lowest median gain of any camera (with that camera)."""
     rows = []
-    keys = [k for k in ("subset", "quality") if k in gains.columns]
+    keys = [k for k in ("subset", "quality", "method") if k in gains.columns]
     for name, g in gains.groupby(keys, sort=False):
         per_camera = g.groupby("camera")["gain"].median()
         rows.append({**dict(zip(keys, name if isinstance(name, tuple) else (name,))), "n_images": len(g),

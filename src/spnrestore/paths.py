@@ -10,8 +10,10 @@ a file instead of joining folders themselves.
     <compressed>/<camera>/<Q>/<image>.jpg                 JPEG copies, one folder per quality
     <spn>/<camera>/original/<image>.npy (+ .png)          residual of the uncompressed development (when kept)
     <spn>/<camera>/<Q>/<image>.npy (+ .png)               residual of the JPEG at quality Q (when kept)
-    <spn>/<camera>/restored/<Q>/<image>.npy (+ .png)      restored residual of that JPEG (when kept)
+    <spn>/<camera>/methods/<method>/<Q>/<image>.npy       a method's residual of that JPEG (when kept)
     <spn>/<camera>/fingerprint.npy (+ .png)               the camera's fingerprint
+    <spn>/<camera>/calibration_set.npz                    its known images' leave-one-out fingerprints (window)
+    <spn>/<camera>/calibration.json                       the method chosen per quality, with its figures
     <results>/batches/<stage>/<camera>/<batch>.csv        tracked table of one batch job
     <results>/...                                         summaries, model, evaluation, logs
 """
@@ -27,7 +29,7 @@ from .config import DEMO_DIR, ENV_KEYS
 from .errors import ConfigError
 
 ORIGINAL = "original"  # the residual source of the uncompressed development (beside the JPEG qualities)
-RESTORED = "restored"
+METHODS = "methods"
 FINGERPRINT_FILE = "fingerprint.npy"
 
 
@@ -72,13 +74,23 @@ class DrivePaths:
         """``SPN/<camera>/<source>/<image>.npy``; source is :data:`ORIGINAL` or a JPEG quality."""
         return self.spn / camera / str(source) / f"{image}.npy"
 
-    def restored(self, camera: str, quality: int | str, image: str) -> Path:
-        """``SPN/<camera>/restored/<Q>/<image>.npy``: the restored residual of the JPEG at quality Q."""
-        return self.spn / camera / RESTORED / str(quality) / f"{image}.npy"
+    def method_residual(self, camera: str, method: str, quality: int | str, image: str) -> Path:
+        """``SPN/<camera>/methods/<method>/<Q>/<image>.npy``: the residual of a method (other than plain) of the
+        JPEG at quality Q."""
+        return self.spn / camera / METHODS / method / str(quality) / f"{image}.npy"
 
     def fingerprint(self, camera: str) -> Path:
         """``SPN/<camera>/fingerprint.npy``."""
         return self.spn / camera / FINGERPRINT_FILE
+
+    def calibration_set(self, camera: str) -> Path:
+        """``SPN/<camera>/calibration_set.npz``: the known images' leave-one-out fingerprints and pixels on the
+        central window (written with the fingerprint)."""
+        return self.spn / camera / "calibration_set.npz"
+
+    def calibration(self, camera: str) -> Path:
+        """``SPN/<camera>/calibration.json``: the method chosen per quality and the figures it was chosen on."""
+        return self.spn / camera / "calibration.json"
 
     @staticmethod
     def preview(path: str | os.PathLike) -> Path:
@@ -95,7 +107,7 @@ class DrivePaths:
         return self.results / "fingerprints" / f"{camera}.csv"
 
     def restore_table(self, camera: str) -> Path:
-        """Scores of the restored residuals of one camera (rule restore)."""
+        """Scores of the computed methods' residuals of one camera's evaluated JPEGs (rule restore)."""
         return self.results / "restore" / f"{camera}.csv"
 
     def result(self, name: str) -> Path:

@@ -7,6 +7,7 @@ from snakemake.utils import validate
 from spnrestore.config import ENV_KEYS, resolve_config, load_yaml
 from spnrestore.discovery import Skipped, discover, images_table
 from spnrestore.errors import SpnRestoreError
+from spnrestore.methods import CALIBRATED_NAME, get_method
 from spnrestore.model.pretrained import resolve_checkpoint
 from spnrestore.model.train_config import resolve_config as resolve_training_config
 from spnrestore.paths import drive_paths
@@ -164,6 +165,43 @@ MODEL = (
 )
 
 
+
+def _evaluated_methods():
+    """evaluation.methods as method names: ``drive`` only where the drive has a model (left out where it is
+    the shipped model itself); a checkpoint given by path must exist."""
+    names = []
+    for spec in config["evaluation"]["methods"]:
+        try:
+            method = get_method(spec)
+        except SpnRestoreError as exc:
+            raise SystemExit(f"spnrestore: evaluation.methods: {exc}")
+        if method.checkpoint == "drive" and not MODEL:
+            print(
+                "spnrestore: evaluation.methods: 'drive' left out: this drive trains no model and reuses none",
+                file=sys.stderr,
+            )
+            continue
+        if method.checkpoint == "drive" and config["model"]["checkpoint"].strip() == "pretrained":
+            continue  # the drive's model is the shipped one, scored as shipped
+        if method.needs_model and method.checkpoint not in ("shipped", "drive"):
+            if not os.path.isfile(method.checkpoint):
+                raise SystemExit(
+                    f"spnrestore: evaluation.methods: {spec!r}: {method.checkpoint} is not a file; give the "
+                    "path of a restorer.pt (NAME=PATH) or leave it out"
+                )
+        names.append(method.name if method.checkpoint in ("shipped", "drive", None) else spec)
+    return names
+
+
+# The residual methods the evaluation scores (spnrestore.methods), whether it scores the calibrated choice,
+# and the drive's model as the restore and calibrate jobs' input where the method drive needs it.
+METHODS = _evaluated_methods()
+CALIBRATE = CALIBRATED_NAME in METHODS
+DRIVE_MODEL_INPUT = (
+    [MODEL] if any(get_method(m).checkpoint == "drive" for m in METHODS) else []
+)
+
+
 wildcard_constraints:
     camera="[^/]+",
     batch="b[0-9]{4}",
@@ -207,7 +245,7 @@ def all_batch_tables(stage):
 def fingerprint_records(wildcards):
     """Image name, path and format of one camera's fingerprint images."""
     return [
-        {"image": i.image, "path": i.path, "format": i.format}
+        {"image": i.image, "path": i.path, "format": i.format, "flat": i.flat}
         for i in IMAGES
         if i.camera == wildcards.camera and ROLES[i.camera][i.image] == "fingerprint"
     ]

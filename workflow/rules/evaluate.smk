@@ -1,11 +1,11 @@
-# Evaluation: restored residuals of held-out images, scores of the three methods, metrics.
+# Evaluation: every residual method of the held-out images (spnrestore.methods), their scores, metrics.
 
 
 rule restore:
     input:
         develop=evaluated_batch_tables("develop"),
         residuals=evaluated_batch_tables("residual") if KEEP_RESIDUALS else [],
-        checkpoint=MODEL or f"{RESULTS}/model/restorer.pt",
+        checkpoint=DRIVE_MODEL_INPUT,
         fingerprints=FINGERPRINTS,
     output:
         table=str(PATHS.restore_table("{camera}")),
@@ -29,6 +29,7 @@ rule restore:
         drive=DRIVE,
         cameras=CAMERAS,
         sigma=config["spn"]["sigma"],
+        methods=METHODS,
     script:
         "../scripts/restore.py"
 
@@ -37,6 +38,9 @@ rule evaluation:
     input:
         restored=[str(PATHS.restore_table(camera)) for camera in EVALUATED_CAMERAS],
         scores=f"{RESULTS}/spn/scores.csv",
+        calibrations=(
+            [str(PATHS.calibration(camera)) for camera in CAMERAS] if CALIBRATE else []
+        ),
     output:
         scores=f"{RESULTS}/evaluation/scores.csv",
         metrics=report(
@@ -66,6 +70,8 @@ rule evaluation:
     params:
         qualities=QUALITIES,
         threshold=config["spn"]["pce_threshold"],
+        methods=METHODS,
+        cameras=CAMERAS,
     script:
         "../scripts/evaluation.py"
 

@@ -7,7 +7,13 @@ rule report_tables:
         **(
             {
                 "metrics": f"{RESULTS}/evaluation/metrics.csv",
+                "gains": f"{RESULTS}/evaluation/gains.csv",
                 "checkpoint": MODEL,
+                "calibrations": (
+                    [str(PATHS.calibration(camera)) for camera in CAMERAS]
+                    if CALIBRATE
+                    else []
+                ),
             }
             if MODEL
             else {}
@@ -83,5 +89,6 @@ rule report_tables:
         drive=str(PATHS.drive) + (" (the demo drive)" if PATHS.demo else ""),
         reused=bool(REUSED_MODEL),
         plan=PLAN.lines,
+        cameras=CAMERAS,
     script:
         "../scripts/report_tables.py"

@@ -31,6 +31,7 @@ rule fingerprint:
         originals=fingerprint_originals,
     output:
         fingerprint=str(PATHS.fingerprint("{camera}")),
+        calibration_set=str(PATHS.calibration_set("{camera}")),
         table=str(PATHS.fingerprint_table("{camera}")),
     log:
         f"{LOGS}/fingerprint/{{camera}}.log",
@@ -47,8 +48,39 @@ rule fingerprint:
         develop=config["develop"],
         sigma=config["spn"]["sigma"],
         drive=DRIVE,
+        calibration=config["calibration"],
     script:
         "../scripts/fingerprint.py"
+
+
+rule calibrate:
+    input:
+        calibration_set=str(PATHS.calibration_set("{camera}")),
+        fingerprints=FINGERPRINTS,
+        checkpoint=DRIVE_MODEL_INPUT,
+    output:
+        calibration=str(PATHS.calibration("{camera}")),
+    log:
+        f"{LOGS}/calibrate/{{camera}}.log",
+    benchmark:
+        f"{BENCH}/calibrate/{{camera}}.tsv"
+    conda:
+        "../../envs/spnrestore.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        methods=METHODS,
+        qualities=QUALITIES,
+        drive=DRIVE,
+        cameras=CAMERAS,
+        sigma=config["spn"]["sigma"],
+        threshold=config["spn"]["pce_threshold"],
+        calibration=config["calibration"],
+        subsampling=config["jpeg"]["chroma_subsampling"],
+    script:
+        "../scripts/calibrate.py"
 
 
 rule score:

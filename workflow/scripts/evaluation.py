@@ -1,4 +1,4 @@
-"""Scores of plain, restored and original residuals, and the metrics table (rule evaluation)."""
+"""Scores of every residual method, the metrics and the per-image gains (rule evaluation)."""
 
 from spnrestore.jobs import start_job
 
@@ -16,5 +16,7 @@ scores, metrics = write_evaluation(
     metrics_out=smk.output.metrics,
     gains_out=smk.output.gains,
     log=log,
+    methods=smk.params.methods,
+    calibrations=dict(zip(smk.params.cameras, smk.input.calibrations)),
 )
 log(metrics[metrics["camera"] == "all"].to_string(index=False))

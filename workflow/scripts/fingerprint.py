@@ -15,5 +15,6 @@ fingerprint_camera(
     drive=smk.params.drive,
     table=smk.output.table,
     log=log,
-    storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
+    storage=smk.config["storage"],
+    calibration=smk.params.calibration,  # not a param: changing it rewrites nothing already written
 )

@@ -22,4 +22,6 @@ write_report_tables(
     train_log=smk.input.get("train_log"),
     val_log=smk.input.get("val_log"),
     log=log,
+    gains_csv=smk.input.get("gains"),
+    calibrations=dict(zip(smk.params.cameras, smk.input.get("calibrations") or [])),
 )

@@ -1,4 +1,4 @@
-"""Restore and score the residuals of one camera's held-out images (rule restore)."""
+"""Compute and score the residual methods of one camera's held-out images (rule restore)."""
 
 from spnrestore.jobs import start_job
 
@@ -13,7 +13,8 @@ restore_camera(
     qualities=smk.params.qualities,
     drive=smk.params.drive,
     cameras=smk.params.cameras,
-    checkpoint=smk.input.checkpoint,
+    methods=smk.params.methods,
+    checkpoint=smk.input.checkpoint[0] if smk.input.checkpoint else None,
     sigma=smk.params.sigma,
     table=smk.output.table,
     log=log,

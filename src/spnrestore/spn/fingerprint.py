@@ -40,6 +40,8 @@ from .wavelet_denoise import GRAY_WEIGHTS, denoise_image, merge_columns, split_c
 
 __all__ = [
     "FingerprintAccumulator",
+    "central_window",
+    "fingerprint_from_sums",
     "estimate_fingerprint",
     "fingerprint_term",
     "inten_scale",
@@ -351,6 +353,21 @@ class FingerprintAccumulator:
                 self._den[c][ys[masked], xs[masked]] = before[masked]
         self._count += 1
 
+    def window_sums(self, window) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the two running sums inside ``window`` = (y0, y1, x0, x1), in pixel order: float32
+        C x h x w arrays (numerator, denominator). The difference of two calls around one :meth:`add` is
+        that image's own terms, so that ``fingerprint_from_sums(num - num_i, den - den_i)`` is the
+        fingerprint without image ``i`` on the window (leave-one-out, no second pass over the images)."""
+        if self._num is None:
+            raise SpnRestoreError("fingerprint: no image was added yet, so there are no sums to read")
+        y0, y1, x0, x1 = (int(v) for v in window)
+        w = self._num[0].shape[1]
+        cols = np.arange(x0, x1)
+        split = np.where(cols % 2 == 0, cols // 2, (w + 1) // 2 + cols // 2)  # columns in the split layout
+        num = np.stack([plane[y0:y1][:, split] for plane in self._num])
+        den = np.stack([plane[y0:y1][:, split] for plane in self._den])
+        return num, den
+
     def finalize(self) -> np.ndarray:
         """The fingerprint ``K``: float32 H x W (dimensionless relative gain deviation).
 
@@ -372,6 +389,29 @@ class FingerprintAccumulator:
             k[r0:r1] = acc
         k = merge_columns(k)  # the sums are kept in the split column layout (see add)
         return _finish(k, f"fingerprint of {self._count} image(s) starting with {self._first}")
+
+
+def fingerprint_from_sums(num: np.ndarray, den: np.ndarray, who: str = "fingerprint") -> np.ndarray:
+    """The fingerprint ``K`` (float32 h x w) of running sums in pixel order (C x h x w, numerator and
+    denominator of :class:`FingerprintAccumulator`): the arithmetic of :meth:`FingerprintAccumulator.finalize`
+    (equal to it bit for bit on the whole image), for the sums of a window or with one image's terms taken
+    out (:meth:`FingerprintAccumulator.window_sums`)."""
+    num, den = np.asarray(num), np.asarray(den)
+    weights = GRAY_WEIGHTS if len(num) == 3 else (1.0,)
+    acc = np.zeros(num.shape[1:], np.float64)
+    for c in range(len(num)):
+        acc += num[c] * weights[c] / (255.0 * (den[c] + 1.0))
+    return _finish(acc.astype(np.float32), who)
+
+
+def central_window(shape, side: int, grid: int = 16) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the central ``side`` x ``side`` window of an image of ``shape`` (smaller where the
+    image is), with its corner and sides on the ``grid`` (the JPEG block grid: a crop there compresses to
+    the same blocks as the whole image)."""
+    h, w = int(shape[0]), int(shape[1])
+    sh, sw = (max(grid, min(side, n) // grid * grid) if n >= grid else n for n in (h, w))
+    y0, x0 = ((h - sh) // 2) // grid * grid, ((w - sw) // 2) // grid * grid
+    return y0, y0 + sh, x0, x0 + sw
 
 
 def estimate_fingerprint(images: Iterable[np.ndarray], sigma: float = 5.0, *, names=None,

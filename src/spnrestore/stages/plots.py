@@ -15,10 +15,11 @@ import pandas as pd
 from .. import figures
 from ..figures import CropPanel, CropRow
 from ..jpeg import read_rgb
+from ..methods import ORIGINAL_NAME, PLAIN_NAME, MethodContext, compute_residual, get_method, method_order
 from ..originals import load_original
 from ..paths import ORIGINAL, DrivePaths
 from ..residual_files import keeps_residuals, load_residual
-from ..spn import extract_residual, fingerprint_term, residual_settings, score_pair
+from ..spn import extract_residual, fingerprint_term, score_pair
 from .identification import read_scores
 from .spn import jpeg_residual
 
@@ -31,17 +32,18 @@ def drive_crop_row(
     scores: pd.DataFrame | None = None,
     sigma: float | None = None,
     storage: Mapping | None = None,
-    restorer=None,
+    context: MethodContext | None = None,
     develop: Callable[[str, str], np.ndarray] | None = None,
 ) -> CropRow:
-    """The maps of one evaluated image from the drive: plain, restored and original residuals and the term K * I.
+    """The maps of one evaluated image from the drive: its residual by each method scored, the original's
+    residual and the term K * I.
 
-    Reads the image's JPEG, the original's residual and its camera's fingerprint. The plain and restored
-    residuals are read from the drive when ``storage`` keeps them (``None``: the command line's full storage,
-    which does); otherwise the plain one is computed from the JPEG with ``sigma`` and the restored one by
-    ``restorer`` (:func:`spnrestore.model.inference.load_restorer`) around the figure's central crop only
-    (:func:`_restored`). The restored panel is left out when the
-    image was not restored (no stored file, or no restored score in ``scores``) or no restorer is given. PCEs
+    Reads the image's JPEG, the original's residual and its camera's fingerprint. The plain residual and
+    those of the computed methods are read from the drive when ``storage`` keeps them (``None``: the command
+    line's full storage, which does); otherwise the plain one is computed from the JPEG with ``sigma`` and
+    each other computed method's (those with scores in ``scores``) with ``context`` around the figure's
+    central crop only (:func:`_method_window`). A method's panel is left out where it has no stored file, no
+    score, or no context is given. PCEs
     (of the whole image, with its own camera's fingerprint) come from ``scores`` when given. The original's
     residual is read from the drive where it was stored, else made by ``develop(camera, image)`` (the
     original developed again, :func:`original_developer`), else left out. An image turned
@@ -57,9 +59,11 @@ def drive_crop_row(
                              else float(own.loc[own["method"] == method, "pce"].iloc[0]))
     rgb = read_rgb(drive.jpeg(camera, quality, image))
     plain = jpeg_residual(drive, camera, quality, image, sigma, storage, rgb)[0]
-    maps = [("plain", plain), ("restored", _restored(drive, camera, quality, image, rgb, plain, storage, restorer,
-                                                      own is None or pce_of("restored") is not None)),
-            ("original", _original(drive, camera, image, develop))]
+    scored = method_order(own["method"]) if own is not None else []
+    maps = [(PLAIN_NAME, plain)]
+    maps += [(m, _method_window(drive, camera, quality, image, rgb, plain, storage, context, get_method(m)))
+             for m in scored if m != PLAIN_NAME and get_method(m).computed]
+    maps.append((ORIGINAL_NAME, _original(drive, camera, image, develop)))
     panels = [CropPanel(f"{method} residual", array, pce_of(method)) for method, array in maps if array is not None]
     k = load_residual(drive.fingerprint(camera))
     if k.shape != panels[0].array.shape:  # turned by the camera (no tag): the turn scoring kept
@@ -96,28 +100,28 @@ def original_developer(manifest_csv: str | os.PathLike, develop_settings: Mappin
 CONTEXT = 192
 
 
-def _restored(drive: DrivePaths, camera, quality, image, rgb, plain, storage, restorer, restored) -> np.ndarray | None:
-    """The restored residual of one JPEG: the stored file when the drive keeps residuals, else restored now
-    (when the image was ``restored`` by the evaluation and a ``restorer`` is given); None otherwise.
+def _method_window(drive: DrivePaths, camera, quality, image, rgb, plain, storage, context,
+                   method) -> np.ndarray | None:
+    """The residual of one JPEG by ``method``: the stored file when the drive keeps residuals, else computed
+    now with ``context`` (None: left out).
 
-    Restored now, only a window is: the figure's central crop (:data:`spnrestore.figures.CROP_SIDE` px) with
+    Computed now, only a window is: the figure's central crop (:data:`spnrestore.figures.CROP_SIDE` px) with
     :data:`CONTEXT` px around it, its corner on the 16 px grid of the JPEG's blocks (and chroma), zeros
-    elsewhere. In the crop it is the whole image's restoration as far as the whole-image pass's own tiles
-    agree with each other: 3e-5 of the largest value where the crop lies inside one of its tiles, 1.6 %
-    (correlation 0.99997) where it blends two (tests/test_figures.py). A 12 MP image takes 15-20 s whole on
-    the CPU, a window 0.4 s."""
+    elsewhere. For a model, in the crop it is the whole image's restoration as far as the whole-image pass's
+    own tiles agree with each other: 3e-5 of the largest value where the crop lies inside one of its tiles,
+    1.6 % (correlation 0.99997) where it blends two (tests/test_figures.py); a 12 MP image takes 15-20 s whole
+    on the CPU, a window 0.4 s. A method with a global step (the phase whitening's FFT) is shown as it
+    comes out of the window; the panel's PCE is the whole image's."""
     if keeps_residuals(storage):
-        path = drive.restored(camera, quality, image)
+        path = drive.method_residual(camera, method.name, quality, image)
         return load_residual(path) if path.is_file() else None
-    if restorer is None or not restored:
+    if context is None:
         return None
-    from ..model.inference import restore_residual
-
     (h, w), side = plain.shape, figures.CROP_SIDE
     y0, x0 = (max(0, ((n - side) // 2 - CONTEXT) // 16 * 16) for n in (h, w))
     y1, x1 = (min(n, (n - side) // 2 + side + CONTEXT) for n in (h, w))
     out = np.zeros_like(plain)
-    out[y0:y1, x0:x1] = restore_residual(restorer, rgb[y0:y1, x0:x1], plain[y0:y1, x0:x1], quality)
+    out[y0:y1, x0:x1] = compute_residual(method, rgb[y0:y1, x0:x1], plain[y0:y1, x0:x1], quality, context)
     return out
 
 
@@ -139,8 +143,8 @@ def write_plots(
     """ROC curves and PCE distributions per subset, and residual crops of the two weakest plain-residual
     matches per subset at the lowest quality. A subset without evaluated images (a small drive) gets a
     figure that says so instead of a plot. When the drive does not keep residuals (``storage``), the crops'
-    residuals are computed again: the plain ones with ``sigma``, the restored ones by the model of
-    ``checkpoint`` (on the CPU: a few images), and the originals' (when not stored) by developing the
+    residuals are computed again: the plain ones with ``sigma``, the other methods' with ``checkpoint`` as the
+    drive's model (on the CPU: a few windows), and the originals' (when not stored) by developing the
     originals of ``manifest_csv`` again with ``develop_settings``."""
     scores = read_scores(scores_csv)
     scores["quality"] = scores["quality"].astype(int)
@@ -158,16 +162,12 @@ def write_plots(
         log("no image was evaluated: figures say so")
         return
     lowest = int(scores["quality"].min())
-    examples = scores[scores["match"] & (scores["method"] == "plain") & (scores["quality"] == lowest)]
+    examples = scores[scores["match"] & (scores["method"] == PLAIN_NAME) & (scores["quality"] == lowest)]
     examples = examples.sort_values("pce").groupby("subset").head(2)
-    restorer = None
-    if checkpoint is not None and not keeps_residuals(storage) and len(examples):
-        from ..model.inference import load_restorer
-
-        restorer = load_restorer(checkpoint, "cpu", residual=residual_settings(sigma))
+    context = MethodContext(sigma, str(checkpoint) if checkpoint else None, "cpu")
     develop = (original_developer(manifest_csv, develop_settings, sigma)
                if manifest_csv is not None and develop_settings is not None else None)
-    rows = [drive_crop_row(drive, r.camera, r.image, lowest, scores, sigma, storage, restorer, develop)
+    rows = [drive_crop_row(drive, r.camera, r.image, lowest, scores, sigma, storage, context, develop)
             for r in examples.itertuples()]
     figures.residual_crops(rows, crops_out)
     log(f"plots written; crops of {len(rows)} images at quality {lowest}")

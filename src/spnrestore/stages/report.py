@@ -4,11 +4,12 @@ Snakemake's report (``snakemake --report report.html``) shows an HTML item inlin
 a download; its landing page (``workflow/report/workflow.rst``) can read the configuration but no output. This
 stage writes, from the workflow's tables:
 
-* ``summary.html``: what was run on which drive (cameras, images, qualities, the model and why it was
-  selected) and the headline (per subset and quality: plain, restored and original residuals, median match
-  PCE, identified at PCE above the threshold, true matches at zero false matches, largest non-match PCE) with
-  the goals of :func:`spnrestore.stages.results.goal_checks`, met or not. The landing page includes it, and it
-  is the report's first category. Without an evaluation (no model on this drive) it says so and why.
+* ``summary.html``: first the table of methods (per subset and quality, every residual method of
+  :mod:`spnrestore.methods`: median match PCE, identified at PCE above the threshold, true matches at zero
+  false matches, share of images lowered against plain, largest non-match PCE), the goals of
+  :mod:`spnrestore.stages.results`, met or not, the calibration of each camera (the method chosen per quality,
+  and the fingerprints found unusable), then what was run on which drive and the model. The landing page
+  includes it, and it is the report's first category. Without an evaluation it says so and why.
 * ``identification.html``, ``metrics.html``, ``skipped.html``, ``training.html``: the tables themselves.
 
 Static HTML, no script: the catalog's usual table viewer (datavzrd) is a Rust program distributed through
@@ -25,7 +26,9 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 
 from ..atomic import write_text
-from .results import goal_checks, model_lines, read_metrics
+from ..methods import PLAIN_NAME, method_order
+from ..metrics import gain_summary
+from .results import deciding_method, goal_checks, harm_checks, method_lines, model_lines, read_metrics
 
 STYLE = """<style>
 .spn { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; color: #1f2937; }
@@ -37,10 +40,14 @@ STYLE = """<style>
 .spn td.unmet { color: #991b1b; font-weight: 600; } .spn p.note { color: #4b5563; margin: 4px 0; }
 .spn ul { margin: 4px 0 8px 20px; } .spn code { font-size: 12px; }
 </style>"""
-METHOD_ORDER = {"plain": 0, "restored": 1, "original": 2}
 HEADLINE = {"median_pce_match": "median match PCE", "tpr_at_pce60": "identified (PCE > {t:g})",
-            "tpr_at_fpr0": "true matches at zero false matches", "max_pce_nonmatch": "largest non-match PCE",
+            "tpr_at_fpr0": "true matches at zero false matches", "share_lowered": "lowered vs plain",
+            "median_gain": "median gain vs plain", "max_pce_nonmatch": "largest non-match PCE",
             "n_images": "images"}
+
+
+def _method_rank(methods) -> dict:
+    return {m: i for i, m in enumerate(method_order(methods))}
 SUBSET_TEXT = {"seen": "test images of cameras used in training",
                "holdout": "images of cameras never seen in training",
                "new_drive": "images of a drive evaluated with a model trained elsewhere"}
@@ -88,14 +95,20 @@ def _pce(value) -> str:
     return "" if pd.isna(value) else f"{float(value):,.1f}" if abs(float(value)) < 1e4 else f"{float(value):,.0f}"
 
 
-def headline(metrics: pd.DataFrame, threshold: float) -> dict[str, pd.DataFrame]:
-    """Per subset, the all-camera rows as a table: quality (highest first) x method (plain, restored, original)
-    with median match PCE, the rate identified at PCE > ``threshold``, the rate of true matches at zero false
-    matches, the largest non-match PCE and the number of images."""
+def headline(metrics: pd.DataFrame, threshold: float, gains: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Per subset, the table of methods: quality (highest first) x method (the registry's order) with median
+    match PCE, the rate identified at PCE > ``threshold``, the rate of true matches at zero false matches, the
+    share of images the method lowers against plain and its median gain (from the per-image ``gains``), the
+    largest non-match PCE and the number of images."""
     out = {}
     overall = metrics[metrics["camera"] == "all"]
+    summary = gain_summary(gains) if gains is not None and len(gains) else pd.DataFrame(
+        columns=["subset", "quality", "method", "share_lowered", "median_gain"])
     for subset, table in overall.groupby("subset", sort=False):
-        table = table.assign(order=table["method"].map(METHOD_ORDER).fillna(9))
+        rank = _method_rank(table["method"].unique())
+        table = table.assign(order=table["method"].map(rank))
+        harm = summary[summary["subset"] == subset][["quality", "method", "share_lowered", "median_gain"]]
+        table = table.merge(harm.astype({"quality": table["quality"].dtype}), on=["quality", "method"], how="left")
         table = table.sort_values(["quality", "order"], ascending=[False, True])
         frame = table[["quality", "method", *HEADLINE]].rename(
             columns={k: v.format(t=threshold) for k, v in HEADLINE.items()})
@@ -104,17 +117,20 @@ def headline(metrics: pd.DataFrame, threshold: float) -> dict[str, pd.DataFrame]
     return out
 
 
-def headline_html(metrics: pd.DataFrame, threshold: float) -> str:
-    """The headline tables (one per subset) and the goals table, as HTML."""
+def headline_html(metrics: pd.DataFrame, threshold: float, gains: pd.DataFrame | None = None) -> str:
+    """The tables of methods (one per subset) and the goals table, as HTML."""
     identified = HEADLINE["tpr_at_pce60"].format(t=threshold)
     formats = {HEADLINE["median_pce_match"]: _pce, HEADLINE["max_pce_nonmatch"]: _pce, identified: _percent,
-               HEADLINE["tpr_at_fpr0"]: _percent, HEADLINE["n_images"]: lambda v: str(int(v))}
+               HEADLINE["tpr_at_fpr0"]: _percent, HEADLINE["share_lowered"]: _percent,
+               HEADLINE["median_gain"]: lambda v: "" if pd.isna(v) else f"{float(v):.2f}x",
+               HEADLINE["n_images"]: lambda v: str(int(v))}
+    focus = deciding_method(metrics["method"].unique())
     parts = []
-    for subset, frame in headline(metrics, threshold).items():
+    for subset, frame in headline(metrics, threshold, gains).items():
         parts += [f"<h3>{html.escape(subset)}: {html.escape(SUBSET_TEXT.get(subset, subset))}</h3>",
                   html_table(frame, text_columns=("quality", "method"), formats=formats,
-                             row_class=(frame["method"] == "restored").map({True: "best", False: ""}))]
-    checks = goal_checks(metrics, threshold)
+                             row_class=(frame["method"] == focus).map({True: "best", False: ""}))]
+    checks = goal_checks(metrics, threshold) + (harm_checks(gains) if gains is not None and len(gains) else [])
     rows = "".join(f'<tr><td class="text">{html.escape(goal)}</td><td class="text">{html.escape(measured)}</td>'
                    f'<td class="{VERDICT[met][1]}">{VERDICT[met][0]}</td></tr>' for goal, measured, met in checks)
     table = (f'<table><thead><tr><th class="text">goal</th><th class="text">measured</th><th>met</th></tr></thead>'
@@ -123,6 +139,25 @@ def headline_html(metrics: pd.DataFrame, threshold: float) -> str:
     parts += [f"<h3>Goals: {met_count} of {sum(1 for c in checks if c[2] is not None)} met</h3>", table]
     return "\n".join(parts)
 
+
+def calibration_html(calibrations: Mapping[str, Mapping | None]) -> str:
+    """Per camera: the method its calibration chose at each quality, on how many known images, and whether
+    its fingerprint identifies its own images (unusable ones named)."""
+    rows = []
+    for camera, cal in sorted(calibrations.items()):
+        if not cal:
+            rows.append({"camera": camera, "known images": 0, "fingerprint": "not calibrated", "chosen": PLAIN_NAME,
+                         "note": "no calibration"})
+            continue
+        usable = {True: "usable", False: "UNUSABLE", None: "not known"}[cal.get("usable")]
+        median = cal.get("original_median_pce")
+        chosen = ", ".join(f"Q{q}: {v['chosen']}" for q, v in sorted(cal["qualities"].items(), key=lambda i: -int(i[0])))
+        rows.append({"camera": camera, "known images": cal.get("images", 0),
+                     "fingerprint": usable + (f" (own images: median PCE {median:.1f})" if median is not None else ""),
+                     "chosen": chosen, "note": cal.get("note", "")})
+    frame = pd.DataFrame(rows, columns=["camera", "known images", "fingerprint", "chosen", "note"])
+    return html_table(frame, text_columns=("camera", "fingerprint", "chosen", "note"),
+                      row_class=frame["fingerprint"].str.startswith("UNUSABLE").map({True: "best", False: ""}))
 
 def drive_lines(manifest: pd.DataFrame, qualities: Sequence, threshold: float, drive: str) -> list[str]:
     """What was run on which drive, in a few lines of text."""
@@ -140,23 +175,34 @@ def _list(lines: Sequence[str]) -> str:
 
 def summary_html(manifest: pd.DataFrame, qualities: Sequence, threshold: float, drive: str,
                  metrics: pd.DataFrame | None, model: Sequence[str] = (), plan: Sequence[str] = (),
-                 no_model_reason: str = "") -> str:
-    """The summary page: the drive, the model, the headline and the goals (or why there is no evaluation)."""
-    body = ["<h3>What was run</h3>", _list(drive_lines(manifest, qualities, threshold, drive))]
-    if model:
-        body += ["<h3>Model that restored the residuals</h3>", _list([m.removeprefix("- ").replace("`", "") for m in model
-                                                              if m.startswith(("- checkpoint", "- selected"))])
-                 + '<p class="note">Its SHA-256, training data and residual settings: <code>results.md</code>.</p>']
+                 no_model_reason: str = "", gains: pd.DataFrame | None = None,
+                 calibrations: Mapping[str, Mapping | None] | None = None) -> str:
+    """The summary page: the table of methods and the goals (or why there is no evaluation), the cameras'
+    calibrations, the drive and the model."""
+    body = []
     if metrics is None or metrics.empty:
         reason = no_model_reason or "no image was evaluated"
-        body += ["<h3>Headline</h3>", f'<p class="note">No evaluation of restored residuals: {html.escape(reason)}. '
+        body += ["<h3>Methods</h3>", f'<p class="note">No evaluation: {html.escape(reason)}. '
                  "Identification with the plain residuals is under Identification.</p>"]
     else:
-        body += ["<h3>Headline</h3>",
-                 '<p class="note">All cameras together. <code>plain</code>: the standard residual of the JPEG; '
-                 "<code>restored</code> (highlighted): after the model; <code>original</code>: the residual of the "
-                 "uncompressed development (the upper bound). Rates are fractions of the subset's images.</p>",
-                 headline_html(metrics, threshold)]
+        body += ["<h3>Methods side by side</h3>",
+                 '<p class="note">All cameras together, every residual method scored on the same images. '
+                 "Rates are fractions of the subset's images; <em>lowered vs plain</em>: the share of images whose "
+                 "match PCE the method lowers. The highlighted method is the one the goals judge.</p>",
+                 _list([m.removeprefix("- ").replace("`", "") for m in method_lines(metrics["method"].unique())]),
+                 headline_html(metrics, threshold, gains)]
+    if calibrations:
+        body += ["<h3>Calibration per camera</h3>",
+                 '<p class="note">Chosen on each camera\'s own fingerprint images (leave-one-out, their JPEG copies '
+                 "at each quality), never on evaluated images; <code>SPN/&lt;camera&gt;/calibration.json</code> holds "
+                 "the figures. An unusable fingerprint (its own images do not match it) gets plain and no decision "
+                 "names it.</p>", calibration_html(calibrations)]
+    body += ["<h3>What was run</h3>", _list(drive_lines(manifest, qualities, threshold, drive))]
+    if model:
+        body += ["<h3>The drive's model (method drive)</h3>",
+                 _list([m.removeprefix("- ").replace("`", "") for m in model
+                        if m.startswith(("- checkpoint", "- selected"))])
+                 + '<p class="note">Its SHA-256, training data and residual settings: <code>results.md</code>.</p>']
     if plan:
         body += ["<h3>The drive, per camera</h3>", _list(plan)]
     return _page("spnrestore: result of this run", "\n".join(body))
@@ -180,12 +226,14 @@ def metrics_html(metrics: pd.DataFrame, threshold: float) -> str:
     """The evaluation's metrics, one table per subset (all cameras first, then each camera)."""
     parts = []
     for subset, table in metrics.groupby("subset", sort=False):
-        table = table.assign(order=table["method"].map(METHOD_ORDER).fillna(9), all=table["camera"] != "all")
+        table = table.assign(order=table["method"].map(_method_rank(table["method"].unique())),
+                             all=table["camera"] != "all")
         table = table.sort_values(["all", "camera", "quality", "order"], ascending=[True, True, False, True])
         frame = table.drop(columns=["subset", "order", "all"]).rename(columns=_threshold_columns(threshold))
         parts += [f"<h3>{html.escape(str(subset))}: {html.escape(SUBSET_TEXT.get(str(subset), str(subset)))}</h3>",
                   html_table(frame, text_columns=("camera", "method"),
-                             row_class=(frame["method"] == "restored").map({True: "best", False: ""}))]
+                             row_class=(frame["method"] == deciding_method(frame["method"].unique()))
+                             .map({True: "best", False: ""}))]
     return _page("Metrics per subset, camera, quality and method", "\n".join(parts) or "<p>No metrics.</p>",
                  "Rows of camera <code>all</code> pool every camera of the subset.")
 
@@ -245,15 +293,21 @@ def write_report_tables(
     train_log: str | os.PathLike | None = None,
     val_log: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
+    gains_csv: str | os.PathLike | None = None,
+    calibrations: Mapping[str, str | os.PathLike] | None = None,
 ) -> list[Path]:
     """Write the report's HTML pages named in ``out`` (keys ``summary``, ``identification``, ``skipped`` and,
     with their inputs, ``metrics`` and ``training``); returns their paths."""
     manifest = _csv(manifest_csv, dtype={"camera": str})
     metrics = read_metrics(metrics_csv) if metrics_csv else None
     model = model_lines(checkpoint, reused) if checkpoint else ()
-    no_model = "" if metrics_csv else ("this drive trains no model and none was given (model.checkpoint): "
-                                       "the drive's account below says why")
-    pages = {"summary": lambda: summary_html(manifest, qualities, threshold, drive, metrics, model, plan, no_model),
+    no_model = "" if metrics_csv else "no camera has images to evaluate: the drive's account below says why"
+    gains = _csv(gains_csv, dtype={"camera": str, "image": str}) if gains_csv else None
+    from .evaluation import read_calibrations
+
+    cals = read_calibrations(calibrations or {})
+    pages = {"summary": lambda: summary_html(manifest, qualities, threshold, drive, metrics, model, plan, no_model,
+                                             gains, cals),
              "identification": lambda: identification_html(
                  _csv(identification_csv, dtype={"camera": str, "quality": str}), threshold),
              "skipped": lambda: skipped_html(_csv(skipped_csv, dtype=str))}

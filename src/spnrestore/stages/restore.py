@@ -1,12 +1,14 @@
-"""Rule ``restore``: the restored residual of every JPEG of one camera's evaluated images, scored against
-every fingerprint (:func:`spnrestore.spn.score_residual`). One job per camera: the model is loaded once.
+"""Rule ``restore``: the residual of every computed method other than plain (the classic enhancers, the
+restoration models: :mod:`spnrestore.methods`) of every JPEG of one camera's evaluated images, scored against
+every fingerprint (:func:`spnrestore.spn.score_residual`). One job per camera: each model is loaded once.
+(The plain residuals are scored by the rule ``score``, the originals' by ``develop``.)
 
-The model runs in the job's main thread, one JPEG after the other; with ``threads`` > 1 a pool of that many
-threads reads the next JPEGs and computes their plain residuals ahead of it, and scores the restored residuals
-behind it (numpy and OpenCV leave Python's lock while they work), at most ``threads`` JPEGs of each kind in
-flight (a GPU scorer scores in the main thread). Where the jobs take turns on one GPU (``--resources gpu=1``)
-this keeps the GPU busy instead of waiting for one core's residuals and scores. The rows are the same, in the
-same order, whatever ``threads``.
+The methods run in the job's main thread, one JPEG after the other; with ``threads`` > 1 a pool of that
+many threads reads the next JPEGs and computes their plain residuals ahead of them, and scores the methods'
+residuals behind them (numpy and OpenCV leave Python's lock while they work), at most ``threads`` JPEGs of
+each kind in flight (a GPU scorer scores in the main thread). Where the jobs take turns on one GPU
+(``--resources gpu=1``) this keeps the GPU busy instead of waiting for one core's residuals and scores. The
+rows are the same, in the same order, whatever ``threads``.
 """
 
 from __future__ import annotations
@@ -20,14 +22,19 @@ import pandas as pd
 
 from ..atomic import save_csv
 from ..jpeg import read_rgb
+from ..methods import MethodContext, compute_residual, get_method
 from ..paths import DrivePaths
 from ..residual_files import keeps_residuals, save_residual
-from ..spn import residual_settings
 from .develop import ok_images
 from .evaluation import SCORE_COLUMNS
 from .roles import EVALUATED_ROLES, subset_of
 from .scorer import fingerprint_scorer, load_fingerprints
 from .spn import jpeg_residual
+
+
+def scored_methods(methods: Iterable[str]) -> list:
+    """The methods of ``methods`` that this rule computes: those computed from the JPEG, but plain."""
+    return [m for m in map(get_method, methods) if m.computed and m.name != "plain"]
 
 
 def restore_camera(
@@ -36,7 +43,8 @@ def restore_camera(
     qualities: Iterable[int],
     drive: DrivePaths | Mapping,
     cameras: Iterable[str],
-    checkpoint: str | os.PathLike,
+    methods: Iterable[str],
+    checkpoint: str | os.PathLike | None,
     sigma: float,
     table: str | os.PathLike,
     device: str | None = None,
@@ -44,17 +52,18 @@ def restore_camera(
     storage: Mapping | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
-    """Restore the residual of every JPEG of one camera's test/holdout images and score it.
+    """Compute every method of ``methods`` (computed ones, plain excepted) for every JPEG of one camera's
+    test/holdout images and score it.
 
-    Writes a table with the SCORE_COLUMNS of the ``restored`` method, scored against the fingerprints of
-    ``cameras``, and, when ``storage`` keeps residuals, ``SPN/<camera>/restored/<Q>/<image>.npy`` (the plain
+    Writes a table with the SCORE_COLUMNS, one row per image, quality, method and fingerprint of ``cameras``,
+    and, when ``storage`` keeps residuals, ``SPN/<camera>/methods/<method>/<Q>/<image>.npy`` (the plain
     residual is then read from the drive; otherwise it is computed from the JPEG, :func:`.spn.jpeg_residual`).
-    A checkpoint trained on residuals of other settings than ``sigma`` is refused, naming both values.
+    ``checkpoint``: the drive's model (method ``drive``; None where it has none). A checkpoint trained on
+    residuals of other settings than ``sigma`` is refused, naming both values.
     """
-    from ..model.inference import load_restorer, restore_residual
-
     drive = DrivePaths.of(drive)
-    restorer = load_restorer(checkpoint, device, residual=residual_settings(sigma))
+    context = MethodContext(sigma, str(checkpoint) if checkpoint else None, device)
+    chosen = scored_methods(methods)
     score = fingerprint_scorer(load_fingerprints(drive, cameras), log)
     keep, qualities = keeps_residuals(storage), list(qualities)
     images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
@@ -66,11 +75,11 @@ def restore_camera(
         rgb = read_rgb(drive.jpeg(item.camera, quality, item.image))
         return (rgb,) + jpeg_residual(drive, item.camera, quality, item.image, sigma, storage, rgb)
 
-    def rows_of(task, restored, rgb, name):
+    def rows_of(task, residuals, rgb, name):
         item, role, quality = task
         return [{"camera": item.camera, "image": item.image, "role": role, "subset": subset_of(role),
-                 "quality": quality, "method": "restored", **row, "match": row["fingerprint"] == item.camera}
-                for row in score(restored, rgb, name, log)]
+                 "quality": quality, "method": method, **row, "match": row["fingerprint"] == item.camera}
+                for method, residual, label in residuals for row in score(residual, rgb, label, log)]
 
     threads = max(1, int(threads))
     rows, ahead, behind = [], deque(), deque()
@@ -80,19 +89,21 @@ def restore_camera(
                 ahead.append(pool.submit(read, work[k + len(ahead)]))
             rgb, plain, name = ahead.popleft().result()
             item, role, quality = task
-            restored = restore_residual(restorer, rgb, plain, quality)
-            target = drive.restored(item.camera, quality, item.image)
-            if keep:
-                save_residual(target, restored, storage)
-            label = str(target) if keep else f"{name} (restored)"
+            residuals = []
+            for method in chosen:
+                residual = compute_residual(method, rgb, plain, quality, context)
+                target = drive.method_residual(item.camera, method.name, quality, item.image)
+                if keep:
+                    save_residual(target, residual, storage)
+                residuals.append((method.name, residual, str(target) if keep else f"{name} ({method.name})"))
             if score.on_gpu:  # the GPU scores in this thread, between the model's turns (nothing is behind)
-                rows += rows_of(task, restored, rgb, label)
+                rows += rows_of(task, residuals, rgb, name)
             else:
-                behind.append(pool.submit(rows_of, task, restored, rgb, label))
+                behind.append(pool.submit(rows_of, task, residuals, rgb, name))
             while len(behind) > threads or (behind and behind[0].done()):
                 rows += behind.popleft().result()
             if k + 1 == len(work) or work[k + 1][0] is not item:
-                log(f"restored {item.camera}/{item.image} ({role})")
+                log(f"{', '.join(m.name for m in chosen) or 'no method'}: {item.camera}/{item.image} ({role})")
         while behind:
             rows += behind.popleft().result()
     frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)

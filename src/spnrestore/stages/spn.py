@@ -83,6 +83,7 @@ def fingerprint_camera(
     table: str | os.PathLike,
     log: Callable[[str], None] = print,
     storage: Mapping | None = None,
+    calibration: Mapping | None = None,
 ) -> pd.DataFrame:
     """Estimate ``camera``'s fingerprint from its fingerprint images (RAW files developed here, or
     developed originals loaded).
@@ -95,7 +96,14 @@ def fingerprint_camera(
     is unknown: a wrong guess would add a misaligned noise pattern. Memory does
     not grow with the number of images (running sums). Raises SpnRestoreError
     when fewer than two usable images remain.
+
+    The calibration set (:mod:`spnrestore.methods.calibration`) is written beside it: the leave-one-out
+    fingerprints and pixels of the known images chosen by ``calibration`` settings (``flat`` in the
+    mappings marks flat fields), on the central window.
     """
+    from ..methods.calibration import LeaveOneOut, select_images, settings
+
+    cfg = settings(calibration)
     rows, sizes = [], {}
     for item in sorted(images, key=lambda i: i["image"]):
         try:
@@ -105,6 +113,9 @@ def fingerprint_camera(
     counts = pd.Series([size for _, size in sizes.values()], dtype=object).value_counts()
     size = counts.index[0] if len(counts) else None
     accumulator = FingerprintAccumulator(sigma=sigma)
+    usable = [item for name, (item, shape) in sizes.items() if shape == size]
+    chosen, how = select_images(usable, cfg)
+    loo = LeaveOneOut(accumulator, chosen, cfg["window"])
     for name, (item, shape) in sizes.items():
         if shape != size:
             turned = " (turned by the camera, no orientation tag: rotation unknown)" if shape == size[::-1] else ""
@@ -112,7 +123,7 @@ def fingerprint_camera(
                          "reason": f"size {shape[0]}x{shape[1]} differs from the camera's {size[0]}x{size[1]}{turned}"})
             continue
         try:
-            accumulator.add(load_original(item["path"], item["format"], develop_settings).rgb)
+            loo.add(name, load_original(item["path"], item["format"], develop_settings).rgb, item.get("flat", False))
         except BadImageError as exc:
             rows.append({"image": name, "used": False, "reason": exc.problem})
             continue
@@ -123,7 +134,9 @@ def fingerprint_camera(
             f"camera {camera!r}: only {accumulator.count} usable fingerprint image(s); a fingerprint needs at "
             "least 2 (20 or more for reliable identification). Add images of this camera or remove its folder."
         )
-    save_residual(DrivePaths.of(drive).fingerprint(camera), accumulator.finalize(), storage, dtype="float32")
+    drive = DrivePaths.of(drive)
+    save_residual(drive.fingerprint(camera), accumulator.finalize(), storage, dtype="float32")
+    loo.finish(camera, how).save(drive.calibration_set(camera))
     result = pd.DataFrame(rows, columns=["image", "used", "reason"]).assign(camera=camera)
     save_csv(table, result[["camera", "image", "used", "reason"]])
     return result

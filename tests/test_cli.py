@@ -52,7 +52,9 @@ def case(tmp_path_factory) -> Path:
 def fingerprints(case) -> Path:
     folder = case / "fingerprints"
     for camera in CAMERAS:
-        assert main(["fingerprint", "--camera", camera, str(case / camera), "-o", str(folder / f"{camera}.npy")]) == 0
+        # calibrated among the methods that need no model (fast); with 4 images: too few, plain
+        assert main(["fingerprint", "--camera", camera, str(case / camera), "-o", str(folder / f"{camera}.npy"),
+                     "--methods", "plain,li2010,phase"]) == 0
     return folder
 
 
@@ -138,7 +140,9 @@ def test_identify_names_the_right_camera(case, fingerprints, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["image", "method", "Q", "fingerprint", "PCE", "NCC", "decision"]
     table = pd.read_csv(csv)
-    assert len(table) == 6 * 3 and set(table["method"]) == {"plain"}
+    # plain, and calibrated (the fingerprints have a calibration): with too few known images it chose plain
+    assert len(table) == 2 * 6 * 3 and set(table["method"]) == {"plain", "calibrated"}
+    assert np.array_equal(table.loc[table["method"] == "plain", "pce"], table.loc[table["method"] == "calibrated", "pce"])
     assert sorted(set(table["quality"])) == [60, 90] and set(table["quality_from"]) == {"estimated"}
     truth = table["image"].map(lambda p: Path(p).name[:5])
     assert (table["decision"] == truth).all()
@@ -165,11 +169,39 @@ def test_identify_with_checkpoint_scores_restored_residuals(case, fingerprints, 
     assert main(["identify", *images, "--fingerprints", str(fingerprints), "--checkpoint", str(checkpoint),
                  "--csv", str(csv)]) == 0
     table = pd.read_csv(csv)
-    plain, restored = (table[table["method"] == m].set_index(["image", "fingerprint"]) for m in ("plain", "restored"))
+    plain, restored = (table[table["method"] == m].set_index(["image", "fingerprint"])
+                       for m in ("plain", Path(checkpoint).stem))
     assert len(plain) == len(restored) == 6
     # the untrained generator is the identity map: the restored residual scores like the plain one
     assert np.allclose(restored.loc[plain.index, "pce"], plain["pce"], rtol=1e-3, atol=1e-2)
     assert (restored["decision"] == [Path(i).name[:5] for i, _ in restored.index]).all()
+
+
+def test_identify_reads_the_calibrations_and_never_names_an_unusable_fingerprint(case, fingerprints, tmp_path,
+                                                                                 capsys):
+    """``calibrated``: against each fingerprint, the method its K.calibration.json chose at the nearest quality;
+    a fingerprint that calibration found unusable is scored but no decision names it."""
+    import json
+
+    folder = tmp_path / "fp"
+    shutil.copytree(fingerprints, folder)
+    cal = json.loads((folder / "cam_a.calibration.json").read_text())
+    cal["qualities"] = {"90": {"chosen": "plain"}, "50": {"chosen": "li2010"}}
+    (folder / "cam_a.calibration.json").write_text(json.dumps(cal))
+    cal_b = json.loads((folder / "cam_b.calibration.json").read_text())
+    (folder / "cam_b.calibration.json").write_text(json.dumps({**cal_b, "usable": False, "original_median_pce": 0.3}))
+    csv = tmp_path / "c.csv"
+    images = [str(case / "questioned" / "cam_a_q60.jpg"), str(case / "questioned" / "cam_b_q60.jpg")]
+    assert main(["identify", *images, "--fingerprints", str(folder), "--methods", "plain,li2010,calibrated",
+                 "--csv", str(csv)]) == 0
+    assert "fingerprint 'cam_b' is unusable" in capsys.readouterr().err
+    table = pd.read_csv(csv).set_index(["image", "method", "fingerprint"])
+    for image in images:  # Q60: nearest to 50 -> li2010 against cam_a; plain against cam_c (no choice of its own)
+        assert table.loc[(image, "calibrated", "cam_a"), "pce"] == table.loc[(image, "li2010", "cam_a"), "pce"]
+        assert table.loc[(image, "calibrated", "cam_c"), "pce"] == table.loc[(image, "plain", "cam_c"), "pce"]
+    decisions = pd.read_csv(csv).groupby(["image", "method"])["decision"].first()
+    assert "cam_b" not in set(decisions) and set(decisions[images[1]]) == {"unknown"}
+    assert set(decisions[images[0]]) == {"cam_a"}
 
 
 def test_identify_errors(case, fingerprints, tmp_path, capsys):
@@ -197,11 +229,11 @@ def test_identify_restores_with_the_shipped_model_by_default(case, fingerprints,
     jpegs = [str(case / "questioned" / f"{c}_q60.jpg") for c in ("cam_a", "cam_b")]
     png = str(case / "cam_a" / "flat_0.png")
     assert main(["identify", *jpegs, png, "--fingerprints", str(fingerprints), "--csv", str(csv)]) == 0
-    assert "flat_0.png: not a JPEG, so not restored" in capsys.readouterr().err
+    assert "flat_0.png: not a JPEG, so method shipped is not computed" in capsys.readouterr().err
     table = pd.read_csv(csv)
-    restored = table[table["method"] == "restored"]
+    restored = table[table["method"] == "shipped"]
     assert set(restored["image"]) == set(jpegs) and len(restored) == 2 * len(CAMERAS)
-    assert set(table.loc[table["image"] == png, "method"]) == {"plain"}
+    assert set(table.loc[table["image"] == png, "method"]) == {"plain", "calibrated"}
     assert (restored["decision"] == restored["image"].map(lambda p: Path(p).name[:5])).all()
     match = restored["fingerprint"] == restored["image"].map(lambda p: Path(p).name[:5])
     assert restored.loc[match, "pce"].min() > 60 and restored.loc[~match, "pce"].max() < 60
@@ -263,7 +295,7 @@ def test_console_script_and_no_torch_without_checkpoint(case, fingerprints, tmp_
     done = subprocess.run([script, "identify", image, "--fingerprints", str(fingerprints)], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert [line.split()[-1] for line in done.stdout.splitlines()[1:]] == ["cam_b"] * 6  # plain, then restored
+    assert [line.split()[-1] for line in done.stdout.splitlines()[1:]] == ["cam_b"] * 9  # plain, shipped, calibrated
     done = subprocess.run([script, "identify", str(tmp_path / "absent.jpg"), "--fingerprints", str(fingerprints)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("spnrestore: ") and done.stderr.count("\n") == 1
@@ -306,7 +338,7 @@ def test_identify_develops_a_raw_file_with_the_workflows_settings(tmp_path, proj
     csv = tmp_path / "t.csv"
     assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent), "--config", str(config),
                  "--csv", str(csv)]) == 0
-    assert pd.read_csv(csv)["fingerprint"].tolist() == [camera.name]
+    assert pd.read_csv(csv).query("method == 'plain'")["fingerprint"].tolist() == [camera.name]
     monkeypatch.chdir(tmp_path)  # no config/config.yaml here
     capsys.readouterr()
     assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent)]) == 2

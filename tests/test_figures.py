@@ -40,7 +40,7 @@ def scores() -> pd.DataFrame:
     fingerprints; match PCE grows with quality and method, non-match PCE is signed noise."""
     rng = np.random.default_rng(1)
     rows = []
-    level = {"plain": 0.0, "restored": 0.6, "original": 2.0}
+    level = {"plain": 0.0, "drive": 0.6, "original": 2.0}
     for subset in ("seen", "holdout"):
         for camera in CAMERAS:
             for i in range(4):
@@ -177,16 +177,16 @@ def test_drive_crop_row_reads_the_drive_layout(tmp_path, scores):
                  drive.residual("cam_a", "original", "seen_cam_a_0")):
         save_residual(path, rng.normal(0, 2, shape).astype(np.float32))
     row = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores)
-    assert [p.label for p in row.panels] == ["plain residual", "restored residual", "original residual",
+    assert [p.label for p in row.panels] == ["plain residual", "drive residual", "original residual",
                                              "fingerprint term K*I"]
     own = scores[(scores["image"] == "seen_cam_a_0") & (scores["fingerprint"] == "cam_a") & (scores["quality"] == 30)]
-    assert row.panels[1].pce == pytest.approx(float(own.loc[own["method"] == "restored", "pce"].iloc[0]))
+    assert row.panels[1].pce == pytest.approx(float(own.loc[own["method"] == "drive", "pce"].iloc[0]))
     assert row.panels[3].pce is None and row.panels[3].array.shape == shape
     decoded(figures.residual_crops([row], tmp_path / "drive.png"), px(2.6 * 4), px(2.8))
 
 
 def test_drive_crop_row_computes_the_residuals_a_drive_does_not_keep(tmp_path, scores):
-    """Default storage (keep_residuals false): the plain residual is computed from the JPEG, the restored one
+    """Default storage (keep_residuals false): the plain residual is computed from the JPEG, the drive model's
     by the model, as the score and restore rules do; only the original's residual is read."""
     from spnrestore.jpeg import read_rgb, write_jpeg
     from spnrestore.model.inference import load_restorer, restore_residual
@@ -202,16 +202,19 @@ def test_drive_crop_row_computes_the_residuals_a_drive_does_not_keep(tmp_path, s
     write_jpeg(drive.jpeg("cam_a", 30, "seen_cam_a_0"), rng.integers(0, 255, (*shape, 3), np.uint8), 30)
     save_residual(drive.fingerprint("cam_a"), rng.normal(0, 0.02, shape).astype(np.float32))
     save_residual(drive.residual("cam_a", "original", "seen_cam_a_0"), rng.normal(0, 2, shape).astype(np.float32))
+    from spnrestore.methods import MethodContext
+
     restorer = load_restorer(resolve_checkpoint("pretrained"), "cpu")
-    row = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0, storage={}, restorer=restorer)
+    context = MethodContext(5.0, resolve_checkpoint("pretrained"), "cpu")
+    row = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0, storage={}, context=context)
     rgb = read_rgb(drive.jpeg("cam_a", 30, "seen_cam_a_0"))
     plain = extract_residual(rgb, sigma=5.0)
-    assert [p.label for p in row.panels] == ["plain residual", "restored residual", "original residual",
+    assert [p.label for p in row.panels] == ["plain residual", "drive residual", "original residual",
                                              "fingerprint term K*I"]
     assert np.array_equal(row.panels[0].array, plain)
     assert np.allclose(row.panels[1].array, restore_residual(restorer, rgb, plain, 30), atol=1e-5)
     without = drive_crop_row(drive, "cam_a", "seen_cam_a_0", 30, scores, sigma=5.0, storage={})
-    assert [p.label for p in without.panels][1] == "original residual"  # no restorer: no restored panel
+    assert [p.label for p in without.panels][1] == "original residual"  # no context: no model panel
     # the original's residual not stored (the default): developed again, or left out without a developer
     original = np.load(drive.residual("cam_a", "original", "seen_cam_a_0"))
     drive.residual("cam_a", "original", "seen_cam_a_0").unlink()
@@ -232,7 +235,8 @@ def test_the_crop_figure_restores_a_window_around_its_crop(tmp_path):
     from spnrestore.model.pretrained import resolve_checkpoint
     from spnrestore.paths import DrivePaths
     from spnrestore.spn import extract_residual
-    from spnrestore.stages.plots import _restored
+    from spnrestore.methods import MethodContext, get_method
+    from spnrestore.stages.plots import _method_window
 
     rng = np.random.default_rng(8)
     drive = DrivePaths(tmp_path, tmp_path / "Original", tmp_path / "compressed", tmp_path / "SPN", tmp_path / "results")
@@ -244,7 +248,8 @@ def test_the_crop_figure_restores_a_window_around_its_crop(tmp_path):
     rgb = read_rgb(drive.jpeg("cam", 30, "img"))
     plain = extract_residual(rgb)
     restorer = load_restorer(resolve_checkpoint("pretrained"), "cpu")
-    window = _restored(drive, "cam", 30, "img", rgb, plain, {}, restorer, True)
+    context = MethodContext(5.0, resolve_checkpoint("pretrained"), "cpu")
+    window = _method_window(drive, "cam", 30, "img", rgb, plain, {}, context, get_method("drive"))
     whole = restore_residual(restorer, rgb, plain, 30)
     cy, cx = (h - CROP_SIDE) // 2, (w - CROP_SIDE) // 2
     crop = np.s_[cy:cy + CROP_SIDE, cx:cx + CROP_SIDE]
@@ -254,7 +259,7 @@ def test_the_crop_figure_restores_a_window_around_its_crop(tmp_path):
     assert np.abs(window[crop] - whole[crop]).max() < 0.05 * np.abs(whole[crop]).max()
     rows, cols = np.nonzero(window)
     assert rows.min() % 16 == 0 and cols.min() % 16 == 0 and rows.min() > 0 and cols.max() < w - 1
-    assert _restored(drive, "cam", 30, "img", rgb, plain, {}, restorer, False) is None  # not restored by the run
+    assert _method_window(drive, "cam", 30, "img", rgb, plain, {}, None, get_method("drive")) is None  # no context
 
 
 def test_importing_figures_does_not_import_matplotlib_or_torch():

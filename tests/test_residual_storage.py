@@ -70,10 +70,15 @@ def test_float16_residuals_keep_every_pce_within_a_thousandth(pairs):
 def test_identification_table_unchanged_at_printed_precision(pairs):
     """The identification summary from float16 residuals: every count and rate (decisions) equal, every other
     figure within half a unit of its third significant digit (results.md prints 3), so that a printed figure
-    moves only where it lies on a rounding boundary (here one of the 80: a median match PCE of 3.785, printed
-    3.78 -> 3.79). PCE figures are compared on the PCE scale, at least 1: a non-match median of ~1e-4 is a
-    chance value whose printed digits float16 rounding does move (5 of the 16 medians here, e.g. -8.26e-05 ->
-    -8.95e-05), by less than 0.005 PCE."""
+    moves only where it lies on a rounding boundary, and then by one in its last digit. PCE figures are compared
+    on the PCE scale, at least 1: a non-match median of ~1e-4 is a chance value whose printed digits float16
+    rounding does move (e.g. -8.26e-05 -> -8.95e-05), by less than 0.005 PCE.
+
+    How many printed figures move is not asserted: it is chance, how many figures of these data happen to lie
+    within their (sub-half-unit) change of a rounding boundary, and it changed with the generated data (1 of 80
+    figures when this test was written; 5 of 63 with the data of 2026-12, e.g. a largest non-match PCE of
+    4.08501 -> 4.08433, printed 4.09 -> 4.08, where the changes' sizes predict 2.2 moves). Nothing here trains
+    a model or depends on the machine's speed: the scores are a pure function of the generated drive."""
     from spnrestore.metrics import metrics_table
 
     full, half = (metrics_table(pairs.assign(pce=pairs[pce], ncc=pairs[ncc]), ["camera", "quality"], THRESHOLD)
@@ -88,9 +93,12 @@ def test_identification_table_unchanged_at_printed_precision(pairs):
     unit = 10.0 ** (np.floor(np.log10(np.where(size > 0, size, 1.0))) - 2)
     ratio = np.nan_to_num(np.abs(b - a)) / unit
     assert (ratio <= 0.5).all(), (ratio.max(), a.flat[ratio.argmax()], b.flat[ratio.argmax()])
-    printed = np.vectorize(lambda v: f"{v:.3g}")
+    printed = np.vectorize(lambda v: float(f"{v:.3g}"))
     strong = np.abs(np.nan_to_num(a)) >= scale
-    assert (printed(a) != printed(b))[strong].sum() <= 0.02 * strong.sum()
+    moved = strong & ~np.isnan(a) & (printed(a) != printed(b))
+    digit = lambda v: 10.0 ** (np.floor(np.log10(np.abs(v))) - 2)  # noqa: E731  (unit of the last printed digit)
+    steps = np.abs(printed(a[moved]) - printed(b[moved])) / np.maximum(digit(a[moved]), digit(b[moved]))
+    assert np.allclose(steps, 1.0), (steps, a[moved], b[moved])
 
 
 def test_storage_precision_and_previews(tmp_path):

@@ -8,12 +8,20 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Appended to every run's ``--config`` (Snakemake merges it into the run's own ``train`` settings): a model trained
+#: in a test is bounded by its steps only, never by the CPU time budget (one hour by default), so that no test's
+#: outcome depends on the machine's speed or load. Left out where a test sets the budget itself.
+FIXED_STEPS = "train={settings: {cpu_time_budget_s: null}}"
+
+
+def fixed_steps(config: tuple[str, ...]) -> tuple[str, ...]:
+    """``config`` with :data:`FIXED_STEPS` appended, unless it names ``cpu_time_budget_s`` itself."""
+    return tuple(config) if any("cpu_time_budget_s" in entry for entry in config) else (*config, FIXED_STEPS)
 
 
 def run_snakemake(workdir: Path, drive: Path, *args: str, config: tuple[str, ...] = (), check: bool = True):
     """``snakemake -s Snakefile -d workdir`` on ``drive``; returns the CompletedProcess (stdout+stderr)."""
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
-           *args, "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", *config]
+    cmd = snakemake_command(workdir, drive, *args, config=config)
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     proc.output = proc.stdout + proc.stderr
     if check and proc.returncode != 0:
@@ -32,9 +40,10 @@ def pending_by_rule(output: str) -> dict[str, int]:
 
 
 def snakemake_command(workdir: Path, drive: Path, *args: str, config: tuple[str, ...] = ()) -> list[str]:
-    """The command line of :func:`run_snakemake` (to start it in the background)."""
+    """The command line of :func:`run_snakemake` (to start it in the background): 2 cores (so 2 training threads)
+    and training bounded by its steps (:func:`fixed_steps`)."""
     return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
-            *args, "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", *config]
+            *args, "--config", f"external_drive={drive}", f"results_dir={workdir / 'results'}", *fixed_steps(config)]
 
 
 def start_snakemake(workdir: Path, drive: Path, *args: str, config: tuple[str, ...] = (), log: Path,

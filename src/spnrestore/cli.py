@@ -5,15 +5,16 @@ Sub-commands (``spnrestore <command> --help`` for each):
 
 * ``fingerprint --camera NAME IMAGES_OR_FOLDERS... -o K.npy`` — a camera
   fingerprint from images of one size (writes ``K.npy`` and a ``K.png``
-  preview);
+  preview) and its calibration ``K.calibration.json`` (the residual method to use per JPEG quality, chosen
+  by leave-one-out on those images' JPEG copies at ``--qualities``; ``--no-calibrate`` skips it);
 * ``identify IMAGE... --fingerprints DIR`` — PCE and NCC of each image
   against every fingerprint of ``DIR`` (``<camera>.npy`` files, a drive's
   ``SPN`` folder or one camera's ``SPN/<camera>`` folder), with the decision
   (best camera, or ``unknown`` when its PCE is not above the threshold), by the
   workflow's scoring (:func:`spnrestore.spn.score_residual`, quarter turns for
-  turned shots), and of each JPEG also after restoring its residual with the
-  model shipped with spnrestore (``--checkpoint`` another, ``none`` for plain
-  residuals only). RAW files are developed with the workflow's ``develop``
+  turned shots), per residual method (``--methods``; by default plain, the
+  model shipped with spnrestore (``--checkpoint`` another, ``none`` for none) and ``calibrated`` where a
+  fingerprint has a calibration). RAW files are developed with the workflow's ``develop``
   settings (``--config``);
 * ``restore IMAGE... -o DIR`` — restored residuals ``DIR/<stem>.npy`` (+
   ``.png`` preview), by the shipped model or ``--checkpoint CKPT``;
@@ -102,7 +103,7 @@ def read_image(path: Path, config: str | os.PathLike | None = None) -> np.ndarra
     return load_developed(path).rgb
 
 
-def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+def load_fingerprint_dir(folder: str | os.PathLike, paths_out: dict | None = None) -> dict[str, np.ndarray]:
     """Fingerprints by camera from ``<camera>.npy`` files in ``folder`` or ``folder/<camera>/fingerprint.npy`` (a
     drive's SPN folder), or the one fingerprint of ``folder/fingerprint.npy`` (one camera's folder of a drive,
     named after the folder).
@@ -118,6 +119,8 @@ def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     if not folder.is_dir():
         raise SpnRestoreError(f"{folder}: fingerprint folder does not exist; pass --fingerprints DIR.")
     if (folder / FINGERPRINT_FILE).is_file():  # one camera's folder of a drive: SPN/<camera>/fingerprint.npy
+        if paths_out is not None:
+            paths_out[folder.resolve().name] = folder / FINGERPRINT_FILE
         return {folder.resolve().name: load_residual(folder / FINGERPRINT_FILE)}
     paths: dict[str, Path] = {}
     for path in sorted(folder.glob("*.npy")) + sorted(folder.glob(f"*/{FINGERPRINT_FILE}")):
@@ -129,6 +132,8 @@ def load_fingerprint_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
     if not paths:
         raise SpnRestoreError(f"{folder}: no fingerprints found (expected <camera>.npy files or "
                               "<camera>/fingerprint.npy folders); build them with 'spnrestore fingerprint'.")
+    if paths_out is not None:
+        paths_out.update(paths)
     return {camera: load_residual(path) for camera, path in paths.items()}
 
 
@@ -205,9 +210,15 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
     if len(images) < 2:
         raise SpnRestoreError(f"{images[0]}: a fingerprint needs at least 2 images (20 or more for reliable "
                               "identification); add more images of this camera.")
+    from .methods.calibration import LeaveOneOut, calibrate, save_calibration, select_images, settings
+
+    cfg = settings(None)
     accumulator = FingerprintAccumulator(sigma=args.sigma)
+    chosen, how = select_images([{"image": str(p), "flat": False} for p in images], cfg)
+    loo = LeaveOneOut(accumulator, chosen if not args.no_calibrate else [], cfg["window"])
     for n, path in enumerate(images, 1):
-        accumulator.add(read_image(path, args.config), name=str(path))  # an image of another size is a BadImageError
+        # an image of another size is a BadImageError
+        loo.add(str(path), read_image(path, args.config))
         say(f"  added [{n}/{len(images)}] {path}")
     k = accumulator.finalize()
     save_residual(out, k)
@@ -215,30 +226,101 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
         f"sigma {args.sigma:g}")
     say(f"K: std {float(k.std()):.5f}, min {float(k.min()):+.4f}, max {float(k.max()):+.4f}")
     say(f"written: {out} (preview {out.with_suffix('.png')})")
+    if not args.no_calibrate:
+        from .methods import MethodContext, get_method
+
+        methods = [get_method(m) for m in _method_list(args.methods, CALIBRATION_CANDIDATES)]
+        say(f"calibration on {how}: leave-one-out at Q{', Q'.join(map(str, args.qualities))} with "
+            f"{', '.join(m.name for m in methods)}")
+        cal = calibrate(loo.finish(args.camera, how), methods, MethodContext(args.sigma, None, _device(args.device)),
+                        {args.camera: k}, args.qualities, args.threshold or _threshold(), cfg, camera=args.camera,
+                        log=lambda m: say(f"  {m}"))
+        target = calibration_path(out)
+        save_calibration(target, cal)
+        for q, choice in cal["qualities"].items():
+            say(f"  Q{q}: {choice['chosen']} ({choice['reason']})")
+        say(f"{cal['note']}; no non-match was measured (one fingerprint): identify checks the others' at use")
+        say(f"written: {target}")
     if out.stem != args.camera:
         say(f"note: 'spnrestore identify' names fingerprints by file name, so this one will be called {out.stem!r}")
     return 0
 
 
+#: What ``fingerprint`` calibrates among by default, and what ``identify --methods all`` scores.
+CALIBRATION_CANDIDATES = ("plain", "li2010", "phase", "shipped")
+
+
+def _threshold() -> float:
+    from .spn import PCE_THRESHOLD
+
+    return PCE_THRESHOLD
+
+
+def _device(device: str) -> str | None:
+    return None if device == "auto" else device
+
+
+def _method_list(value: str | None, default: Sequence[str]) -> list[str]:
+    """Method names of a ``--methods`` value (comma-separated, or ``all``), checked against the registry."""
+    from .methods import get_method
+
+    names = list(default) if value is None or value == "all" else [v.strip() for v in value.split(",") if v.strip()]
+    for name in names:
+        get_method(name)  # an unknown name is an error naming the known ones
+    return names
+
+
+def calibration_path(fingerprint: str | os.PathLike) -> Path:
+    """Where a fingerprint's calibration lies: ``K.calibration.json`` beside ``K.npy``, or ``calibration.json``
+    beside a drive's ``SPN/<camera>/fingerprint.npy``."""
+    from .paths import FINGERPRINT_FILE
+
+    path = Path(fingerprint)
+    return path.with_name("calibration.json") if path.name == FINGERPRINT_FILE else path.with_suffix(".calibration.json")
+
+
 def cmd_identify(args: argparse.Namespace) -> int:
-    """Score every image against every fingerprint of its size and print the decisions."""
+    """Score every image, by every method asked, against every fingerprint of its size and print the decisions."""
     import pandas as pd
 
     from .atomic import save_csv
+    from .methods import CALIBRATED_NAME, PLAIN_NAME, MethodContext, compute_residual, get_method
+    from .methods.calibration import chosen_method, load_calibration, usable as usable_fingerprint
     from .spn import check_same_size, decide, extract_residual, score_residual
 
     images = expand_images(args.images)
-    fingerprints = load_fingerprint_dir(args.fingerprints)
+    paths: dict = {}
+    fingerprints = load_fingerprint_dir(args.fingerprints, paths)
+    calibrations = {c: load_calibration(calibration_path(p)) for c, p in paths.items()}
     checkpoint = resolve_checkpoint(args.checkpoint)
+    model = None
+    if checkpoint and Path(checkpoint).resolve() != Path(resolve_checkpoint(PRETRAINED)).resolve():
+        if not Path(checkpoint).is_file():
+            raise SpnRestoreError(f"{checkpoint}: checkpoint does not exist; check the path (--checkpoint).")
+        model = f"{Path(checkpoint).stem}={checkpoint}"
+    elif checkpoint:
+        model = "shipped"
+    calibrated = any(c is not None for c in calibrations.values())
+    default = [PLAIN_NAME, *([model] if model else []), *([CALIBRATED_NAME] if calibrated else [])]
+    every = [*CALIBRATION_CANDIDATES[:3], *([model] if model else []), CALIBRATED_NAME]
+    names = _method_list(args.methods, every if args.methods == "all" else default)
+    methods = {m.name: m for m in map(get_method, names)}
+    for camera, cal in calibrations.items():
+        if cal is not None and not usable_fingerprint(cal):
+            warn(f"fingerprint {camera!r} is unusable (its own images score a median PCE of "
+                 f"{cal.get('original_median_pce')} against it): it is scored, but no decision names it")
+    context = MethodContext(args.sigma, None, _device(args.device))
+    threshold = args.threshold if args.threshold is not None else decision_threshold(None, _first_restorer(methods, context))
     qualities = {path: image_quality(path, args.quality, required=False) for path in images}
-    restorer = _restorer(checkpoint, args.device, args.sigma) if checkpoint else None
-    threshold = decision_threshold(args.threshold, restorer)
     width = max(len(p.name) for p in images)
+    mwidth = max(8, *(len(m) for m in methods))
     cam_width = max(11, *(len(c) for c in fingerprints), len("unknown"))
-    line = f"{{:<{width}}}  {{:<8}}  {{:>4}}  {{:<{cam_width}}}  {{:>10}}  {{:>8}}  {{}}"
+    line = f"{{:<{width}}}  {{:<{mwidth}}}  {{:>4}}  {{:<{cam_width}}}  {{:>10}}  {{:>8}}  {{}}"
     header = line.format("image", "method", "Q", "fingerprint", "PCE", "NCC", "decision")
     rows: list[dict] = []
-    for path in images:
+    for n, path in enumerate(images, 1):
+        if len(images) > 1:
+            print(f"spnrestore: [{n}/{len(images)}] {path.name}", file=sys.stderr, flush=True)
         rgb = read_image(path, args.config)
         shape = rgb.shape[:2]
         # a fingerprint of the transposed size scores an image turned by the camera without a tag (both turns)
@@ -253,17 +335,37 @@ def cmd_identify(args: argparse.Namespace) -> int:
                  f"{shape[0]}x{shape[1]} px)")
         quality, how = qualities[path]
         residual = extract_residual(rgb, sigma=args.sigma, name=str(path))
-        methods = [("plain", residual)]
-        if restorer is not None and quality is None:
-            warn(f"{path}: not a JPEG, so not restored (the model needs the JPEG quality; pass --quality Q for "
-                 "an image that was a JPEG)")
-        elif restorer is not None:
-            methods.append(("restored", _restore(restorer, rgb, residual, quality)))
-        for method, w in methods:
+        # the methods to compute: those asked, and those the calibrations choose at this quality
+        needed = [m for m in methods.values() if m.computed]
+        if CALIBRATED_NAME in methods:
+            needed += [get_method(chosen_method(calibrations.get(c), quality if quality is not None else 100))
+                       for c in usable]
+        scores: dict[str, list[dict]] = {}
+        for method in {m.name: m for m in needed}.values():
+            if method.name == PLAIN_NAME:
+                found = residual
+            elif quality is None:
+                warn(f"{path}: not a JPEG, so method {method.name} is not computed (it needs the JPEG quality; "
+                     "pass --quality Q for an image that was a JPEG)")
+                continue
+            else:
+                found = compute_residual(method, rgb, residual, quality, context)
+            scores[method.name] = score_residual(found, rgb, usable, name=str(path), log=None)
+        if CALIBRATED_NAME in methods:
+            picked = []
+            for camera in usable:
+                chosen = chosen_method(calibrations.get(camera), quality if quality is not None else 100)
+                chosen = chosen if chosen in scores else PLAIN_NAME
+                picked += [r for r in scores[chosen] if r["fingerprint"] == camera]
+            scores[CALIBRATED_NAME] = picked
+        for method in methods:
+            if method not in scores:
+                continue
             group = [{"image": str(path), "method": method, "quality": quality, "quality_from": how, **score}
-                     for score in score_residual(w, rgb, usable, name=str(path), log=None)]
+                     for score in scores[method]]
             group.sort(key=lambda r: -r["pce"])
-            decision = decide(group, threshold, keys=("image", "method"))["decision"].iloc[0]
+            named = [r for r in group if usable_fingerprint(calibrations.get(r["fingerprint"]))]
+            decision = decide(named, threshold, keys=("image", "method"))["decision"].iloc[0] if named else "unknown"
             q = "-" if quality is None else (f"~{quality}" if how == "nearest" else str(quality))
             for r in group:
                 r["decision"] = decision
@@ -278,6 +380,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
                                                        "pce", "ncc", "decision"]))
         say(f"written: {args.csv}")
     return 0
+
+
+def _first_restorer(methods, context):
+    """The model of the first model method asked (its training threshold is the default decision threshold)."""
+    for method in methods.values():
+        if method.needs_model:
+            return context.restorer(method.checkpoint)
+    return None
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
@@ -423,6 +533,13 @@ def _quality(text: str) -> int:
     return value
 
 
+def _qualities(text: str) -> list[int]:
+    values = [_quality(v.strip()) for v in text.split(",") if v.strip()]
+    if not values or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give distinct qualities 1..100, e.g. 90,60,30")
+    return values
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -460,13 +577,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fingerprint file to write; name it <camera>.npy in a folder for 'identify'")
     p.add_argument("--sigma", **sigma)
     p.add_argument("--config", **config)
+    p.add_argument("--qualities", type=_qualities, default=[90, 60, 30], metavar="Q,Q,...",
+                   help="JPEG qualities the calibration compresses the images' copies at (default 90,60,30)")
+    p.add_argument("--methods", metavar="M,M,...",
+                   help="methods the calibration chooses among (default plain,li2010,phase,shipped; NAME=PATH for a "
+                        "checkpoint)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="write the fingerprint only, without K.calibration.json beside it")
+    p.add_argument("--threshold", type=_positive, help="decision threshold of the calibration (default 60)")
+    p.add_argument("--device", **device)
     p.set_defaults(run=cmd_fingerprint)
 
     p = sub.add_parser("identify", help="score images against camera fingerprints",
                        description="Compute the PCE and NCC of each image's residual against every fingerprint of "
                                    "its size and decide its camera: the highest-PCE camera when that PCE is above "
-                                   "the threshold, else 'unknown'. The restored residual of each JPEG is "
-                                   "scored as well (method 'restored').")
+                                   "the threshold, else 'unknown', per residual method. By default plain, the model "
+                                   "(--checkpoint) and, where a fingerprint has a calibration (K.calibration.json), "
+                                   "'calibrated': the method its calibration chose at the nearest quality. A "
+                                   "fingerprint its calibration found unusable is never named by a decision.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
     p.add_argument("--fingerprints", required=True, metavar="DIR",
                    help="folder of <camera>.npy fingerprints, or a drive's SPN folder (<camera>/fingerprint.npy)")
@@ -478,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=_positive,
                    help="PCE above which the best camera is accepted (default: the threshold the --checkpoint "
                         "was trained with, else 60)")
+    p.add_argument("--methods", metavar="M,M,...|all",
+                   help="residual methods to score, comma-separated (plain, li2010, phase, shipped, calibrated, "
+                        "NAME=PATH) or 'all'")
     p.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
     p.add_argument("--sigma", **sigma)
     p.add_argument("--device", **device)

@@ -446,7 +446,9 @@ def train(
 
     Time budget (:func:`time_budget`): ``time_budget_s`` on every device and, on the CPU, ``cpu_time_budget_s``
     (one hour by default); the smaller applies. The log states it at the start, how many steps it allows once
-    the first steps are timed, and at the end which model was selected and why.
+    the first steps are timed, and at the end which model was selected and why. A budget makes the steps done,
+    and so the selected model, depend on the machine's speed and load; without one (both null) the run is a
+    function of the data, the settings and the thread count (the demo and the tests train that way).
 
     SIGINT and SIGTERM (Ctrl-C, Snakemake stopping the job; :class:`StopSignals`, main thread only) stop the
     run at the next step boundary (a validation under way is abandoned): ``last.pt`` is saved (a re-run resumes
@@ -474,14 +476,16 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
     log(f"training on {t.device} ({'bf16 autocast' if t.amp else 'fp32'}): {len(t.train_set)} train / "
         f"{len(t.val_set)} val patches, {t.total_steps} steps of {cfg['batch_size']}, HF loss {t.hf_kind}")
     spent = f"; {t.elapsed:.3g} s spent before this run" if t.step else ""
+    speed = ("; the steps it reaches, and so the model selected, depend on the machine's speed and load (for a "
+             "reproducible model, bound training by steps and set the budgets to null)")
     if budget_key == "cpu_time_budget_s":
         log(f"CPU time budget {budget:g} s (train.settings.cpu_time_budget_s; null for none): training stops "
-            f"after that long, resumed runs included, and writes the model selected so far{spent}")
+            f"after that long, resumed runs included, and writes the model selected so far{spent}{speed}")
     elif budget is not None:
         also = (f", smaller than cpu_time_budget_s {cfg['cpu_time_budget_s']:g} s"
                 if t.device.type == "cpu" and cfg["cpu_time_budget_s"] is not None else "")
         log(f"time budget {budget:g} s (train.settings.time_budget_s{also}): training stops after that long, "
-            f"resumed runs included, and writes the model selected so far{spent}")
+            f"resumed runs included, and writes the model selected so far{spent}{speed}")
     else:
         what = "cpu_time_budget_s and time_budget_s are" if t.device.type == "cpu" else "time_budget_s is"
         log(f"no time budget (train.settings.{what} null): all {t.total_steps} steps run")

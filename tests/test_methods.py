@@ -150,3 +150,25 @@ def test_calibrate_scores_every_method_on_the_jpeg_copies(tmp_path):
     for q in result["qualities"].values():
         assert set(q["methods"]) == {"plain", "li2010", "phase"} and q["chosen"] in q["methods"]
         assert q["methods"]["plain"]["n_images"] == 6 and q["methods"]["plain"]["n_nonmatch"] == 6
+
+
+def test_a_method_is_one_module_of_the_package(tmp_path):
+    """A module dropped into spnrestore/methods registers its method: it comes after the built-ins."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import spnrestore.methods
+
+    package = Path(spnrestore.methods.__file__).parent
+    copy = tmp_path / "spnrestore"
+    shutil.copytree(package.parent, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    (copy / "methods" / "mine.py").write_text(
+        "from .registry import COMPUTED, Method, register\n"
+        "MINE = register(Method('mine', 'twice plain', COMPUTED, lambda rgb, plain, quality, context: 2 * plain))\n")
+    code = ("from spnrestore.methods import registered, method_order; "
+            "print(list(registered())[-2:], method_order(['mine', 'plain', 'original']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, check=True)
+    assert done.stdout.strip() == "['original', 'mine'] ['plain', 'original', 'mine']"

@@ -213,3 +213,23 @@ def test_worst_difference_reported():
     """Runs last in this module: the largest PCE difference seen above stays within the tolerance."""
     print(f"\nlargest |fast - reference| / max(|reference|, 1) of the PCE in test_spn_scoring: {WORST['pce']:.2e}")
     assert WORST["pce"] <= RTOL
+
+
+def test_several_residuals_of_one_image_score_as_each_alone():
+    """score_residuals (each fingerprint's term transformed once for every residual method) gives the rows of
+    score_residual residual by residual, bit for bit, turned fingerprints included."""
+    from spnrestore.spn.scoring import score_residuals
+
+    rng = np.random.default_rng(4)
+    h, w = 160, 224
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    prints = {f"c{i}": rng.normal(0, 0.01, (h, w)).astype(np.float32) for i in range(3)}
+    prints["turned"] = rng.normal(0, 0.01, (w, h)).astype(np.float32)
+    prints["other size"] = rng.normal(0, 0.01, (h, w + 16)).astype(np.float32)
+    residuals = {m: rng.normal(0, 1, (h, w)).astype(np.float32) for m in ("a", "b", "c")}
+    residuals["a"] += (prints["c0"] * image.mean(-1) / 255 * 40).astype(np.float32)
+    many = score_residuals(residuals, image, prints, log=None)
+    for method, residual in residuals.items():
+        assert many[method] == score_residual(residual, image, prints, log=None)
+    assert many["a"][0]["pce"] > 1000 and [r["fingerprint"] for r in many["b"]] == ["c0", "c1", "c2", "turned"]
+    assert score_residuals({}, image, prints) == {}

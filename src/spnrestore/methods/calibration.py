@@ -40,7 +40,8 @@ import numpy as np
 
 from ..atomic import write_bytes, write_text
 from ..errors import SpnRestoreError
-from ..spn import extract_residual, score_residual
+from ..spn import extract_residual
+from ..spn.scoring import score_residuals
 from ..spn.fingerprint import FingerprintAccumulator, central_window, fingerprint_from_sums
 from .registry import CALIBRATED, Method, MethodContext, compute_residual, get_method, register
 
@@ -192,19 +193,19 @@ def leave_one_out_scores(cset: CalibrationSet, methods: Iterable[Method], contex
                                                   for q in qualities]
         for quality, rgb in sources:
             plain = extract_residual(rgb, sigma=context.sigma, name=f"{cset.camera}/{name}")
+            residuals = {}
             for method in methods if quality != ORIGINAL_QUALITY else [get_method("plain")]:
                 try:
-                    residual = compute_residual(method, rgb, plain, quality, context) if quality != ORIGINAL_QUALITY \
-                        else plain
+                    residuals[method.name] = compute_residual(method, rgb, plain, quality, context) \
+                        if quality != ORIGINAL_QUALITY else plain
                 except SpnRestoreError as exc:
                     if log is not None:
                         log(f"calibration {cset.camera}: method {method.name} left out: {exc}")
                     methods = [m for m in methods if m is not method]
-                    continue
-                for found in score_residual(residual, rgb, prints, name, None, with_ncc=False):
-                    rows.append({"image": name, "quality": str(quality), "method": method.name,
-                                 "fingerprint": found["fingerprint"], "pce": float(found["pce"]),
-                                 "match": found["fingerprint"] == cset.camera})
+            # each fingerprint's term transformed once for every method
+            for method, found in score_residuals(residuals, rgb, prints, name, None, with_ncc=False).items():
+                rows += [{"image": name, "quality": str(quality), "method": method, "fingerprint": f["fingerprint"],
+                          "pce": float(f["pce"]), "match": f["fingerprint"] == cset.camera} for f in found]
         if log is not None:
             log(f"calibration {cset.camera}: scored {name} ({i + 1}/{len(cset.images)})")
     return rows

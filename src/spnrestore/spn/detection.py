@@ -335,6 +335,45 @@ def _term_parts(spec, factor, k, with_ncc):
     return total, tx, sy, syy, sxy
 
 
+def _zero_shift_scores_many(specs: list, factor: np.ndarray, k: np.ndarray, with_ncc: bool,
+                            name=None) -> list[tuple[float, float]]:
+    """(PCE, NCC or NaN) of each residual of ``specs`` (all of one shape) against the one term ``factor * k``:
+    the term is formed and transformed once for all of them (one FFT of the term, not one per residual), then
+    each residual's energy, partial inverse DFT and NCC sums; the same figures as :func:`_zero_shift_scores`
+    residual by residual (the same float operations)."""
+    h, w = specs[0].shape
+    half = w // 2 + 1
+    rows = max(1, _TERM_BLOCK // w)
+    fb = np.empty((h, half), np.complex64)
+    tbuf = np.empty((rows, w), np.float32)
+    sy = syy = 0.0
+    sxy = [0.0] * len(specs)
+    if with_ncc:
+        t64 = np.empty(rows * w)
+        x64 = np.empty(rows * w)
+    with np.errstate(invalid="ignore", over="ignore"):  # a non-finite fingerprint: reported by _finish
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            t = np.multiply(factor[r0:r1], k[r0:r1], out=tbuf[: r1 - r0])
+            fb[r0:r1] = sfft.rfft(t, axis=1, workers=1)
+            if with_ncc:
+                m = (r1 - r0) * w
+                tt, xx = t64[:m], x64[:m]
+                tt[:] = t.ravel()
+                sy += tt.sum()
+                syy += tt @ tt
+                for i, spec in enumerate(specs):
+                    xx[:] = spec.residual[r0:r1].ravel()
+                    sxy[i] += xx @ tt
+        fb = sfft.fft(fb, axis=0, workers=1, overwrite_x=True)
+        fb[0, 0] = 0
+        out = []
+        for i, spec in enumerate(specs):
+            total, tx = _energy_and_x_step(spec, fb.copy() if i + 1 < len(specs) else fb)
+            out.append(_finish(spec, total, tx, sy, syy, sxy[i], with_ncc, name))
+    return out
+
+
 def _finish(spec, total, tx, sy, syy, sxy, with_ncc, name) -> tuple[float, float]:
     """PCE (from the energy and the x-step of the partial inverse DFT) and NCC (from the sums)."""
     h, w = spec.shape

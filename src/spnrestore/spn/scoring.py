@@ -17,10 +17,10 @@ import numpy as np
 from spnrestore.errors import BadImageError, SpnRestoreError
 
 from ._checks import as_float_map, check_same_size, label
-from .detection import _zero_shift_scores, residual_spectrum
+from .detection import _zero_shift_scores, _zero_shift_scores_many, residual_spectrum
 from .fingerprint import gray_intensity
 
-__all__ = ["UNKNOWN", "score_residual", "score_pair", "decide"]
+__all__ = ["UNKNOWN", "score_residual", "score_residuals", "score_pair", "decide"]
 
 UNKNOWN = "unknown"
 
@@ -57,6 +57,48 @@ def score_residual(
     results = _score_all(residual, image, [k for _, k in usable], with_ncc)
     return [{"fingerprint": camera, "pce": value, "ncc": correlation}
             for (camera, _), (value, correlation, _) in zip(usable, results)]
+
+
+def score_residuals(
+    residuals: Mapping[str, np.ndarray],
+    image: np.ndarray,
+    fingerprints: Mapping[str, np.ndarray],
+    name: str = "residual",
+    log: Callable[[str], None] | None = print,
+    with_ncc: bool = True,
+) -> dict[str, list[dict]]:
+    """:func:`score_residual` of several residuals of one image (its residual methods), by key: the same rows,
+    with each fingerprint's term transformed once for all of them. M residuals against F fingerprints cost
+    M + F FFTs and M x F cheap products, not M x F FFTs (``tests/test_spn_scoring.py``)."""
+    keys = list(residuals)
+    if not keys:
+        return {}
+    shape = residuals[keys[0]].shape
+    if any(residuals[k].shape != shape for k in keys):
+        return {k: score_residual(residuals[k], image, fingerprints, name, log, with_ncc) for k in keys}
+    usable = []
+    for camera, k in fingerprints.items():
+        if k.shape not in (shape, shape[::-1]):
+            if log is not None:
+                log(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} "
+                    f"is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
+            continue
+        usable.append((camera, k))
+    best: dict = {key: [None] * len(usable) for key in keys}
+    for turn in (0, 1, -1):
+        todo = [i for i, (_, k) in enumerate(usable) if turn in _turns(shape, k.shape)]
+        if not todo:
+            continue
+        gray = _scaled_gray(np.rot90(image, turn), usable[todo[0]][1].shape)
+        specs = [residual_spectrum(np.rot90(residuals[key], turn)) for key in keys]
+        for i in todo:
+            for key, (value, correlation) in zip(keys, _zero_shift_scores_many(
+                    specs, gray, _float_fingerprint(usable[i][1]), with_ncc)):
+                if best[key][i] is None or value > best[key][i][0]:
+                    best[key][i] = (value, correlation, turn)
+        del specs, gray
+    return {key: [{"fingerprint": camera, "pce": found[0], "ncc": found[1]}
+                  for (camera, _), found in zip(usable, best[key])] for key in keys}
 
 
 def score_pair(residual: np.ndarray, image: np.ndarray, k: np.ndarray, with_ncc: bool = True) -> tuple[float, float, int]:

@@ -25,6 +25,7 @@ from ..jpeg import read_rgb
 from ..methods import MethodContext, compute_residual, get_method
 from ..paths import DrivePaths
 from ..residual_files import keeps_residuals, save_residual
+from ..spn.scoring import score_residuals
 from .develop import ok_images
 from .evaluation import SCORE_COLUMNS
 from .roles import EVALUATED_ROLES, subset_of
@@ -64,7 +65,8 @@ def restore_camera(
     drive = DrivePaths.of(drive)
     context = MethodContext(sigma, str(checkpoint) if checkpoint else None, device)
     chosen = scored_methods(methods)
-    score = fingerprint_scorer(load_fingerprints(drive, cameras), log)
+    fingerprints = load_fingerprints(drive, cameras)
+    score = fingerprint_scorer(fingerprints, log)
     keep, qualities = keeps_residuals(storage), list(qualities)
     images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
     work = [(item, roles[item.image], quality) for item in images.itertuples()
@@ -77,9 +79,14 @@ def restore_camera(
 
     def rows_of(task, residuals, rgb, name):
         item, role, quality = task
+        if score.on_gpu:
+            found = {method: score(residual, rgb, label, log) for method, residual, label in residuals}
+        else:  # each fingerprint's term transformed once for every method
+            found = score_residuals({method: residual for method, residual, _ in residuals}, rgb, fingerprints,
+                                    name, log)
         return [{"camera": item.camera, "image": item.image, "role": role, "subset": subset_of(role),
                  "quality": quality, "method": method, **row, "match": row["fingerprint"] == item.camera}
-                for method, residual, label in residuals for row in score(residual, rgb, label, log)]
+                for method, _, _ in residuals for row in found[method]]
 
     threads = max(1, int(threads))
     rows, ahead, behind = [], deque(), deque()

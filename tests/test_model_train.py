@@ -3,6 +3,7 @@
 import hashlib
 import pickle
 import re
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,16 +17,18 @@ from spnrestore.spn import residual_settings
 from spnrestore.model.checkpoint import load_checkpoint, load_generator
 from spnrestore.model.data import ShardDataset, TrainBatches
 from spnrestore.model.networks import GeneratorConfig
-from spnrestore.model.train import _estimate, selected_model, train
+from spnrestore.model.train import Trainer, _estimate, selected_model, train
 from spnrestore.model.train_config import resolve_config
 from spnrestore.model.vgg import VGG16Features
 from test_dataset_shards import synthetic_examples
 
 pytestmark = pytest.mark.filterwarnings("ignore:HF loss:UserWarning")  # no VGG file here: Haar fallback
 
+# Bounded by steps only (no CPU time budget) and one thread: a run's outcome is a function of the data, the settings
+# and the steps, whatever the machine's speed or load. Only the budget tests below set a budget.
 TINY = dict(model=GeneratorConfig.tiny().as_dict(), discriminator={"width": 8, "layers": 2}, batch_size=8,
             lr=1e-3, warmup_steps=5, adv_start_step=10, checkpoint_every=20, num_workers=0, threads=1,
-            progress=False, seed=3)
+            progress=False, seed=3, cpu_time_budget_s=None)
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +140,31 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(dataset, tmp_pat
     assert pd.read_csv(tmp_path / "a" / "train_log.csv")["step"].tolist() == [1, 2, 3, 4]
 
 
+def test_a_run_bounded_by_steps_selects_the_same_model_however_slow_the_machine(dataset, tmp_path, monkeypatch):
+    """No time budget: the same data, settings and steps give the same validation rows, selected step and weights
+    on a machine slowed down (every step and validation takes longer, as under load)."""
+    cfg = dict(TINY, steps=20, checkpoint_every=5)
+    fast = train(dataset, tmp_path / "a.pt", tmp_path / "a", cfg, log=quiet)
+    for name in ("train_step", "_validate"):
+        def slowed(self, *args, _original=getattr(Trainer, name), **kwargs):
+            time.sleep(0.05)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Trainer, name, slowed)
+    slow = train(dataset, tmp_path / "b.pt", tmp_path / "b", cfg, log=quiet)
+    assert fast["stopped_by"] == slow["stopped_by"] == "steps" and fast["time_budget_s"] is None
+    assert fast["selected_step"] == slow["selected_step"] and fast["steps_done"] == slow["steps_done"] == 20
+    val_logs = [pd.read_csv(tmp_path / run / "val_log.csv") for run in ("a", "b")]
+    pd.testing.assert_frame_equal(*val_logs)
+    a, b = load_checkpoint(tmp_path / "a.pt"), load_checkpoint(tmp_path / "b.pt")
+    assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
+
+
+# The budget tests assert that a budget stopped the run and that the log says so, never how many steps it
+# reached: that depends on the machine's speed and load (many more steps than any machine runs in 0.5 s).
 def test_time_budget_stops_early_and_is_recorded(dataset, tmp_path):
-    metrics = train(dataset, tmp_path / "m.pt", tmp_path / "w", dict(TINY, steps=500, time_budget_s=0.5), log=quiet)
-    assert metrics["stopped_by"] == "time_budget" and 0 < metrics["steps_done"] < 500
+    metrics = train(dataset, tmp_path / "m.pt", tmp_path / "w", dict(TINY, steps=5000, time_budget_s=0.5), log=quiet)
+    assert metrics["stopped_by"] == "time_budget" and 0 < metrics["steps_done"] < 5000
     payload = load_checkpoint(tmp_path / "m.pt")
     assert payload["metrics"]["time_budget_s"] == 0.5 and payload["train_config"]["time_budget_s"] == 0.5
 
@@ -152,6 +177,7 @@ def test_cpu_time_budget_bounds_a_cpu_run_and_the_log_states_it(dataset, tmp_pat
     assert (metrics["time_budget_s"], metrics["time_budget_key"]) == (0.5, "cpu_time_budget_s")
     text = "\n".join(messages)
     assert "CPU time budget 0.5 s (train.settings.cpu_time_budget_s; null for none)" in text
+    assert "the steps it reaches, and so the model selected, depend on the machine's speed and load" in text
     assert re.search(r"at \S+ s a step .*the time budget of 0.5 s \(cpu_time_budget_s\) allows about \d+ of the 5000 "
                      r"steps \(ends at step ~\d+\); the model selected on validation is written when it ends", text)
     assert re.search(r"selected: the (block filter alone|U-Net at step \d+ of \d+) .*; stopped by the time budget of "

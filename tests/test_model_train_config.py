@@ -119,3 +119,20 @@ def test_one_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="training config: device = 'cuda'.*no CUDA device"):
             pick_device("cuda", key="training config: device")
+
+
+def test_the_demo_trains_a_fixed_number_of_steps_with_a_cheap_validation(project_root, tmp_path):
+    """The demo's training (train.settings, then demo_train, as the workflow merges them) has no time budget on
+    any device, so its selected model and every figure depend on the data, seed and steps only, never on the
+    machine's speed or load; its whole-image validation restores each crop in one tile."""
+    import inspect
+
+    from spnrestore.config import load_config
+    from spnrestore.model.train import time_budget
+    from spnrestore.model.whole_image import restore_image
+
+    config = load_config(project_root, tmp_path, environ={})
+    cfg = resolve_config({**config["train"]["settings"], **config["demo_train"]})
+    assert time_budget(cfg, torch.device("cpu")) == time_budget(cfg, torch.device("cuda")) == (None, None)
+    assert cfg["epochs"] is None and cfg["steps"] == config["demo_train"]["steps"]
+    assert cfg["val_image_crop"] <= inspect.signature(restore_image).parameters["tile"].default

@@ -165,7 +165,6 @@ MODEL = (
 )
 
 
-
 def _evaluated_methods():
     """evaluation.methods as method names: ``drive`` only where the drive has a model (left out where it is
     the shipped model itself); a checkpoint given by path must exist."""
@@ -181,7 +180,10 @@ def _evaluated_methods():
                 file=sys.stderr,
             )
             continue
-        if method.checkpoint == "drive" and config["model"]["checkpoint"].strip() == "pretrained":
+        if (
+            method.checkpoint == "drive"
+            and config["model"]["checkpoint"].strip() == "pretrained"
+        ):
             continue  # the drive's model is the shipped one, scored as shipped
         if method.needs_model and method.checkpoint not in ("shipped", "drive"):
             if not os.path.isfile(method.checkpoint):
@@ -189,7 +191,9 @@ def _evaluated_methods():
                     f"spnrestore: evaluation.methods: {spec!r}: {method.checkpoint} is not a file; give the "
                     "path of a restorer.pt (NAME=PATH) or leave it out"
                 )
-        names.append(method.name if method.checkpoint in ("shipped", "drive", None) else spec)
+        names.append(
+            method.name if method.checkpoint in ("shipped", "drive", None) else spec
+        )
     return names
 
 

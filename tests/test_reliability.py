@@ -22,6 +22,7 @@ from spnrestore.paths import ORIGINAL, DrivePaths, drive_paths
 from spnrestore.demo import make_demo_drive
 from spnrestore.discovery import discover
 from spnrestore.errors import ConfigError
+from spnrestore.methods import registered
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
@@ -210,16 +211,20 @@ def test_names_from_the_drive_cannot_leave_the_output_folders(tmp_path):
     roots = {"compressed": tmp_path / "drive" / "Images" / "Compressed", "spn": tmp_path / "drive" / "Images" / "SPN",
              "results": tmp_path / "results"}
     drive = DrivePaths(tmp_path / "drive", original, roots["compressed"], roots["spn"], roots["results"])
+    methods = [name for name, method in registered().items() if method.computed and name != "plain"]
     for i in images:
         assert i.camera not in ("", ".", "..") and "/" not in i.camera + i.image
         outputs = [(drive.jpeg(i.camera, 30, i.image), roots["compressed"]),
                    (drive.residual(i.camera, ORIGINAL, i.image), roots["spn"]),
-                   (drive.method_residual(i.camera, "drive", 30, i.image), roots["spn"]),
+                   *((drive.method_residual(i.camera, method, 30, i.image), roots["spn"]) for method in methods),
                    (drive.fingerprint(i.camera), roots["spn"]),
+                   (drive.calibration_set(i.camera), roots["spn"]),
+                   (drive.calibration(i.camera), roots["spn"]),
+                   (drive.restore_table(i.camera), roots["results"]),
                    (drive.batch_table("develop", i.camera, i.batch), roots["results"])]
         for path, root in outputs:
             assert path.resolve().is_relative_to(root.resolve()), path
-            assert path.resolve().relative_to(root.resolve()).parts[:1] in ((i.camera,), ("batches",))
+            assert path.resolve().relative_to(root.resolve()).parts[:1] in ((i.camera,), ("batches",), ("restore",))
 
 
 @pytest.mark.parametrize("link, skipped_name", [("Far", "Far"), ("Cam/flat", "b.DNG")])

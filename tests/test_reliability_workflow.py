@@ -10,6 +10,7 @@ of such writes), the job kills itself with SIGKILL, or waits (holding Snakemake'
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import stat
@@ -21,6 +22,7 @@ import pandas as pd
 import pytest
 
 from spnrestore.stages.develop import read_develop_table
+from spnrestore.stages.roles import EVALUATED_ROLES
 from spnrestore.config import load_yaml
 from spnrestore.demo import make_demo_drive
 from spnrestore.raw import develop_raw
@@ -279,10 +281,12 @@ FILES = ["-rf", "--config=x", "IMG 'q'", 'IMG "dq"', "IMG $HOME", "IMG `id`", "Ñ
 # With these names (stable hashes), 'big 1' and 'portrait 2' are among its 4 fingerprint images, the other two
 # are evaluated (the first camera is the holdout camera), and each seen camera has test images.
 OTHER_SIZES = {"big 1": (160, 224), "big 2": (160, 224), "portrait 1": (192, 128), "portrait 2": (192, 128)}
-# storage.keep_residuals: every kind of output (the residuals of the JPEGs and of the originals, the restored
-# residuals) is written, so that each is checked under the hostile names.
+# storage.keep_residuals: every kind of output (the residuals of the JPEGs and of the originals, the methods'
+# residuals) is written, so that each is checked under the hostile names; the methods: a classic one, the
+# drive's model and the calibration (each camera's calibration set and calibration.json under its hostile name).
 WHOLE = (
     "storage={keep_residuals: true}",
+    "evaluation={methods: [plain, li2010, drive, calibrated]}",
     "spn={fingerprint_images: 4}",
     "batches_per_camera=2",
     "dataset={fractions: {train: 0.4, val: 0.3, test: 0.3}, patch: 32, stride: 32, max_patches_per_image: 8}",
@@ -404,8 +408,26 @@ def test_hostile_names_reach_every_output_under_their_own_name(whole_run):
     assert set(scores["image"]) <= set(FILES) | set(OTHER_SIZES)
     evaluation = pd.read_csv(results / "evaluation" / "scores.csv", keep_default_na=False)
     assert set(evaluation["camera"]) == set(CAMERAS) and set(evaluation["image"]) <= set(FILES) | set(OTHER_SIZES)
-    restored = (drive / "Images" / "SPN").glob("*/restored/30/*.npy")
-    assert {p.parts[-4] for p in restored} == set(CAMERAS) == {p.stem for p in (results / "restore").glob("*.csv")}
+    restore = pd.concat(pd.read_csv(p, keep_default_na=False, dtype={"camera": str, "image": str})
+                        for p in (results / "restore").glob("*.csv"))
+    assert set(restore["camera"]) == set(CAMERAS) == {p.stem for p in (results / "restore").glob("*.csv")}
+    assert set(zip(restore["camera"], restore["image"])) <= set(zip(manifest["camera"], manifest["image"]))
+    # every computed method's residual of every evaluated image, stored under the hostile names (those of another
+    # size than their camera's fingerprint too: computed and stored, but not scored)
+    evaluated = set(map(tuple, manifest.loc[manifest["role"].isin(EVALUATED_ROLES), ["camera", "image"]].to_numpy()))
+    odd = (CAMERAS[0], "big 2")
+    assert odd in evaluated and odd not in set(zip(restore["camera"], restore["image"]))
+    for method in ("li2010", "drive"):
+        stored = (drive / "Images" / "SPN").glob(f"*/methods/{method}/30/*.npy")
+        assert {(p.parts[-5], p.stem) for p in stored} == evaluated, method
+    assert set(restore["method"]) == {"li2010", "drive"}
+    for camera in CAMERAS:
+        assert (drive / "Images" / "SPN" / camera / "calibration_set.npz").is_file()
+        calibration = json.loads((drive / "Images" / "SPN" / camera / "calibration.json").read_text())
+        assert calibration["camera"] == camera and sorted(calibration["qualities"]) == sorted(map(str, QUALITIES))
+        log = (results / "logs" / "restore" / f"{camera}.log").read_text()
+        for image in sorted(image for c, image in evaluated if c == camera):
+            assert f"li2010, drive: {camera}/{image} (" in log, (camera, image)
     for name in ("metrics.csv", "results.md", "plots/training.png", "plots/roc_holdout.png"):
         assert (results / "evaluation" / name).stat().st_size > 0
 

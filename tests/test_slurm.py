@@ -31,7 +31,7 @@ STATE = Path(os.environ.get("SPNRESTORE_SLURM_DIR", "/tmp/spnrestore-slurm"))
 DRIVE = dict(cameras=2, images_per_camera=8, height=128, width=192, seed=5)
 # A few seconds per job (one batch per camera on top of these settings).
 TINY_CONFIG = CLUSTER / "tiny_workflow.yaml"
-# Every stage, the model's evaluation (restore asks for a GPU too) included.
+# Every stage, the evaluation (restore, which asks for a GPU too, and calibrate) included.
 TARGETS = ("manifest", "identification", "train", "evaluation")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 SITE_VARIABLES = ("PARTITION", "ACCOUNT", "GPU_PARTITION", "GPU_FLAG", "GPU_MODEL", "JOBS", "CORES", "STATUS_COMMAND")

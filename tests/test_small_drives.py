@@ -7,6 +7,7 @@ reasons in the run's first lines and in ``results/skipped.csv``.
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pandas as pd
@@ -16,6 +17,9 @@ from spnrestore.demo import make_demo_drive
 from workflow_runner import run_snakemake
 
 pytestmark = pytest.mark.slow
+QUALITIES = ("90", "60", "30")
+#: Where a model evaluates: one model method (the drive's, trained or reused) and the calibration.
+FEW_METHODS = "evaluation={methods: [plain, li2010, drive, calibrated]}"
 
 
 def _camera(original, source, name, flats: int, naturals: int):
@@ -67,8 +71,12 @@ def test_drive_too_small_to_score_or_train_finishes(small_drive, default_run):
     assert set(notes["camera"]) == {"Flat_Only", "Dresden_Like", "Few_Shots", ""}
     assert notes["reason"].str.contains("lower spn.fingerprint_images").all()
     assert not (results / "model").exists() and not (results / "evaluation").exists()
+    assert "evaluation.methods: 'drive' left out: this drive trains no model and reuses none" in run.output
     for camera in ("Flat_Only", "Dresden_Like", "Few_Shots"):
         assert (small_drive / "Images" / "SPN" / camera / "fingerprint.npy").is_file()
+        # written with the fingerprint; the calibration itself is the evaluation's, and there is none
+        assert (small_drive / "Images" / "SPN" / camera / "calibration_set.npz").is_file()
+        assert not (small_drive / "Images" / "SPN" / camera / "calibration.json").exists()
 
 
 def test_fewer_fingerprint_images_scores_the_natural_images(small_drive, tmp_path):
@@ -85,10 +93,11 @@ def test_fewer_fingerprint_images_scores_the_natural_images(small_drive, tmp_pat
 
 def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, default_run, developed_run):
     """model.checkpoint on a drive whose every image builds a fingerprint (the default run's folder: only the
-    evaluation's jobs are added): the evaluation, results and figures are written, empty, and say why."""
+    evaluation's jobs are added): the evaluation, results and figures are written, empty, and say why. Each
+    camera is calibrated on its fingerprint's images; the one with 3 of them, too few, gets plain."""
     work, _ = default_run
     checkpoint = developed_run["results"] / "model" / "restorer.pt"
-    run = run_snakemake(work, small_drive, config=(f"model={{checkpoint: {checkpoint}}}",))
+    run = run_snakemake(work, small_drive, config=(f"model={{checkpoint: {checkpoint}}}", FEW_METHODS))
     results = work / "results"
     assert "this drive trains nothing" in run.output
     assert pd.read_csv(results / "evaluation" / "metrics.csv").empty
@@ -96,12 +105,22 @@ def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, default_r
     assert "no image was evaluated" in (results / "logs" / "evaluation.log").read_text()
     for figure in ("roc_new_drive.png", "pce_new_drive.png", "residual_crops.png"):
         assert (results / "evaluation" / "plots" / figure).stat().st_size > 0
+    calibrations = {camera: json.loads((small_drive / "Images" / "SPN" / camera / "calibration.json").read_text())
+                    for camera in ("Flat_Only", "Dresden_Like", "Few_Shots")}
+    assert {camera: c["images"] for camera, c in calibrations.items()} == {
+        "Flat_Only": 6, "Dresden_Like": 12, "Few_Shots": 3}
+    for calibration in calibrations.values():
+        assert sorted(calibration["qualities"]) == sorted(QUALITIES)
+        assert {e["chosen"] for e in calibration["qualities"].values()} <= {"plain", "li2010", "drive"}
+    few = calibrations["Few_Shots"]
+    assert few["usable"] is None and few["note"].startswith("too few known images to calibrate (3, need 6)")
+    assert {e["chosen"] for e in few["qualities"].values()} == {"plain"}
 
 
 TINY_TRAIN = ("train={settings: {steps: 4, batch_size: 4, checkpoint_every: 2, num_workers: 0, progress: false, "
               "model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}, "
               "discriminator: {width: 8, layers: 2}, val_images_per_camera: 1, val_image_crop: 256}}",
-              "dataset={patch: 64, stride: 256, max_patches_per_image: 8}")
+              "dataset={patch: 64, stride: 256, max_patches_per_image: 8}", FEW_METHODS)
 
 
 def test_a_first_try_with_two_real_cameras_of_three_photos(samples, tmp_path):
@@ -128,6 +147,9 @@ def test_a_first_try_with_two_real_cameras_of_three_photos(samples, tmp_path):
     results = work / "results"
     if (results / "model" / "restorer.pt").exists():  # the split gave at least two training images
         assert (results / "evaluation" / "metrics.csv").is_file() and (results / "evaluation" / "results.md").is_file()
+        for camera in ("Blackmagic_4K", "Canon_6D"):
+            calibration = json.loads((tmp_path / "drive" / "Images" / "SPN" / camera / "calibration.json").read_text())
+            assert sorted(calibration["qualities"]) == sorted(QUALITIES)
 
 
 def test_a_target_named_relative_to_the_working_folder(small_drive, tmp_path):

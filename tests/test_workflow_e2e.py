@@ -8,6 +8,7 @@ import pytest
 from conftest import sha256_tree
 from spnrestore.stages.develop import read_develop_table
 from spnrestore.demo import make_demo_drive
+from spnrestore.methods.calibration import CalibrationSet
 from workflow_runner import pending_by_rule, run_snakemake
 
 pytestmark = pytest.mark.slow
@@ -33,8 +34,10 @@ def finished_run(tmp_path_factory):
 
 
 def test_every_jpeg_exists_and_no_residual_is_stored(finished_run):
-    """By default (storage.keep_residuals false, camera-term target) the drive receives the JPEGs and the
-    fingerprints only: every residual is computed where it is scored."""
+    """By default (storage.keep_residuals false, camera-term target) the drive receives the JPEGs, the
+    fingerprints and their calibration sets (the known images' leave-one-out fingerprints, written with the
+    fingerprint) only: every residual is computed where it is scored. (No evaluation is asked for here, so no
+    calibration.json: that is the rule calibrate's, tests/test_workflow_full.py.)"""
     drive, work = finished_run["drive"], finished_run["work"]
     manifest = read_develop_table(work / "results" / "manifest.csv")
     ok = manifest[manifest["status"] == "ok"]
@@ -45,7 +48,17 @@ def test_every_jpeg_exists_and_no_residual_is_stored(finished_run):
             assert jpeg.stat().st_size > 1000, jpeg
     spn = sorted(p.relative_to(drive / "Images" / "SPN").as_posix() for p in (drive / "Images" / "SPN").rglob("*")
                  if p.is_file())
-    assert spn == [f"{camera}/fingerprint.npy" for camera in sorted(set(ok["camera"]))]
+    assert spn == [f"{camera}/{name}" for camera in sorted(set(ok["camera"]))
+                   for name in ("calibration_set.npz", "fingerprint.npy")]
+    # each calibration set holds the camera's usable fingerprint images (fewer than calibration.min_images
+    # natural ones: all of them; the camera with empty.DNG among its 4 has 3)
+    known = ok[ok["role"] == "fingerprint"]
+    for camera in sorted(set(ok["camera"])):
+        cset = CalibrationSet.load(drive / "Images" / "SPN" / camera / "calibration_set.npz")
+        assert cset.camera == camera
+        assert sorted(cset.images) == sorted(known.loc[known["camera"] == camera, "image"])
+        assert cset.loo.shape[0] == cset.pixels.shape[0] == len(cset.images) >= 3
+        assert cset.pixels.shape[1:] == (*cset.loo.shape[1:], 3)
     scores = pd.read_csv(work / "results" / "spn" / "scores.csv", keep_default_na=False)
     scored = ok[~ok["role"].isin(["fingerprint"])]
     assert len(scores) == len(scored) * (1 + len(QUALITIES)) * ok["camera"].nunique()

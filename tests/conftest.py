@@ -38,6 +38,8 @@ def sha256_tree(root: Path) -> dict[str, str]:
 TINY = (
     "spn={fingerprint_images: 8}",
     "batches_per_camera=2",
+    # one model method (the drive's) beside the ones that need none: the full run covers the default methods
+    "evaluation={methods: [plain, li2010, drive, calibrated]}",
     "dataset={fractions: {train: 0.5, val: 0.2, test: 0.3}, patch: 64, stride: 64, max_patches_per_image: 4}",
     "train={settings: {steps: 6, batch_size: 8, checkpoint_every: 3, num_workers: 0, progress: false, "
     "model: {width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16}, "

@@ -309,7 +309,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
         if cal is not None and not usable_fingerprint(cal):
             warn(f"fingerprint {camera!r} is unusable (its own images score a median PCE of "
                  f"{cal.get('original_median_pce')} against it): it is scored, but no decision names it")
-    context = MethodContext(args.sigma, None, _device(args.device))
+    # --checkpoint also stands for the model a workflow's calibration calls 'drive' (the drive's restorer.pt)
+    context = MethodContext(args.sigma, checkpoint if model and model != "shipped" else None, _device(args.device))
     threshold = args.threshold if args.threshold is not None else decision_threshold(None, _first_restorer(methods, context))
     qualities = {path: image_quality(path, args.quality, required=False) for path in images}
     width = max(len(p.name) for p in images)
@@ -349,7 +350,14 @@ def cmd_identify(args: argparse.Namespace) -> int:
                      "pass --quality Q for an image that was a JPEG)")
                 continue
             else:
-                found = compute_residual(method, rgb, residual, quality, context)
+                try:
+                    found = compute_residual(method, rgb, residual, quality, context)
+                except SpnRestoreError as exc:
+                    if method.name in methods:  # asked for: the error stands
+                        raise
+                    warn(f"a calibration chose method {method.name}, which cannot be computed here ({exc}); pass "
+                         "--checkpoint with the drive's model (results/model/restorer.pt): plain is used instead")
+                    continue
             scores[method.name] = score_residual(found, rgb, usable, name=str(path), log=None)
         if CALIBRATED_NAME in methods:
             picked = []

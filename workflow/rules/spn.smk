@@ -67,7 +67,9 @@ rule calibrate:
     conda:
         "../../envs/spnrestore.yaml"
     threads: 1
+    # the models of the model methods run here too: the jobs take turns on a GPU as restore's do
     resources:
+        gpu=1,
         mem_mb=4000,
         runtime=120,
     params:

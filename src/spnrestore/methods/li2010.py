@@ -57,6 +57,8 @@ import pywt
 
 from spnrestore.spn.wavelet_denoise import LEVELS, WAVELET
 
+from .registry import COMPUTED, Method, in_plain_units, register, residual_std
+
 __all__ = ["li2010_residual", "li2010_model", "DEFAULT_ALPHA", "MODELS"]
 
 #: Li's default for Model 3 (the issue: "alpha = 6 by default").
@@ -88,7 +90,7 @@ def li2010_residual(plain: np.ndarray, alpha: float = DEFAULT_ALPHA, *, model: s
     alpha = _check_alpha(alpha)
     model = _check_model(model)
     x = _as_residual(plain, "li2010_residual")
-    std_in = _std(x)
+    std_in = residual_std(x)
     if not np.isfinite(std_in):
         raise ValueError("li2010_residual: the residual has NaN or infinite values")
     if std_in == 0.0:
@@ -115,7 +117,7 @@ def li2010_residual(plain: np.ndarray, alpha: float = DEFAULT_ALPHA, *, model: s
             np.multiply(out, np.sign(a), out=a)
 
     out = pywt.waverec2(coeffs, wavelet, mode="symmetric")[: x.shape[0], : x.shape[1]]
-    return _rescale(out, std_in)
+    return in_plain_units(out, std_in)
 
 
 def _magnitude(mag: np.ndarray, alpha: float, model: str) -> np.ndarray:
@@ -159,27 +161,6 @@ def _as_residual(plain, who: str) -> np.ndarray:
         raise ValueError(f"{who}: expected a real-valued residual, got dtype {x.dtype}")
     return np.ascontiguousarray(x, dtype=np.float32)
 
-
-def _std(x: np.ndarray) -> float:
-    """Standard deviation, two-pass with float64 accumulation (a float32 temporary, no float64 copy)."""
-    mean = float(x.sum(dtype=np.float64)) / x.size
-    if not np.isfinite(mean):
-        return float("nan")
-    d = x - np.float32(mean)
-    return float(np.sqrt(np.einsum("ij,ij->", d, d, dtype=np.float64) / x.size))
-
-
-def _rescale(out: np.ndarray, std_in: float) -> np.ndarray:
-    """``out`` as float32 with standard deviation ``std_in`` (zeros where ``out`` is constant)."""
-    out = np.ascontiguousarray(out, dtype=np.float32)
-    std_out = _std(out)
-    if not (np.isfinite(std_out) and std_out > 0.0):
-        return np.zeros(out.shape, np.float32)
-    out *= np.float32(std_in / std_out)
-    return out
-
-
-from .registry import COMPUTED, Method, register  # noqa: E402  (the registration of the method)
 
 LI2010 = register(Method(
     "li2010", f"Li 2010 enhanced SPN (wavelet coefficients normalised, attenuation model 3, alpha = {DEFAULT_ALPHA:g})",

@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft
 
+from .registry import COMPUTED, Method, in_plain_units, register, residual_std
+
 __all__ = ["phase_residual", "whiten_spectrum"]
 
 
@@ -52,36 +54,15 @@ def phase_residual(plain: np.ndarray) -> np.ndarray:
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"phase_residual: expected a real-valued residual, got dtype {x.dtype}")
     x = np.ascontiguousarray(x, dtype=np.float32)
-    std_in = _std(x)
+    std_in = residual_std(x)
     if not np.isfinite(std_in):
         raise ValueError("phase_residual: the residual has NaN or infinite values")
     if std_in == 0.0:
         return np.zeros(x.shape, np.float32)
     spectrum = whiten_spectrum(scipy.fft.rfft2(x))
     out = scipy.fft.irfft2(spectrum, s=x.shape, overwrite_x=True)
-    return _rescale(out, std_in)
+    return in_plain_units(out, std_in)
 
-
-def _std(x: np.ndarray) -> float:
-    """Standard deviation, two-pass with float64 accumulation (a float32 temporary, no float64 copy)."""
-    mean = float(x.sum(dtype=np.float64)) / x.size
-    if not np.isfinite(mean):
-        return float("nan")
-    d = x - np.float32(mean)
-    return float(np.sqrt(np.einsum("ij,ij->", d, d, dtype=np.float64) / x.size))
-
-
-def _rescale(out: np.ndarray, std_in: float) -> np.ndarray:
-    """``out`` as float32 with standard deviation ``std_in`` (zeros where ``out`` is constant)."""
-    out = np.ascontiguousarray(out, dtype=np.float32)
-    std_out = _std(out)
-    if not (np.isfinite(std_out) and std_out > 0.0):
-        return np.zeros(out.shape, np.float32)
-    out *= np.float32(std_in / std_out)
-    return out
-
-
-from .registry import COMPUTED, Method, register  # noqa: E402  (the registration of the method)
 
 PHASE = register(Method(
     "phase", "Kang et al. 2012 phase-only whitening of the query residual", COMPUTED,

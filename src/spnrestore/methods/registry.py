@@ -140,6 +140,26 @@ class MethodContext:
         return self._restorers[path]
 
 
+def residual_std(x: np.ndarray) -> float:
+    """Standard deviation of a float32 residual, two-pass with float64 accumulation (no float64 copy)."""
+    mean = float(x.sum(dtype=np.float64)) / x.size
+    if not np.isfinite(mean):
+        return float("nan")
+    d = x - np.float32(mean)
+    return float(np.sqrt(np.einsum("ij,ij->", d, d, dtype=np.float64) / x.size))
+
+
+def in_plain_units(out: np.ndarray, std_in: float) -> np.ndarray:
+    """A method's residual ``out`` as float32 with the plain residual's standard deviation ``std_in`` (zeros
+    where ``out`` is constant): the units every method's result is in (PCE and NCC do not see the scale)."""
+    out = np.ascontiguousarray(out, dtype=np.float32)
+    std_out = residual_std(out)
+    if not (np.isfinite(std_out) and std_out > 0.0):
+        return np.zeros(out.shape, np.float32)
+    out *= np.float32(std_in / std_out)
+    return out
+
+
 def compute_residual(method: Method, rgb: np.ndarray, plain: np.ndarray, quality: int,
                      context: MethodContext) -> np.ndarray:
     """The residual of ``method`` for one JPEG (float32 H x W, the shape of ``plain``)."""

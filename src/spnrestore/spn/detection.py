@@ -298,49 +298,14 @@ def _zero_shift_scores(spec: ResidualSpectrum, factor: np.ndarray, k: np.ndarray
     """(PCE, NCC or NaN) of the residual of ``spec`` against the term ``factor * k`` (``factor`` alone when
     ``k`` is None): float32 H x W arrays, C-contiguous. The term is formed, transformed along its rows and
     summed for the NCC block by block; a non-finite ``k`` shows as a non-finite result (checked here)."""
-    with np.errstate(invalid="ignore", over="ignore"):  # a non-finite fingerprint: reported by _finish
-        return _finish(spec, *_term_parts(spec, factor, k, with_ncc), with_ncc, name)
+    return _zero_shift_scores_many([spec], factor, k, with_ncc, name)[0]
 
 
-def _term_parts(spec, factor, k, with_ncc):
-    """(total energy * N, [Re P | Im P] @ x_phases, sum t, sum t**2, sum x * t) of the term t = factor * k."""
-    h, w = spec.shape
-    half = w // 2 + 1
-    rows = max(1, _TERM_BLOCK // w)
-    fb = np.empty((h, half), np.complex64)
-    tbuf = np.empty((rows, w), np.float32)
-    sy = syy = sxy = 0.0
-    if with_ncc:
-        t64 = np.empty(rows * w)
-        x64 = np.empty(rows * w)
-        xr = spec.residual
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        if k is None:
-            t = factor[r0:r1]
-        else:
-            t = np.multiply(factor[r0:r1], k[r0:r1], out=tbuf[: r1 - r0])
-        fb[r0:r1] = sfft.rfft(t, axis=1, workers=1)
-        if with_ncc:
-            m = (r1 - r0) * w
-            tt, xx = t64[:m], x64[:m]
-            tt[:] = t.ravel()
-            xx[:] = xr[r0:r1].ravel()
-            sy += tt.sum()
-            syy += tt @ tt
-            sxy += xx @ tt
-    fb = sfft.fft(fb, axis=0, workers=1, overwrite_x=True)
-    fb[0, 0] = 0
-    total, tx = _energy_and_x_step(spec, fb)
-    return total, tx, sy, syy, sxy
-
-
-def _zero_shift_scores_many(specs: list, factor: np.ndarray, k: np.ndarray, with_ncc: bool,
+def _zero_shift_scores_many(specs: list, factor: np.ndarray, k: np.ndarray | None, with_ncc: bool,
                             name=None) -> list[tuple[float, float]]:
-    """(PCE, NCC or NaN) of each residual of ``specs`` (all of one shape) against the one term ``factor * k``:
-    the term is formed and transformed once for all of them (one FFT of the term, not one per residual), then
-    each residual's energy, partial inverse DFT and NCC sums; the same figures as :func:`_zero_shift_scores`
-    residual by residual (the same float operations)."""
+    """(PCE, NCC or NaN) of each residual of ``specs`` (all of one shape) against the one term ``factor * k``
+    (``factor`` alone when ``k`` is None): the term is formed and transformed once for all of them (one FFT of
+    the term, not one per residual), then each residual's energy, partial inverse DFT and NCC sums."""
     h, w = specs[0].shape
     half = w // 2 + 1
     rows = max(1, _TERM_BLOCK // w)
@@ -354,7 +319,7 @@ def _zero_shift_scores_many(specs: list, factor: np.ndarray, k: np.ndarray, with
     with np.errstate(invalid="ignore", over="ignore"):  # a non-finite fingerprint: reported by _finish
         for r0 in range(0, h, rows):
             r1 = min(h, r0 + rows)
-            t = np.multiply(factor[r0:r1], k[r0:r1], out=tbuf[: r1 - r0])
+            t = factor[r0:r1] if k is None else np.multiply(factor[r0:r1], k[r0:r1], out=tbuf[: r1 - r0])
             fb[r0:r1] = sfft.rfft(t, axis=1, workers=1)
             if with_ncc:
                 m = (r1 - r0) * w

@@ -50,10 +50,14 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     OpenCV turns a TIFF by its Orientation tag all the same; originals, which may be
     tagged, are read with :func:`spnrestore.originals.load_developed` instead.
     """
-    data = np.fromfile(os.fspath(path), dtype=np.uint8)
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    return decode_rgb(np.fromfile(os.fspath(path), dtype=np.uint8), path)
+
+
+def decode_rgb(data, name: str | os.PathLike = "image") -> np.ndarray:
+    """The bytes of an image file (JPEG/PNG/TIFF 8-bit) as uint8 RGB H x W x 3, EXIF orientation ignored."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if bgr is None:
-        raise ValueError(f"{path}: cannot be decoded as an image")
+        raise ValueError(f"{name}: cannot be decoded as an image")
     return bgr[..., ::-1].copy()
 
 

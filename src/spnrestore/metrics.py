@@ -64,6 +64,13 @@ an image with no evidence before and after counts as unchanged (gain 1) rather t
 GAIN_COLUMNS = ["subset", "camera", "image", "quality", "method", "pce_plain", "pce_method", "gain", "lowered"]
 
 
+def gain_and_lowered(pce, pce_plain, rtol: float = 1e-4):
+    """A method's match PCE against plain's: ``gain`` (both floored at :data:`GAIN_FLOOR`) and ``lowered``
+    (below plain's by more than ``rtol`` relative: float noise of an identity restoration is not harm)."""
+    gain = np.maximum(pce, GAIN_FLOOR) / np.maximum(pce_plain, GAIN_FLOOR)
+    return gain, pce < pce_plain - rtol * abs(pce_plain)
+
+
 def image_gains(scores: pd.DataFrame, rtol: float = 1e-4, baseline: str | None = None) -> pd.DataFrame:
     """Per image, quality and method other than the ``baseline`` (plain; subset too where the table has one),
     the match PCE of the baseline and of the method and their ratio ``gain`` (both floored at
@@ -81,8 +88,7 @@ def image_gains(scores: pd.DataFrame, rtol: float = 1e-4, baseline: str | None =
     if wide.empty:
         return pd.DataFrame(columns=columns)
     wide = wide.drop_duplicates(keys + ["method"])
-    wide["gain"] = np.maximum(wide["pce_method"], GAIN_FLOOR) / np.maximum(wide["pce_plain"], GAIN_FLOOR)
-    wide["lowered"] = wide["pce_method"] < wide["pce_plain"] - rtol * wide["pce_plain"].abs()
+    wide["gain"], wide["lowered"] = gain_and_lowered(wide["pce_method"], wide["pce_plain"], rtol)
     order = {m: i for i, m in enumerate(method_order(wide["method"].unique()))}
     wide = wide.assign(_m=wide["method"].map(order)).sort_values([*keys[:-1], "quality", "_m"] if "quality" in keys
                                                                   else keys + ["_m"])

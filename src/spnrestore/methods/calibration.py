@@ -40,6 +40,7 @@ import numpy as np
 
 from ..atomic import write_bytes, write_text
 from ..errors import SpnRestoreError
+from ..metrics import gain_and_lowered
 from ..spn import extract_residual
 from ..spn.scoring import score_residuals
 from ..spn.fingerprint import FingerprintAccumulator, central_window, fingerprint_from_sums
@@ -52,7 +53,6 @@ CALIBRATED_METHOD = register(Method(
 #: The calibration's defaults (config section ``calibration``; the schema holds the same values).
 DEFAULTS = {"window": 1024, "min_images": 6, "max_images": 24, "min_gain": 1.1, "max_lowered": 0.1,
             "nonmatch_margin": 0.25, "usable_pce": 10.0}
-GAIN_FLOOR = 1.0
 ORIGINAL_QUALITY = "original"
 VERSION = 1
 
@@ -169,27 +169,20 @@ def other_windows(fingerprints: Mapping[str, np.ndarray], camera: str, shape) ->
     return out
 
 
-def _decode(data: bytes) -> np.ndarray:
-    import cv2
-
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def leave_one_out_scores(cset: CalibrationSet, methods: Iterable[Method], context: MethodContext,
                          others: Mapping[str, np.ndarray], qualities: Iterable[int], subsampling: str = "420",
                          log: Callable[[str], None] | None = print) -> list[dict]:
     """Rows (image, quality, method, fingerprint, pce, match) of every calibration image: its original's
     plain residual (quality ``original``) and, at each quality, every method's residual of its JPEG copy,
     scored against its leave-one-out fingerprint and the ``others``' windows."""
-    from ..jpeg import encode_jpeg
+    from ..jpeg import decode_rgb, encode_jpeg
 
     rows = []
     methods = [m for m in methods if m.computed]
     for i, name in enumerate(cset.images):
         prints = {cset.camera: cset.loo[i], **others}
         pixels = cset.pixels[i]
-        sources = [(ORIGINAL_QUALITY, pixels)] + [(int(q), _decode(encode_jpeg(pixels, int(q), subsampling)))
+        sources = [(ORIGINAL_QUALITY, pixels)] + [(int(q), decode_rgb(encode_jpeg(pixels, int(q), subsampling)))
                                                   for q in qualities]
         for quality, rgb in sources:
             plain = extract_residual(rgb, sigma=context.sigma, name=f"{cset.camera}/{name}")
@@ -214,9 +207,7 @@ def leave_one_out_scores(cset: CalibrationSet, methods: Iterable[Method], contex
 def _stats(frame, plain_match, threshold) -> dict:
     match = frame[frame["match"]].set_index("image")["pce"]
     miss = frame.loc[~frame["match"], "pce"].to_numpy(float)
-    base = plain_match.reindex(match.index)
-    gain = np.maximum(match, GAIN_FLOOR) / np.maximum(base, GAIN_FLOOR)
-    lowered = match < base - 1e-4 * base.abs()
+    gain, lowered = gain_and_lowered(match, plain_match.reindex(match.index))
     return {"n_images": int(len(match)), "median_pce": _num(match.median()),
             "median_gain": _num(gain.median()), "share_lowered": _num(lowered.mean()),
             "worst_gain": _num(gain.min()), "identified": _num((match > threshold).mean()),

@@ -11,26 +11,52 @@ real cameras vary:
 * development: bilinear or edge-aware demosaicing, in-camera denoising (none, Gaussian blend or an
   edge-preserving bilateral filter, which keeps less PRNU in flat regions), sharpening, a tone curve,
   and sometimes a resampling (phones resize their frames);
-* the camera's own JPEG (quality 80..98, 4:2:0 or 4:4:4) or none, then the workflow's JPEG at quality ``q``.
+* the camera's own JPEG (quality 80..98, 4:2:0 or 4:4:4) or none, then the workflow's JPEG at quality ``q``;
+* phone processing (:mod:`spnrestore.dataset.phone`): an example is a phone with ``phone_probability``
+  (0.6), and a phone has each of these steps with its own probability (0.5 each), in the order of an ISP:
+
+  - *burst merge* (raw): 2..8 frames, each with its own shot and read noise and its own sub-pixel camera
+    shift (up to 3 px; the PRNU stays on the sensor), aligned to the reference frame per Bayer plane and
+    merged with a robust mean (pixels far from the reference weigh less): less noise, and a PRNU term
+    attenuated and low-passed by the shifts;
+  - *lens shading* (raw): the lens dims the corners by 1/g, the ISP multiplies by g (2..4x at the farthest
+    corner), so the corners are noisier; with it, *distortion correction* (a radial ``cv2.remap`` after
+    denoising and tone mapping);
+  - *strong denoising*: non-local means or a guided filter, weights from the square-root gray image;
+  - *local tone mapping*: a gain ``((blur(L) + e) / mean) ** -a``, ``a`` 0.2..0.6, of a wide blur;
+  - *sharpening with halos* (unsharp mask, sigma 2..5 px, amount 1..3), *digital zoom* (the central
+    1/1.1..1/2 scaled back, bicubic or Lanczos);
+  - the camera's JPEG with *phone quantisation tables* (:mod:`spnrestore.dataset.phone_tables`: real
+    cameras' tables, scaled to an IJG-equivalent quality 88..97 and perturbed per step; never IJG tables)
+    instead of the IJG one.
+
+  :data:`PIPELINE_KINDS` and :func:`ranges_for_kind` give validation streams of one kind each (``classic``,
+  one per step, ``phone`` with all). The phone's draws come from a generator seeded after every classic
+  draw, so with the phone probabilities at 0 the generator is the classic one bit for bit, and a kind
+  changes the processing of the same camera, scene and noise, not the camera.
 
 The target is exact: the sensor is exposed twice with the *same* photons and noise, with ``K`` and without,
 and both are developed identically; the target is the difference of the two developed gray images, in gray
 levels (0..255): the PRNU term as it appears in this photo after every in-camera step (the restorer's
 output is correlated with it, and the fingerprint of a camera is the mean of such terms over its photos).
+The phone steps whose effect depends on the image (the merge's weights, the denoiser's, the tone map's gain)
+compute it from the exposure with ``K`` and apply it to both, so the target is the PRNU term passed through
+the same operator as the photo.
 
-Pure numpy and OpenCV (no torch): the training stream (:mod:`spnrestore.model.pretrain`) computes the
+Pure numpy, OpenCV and Pillow (no torch): the training stream (:mod:`spnrestore.model.pretrain`) computes the
 JPEG's noise residual itself, in batches, with the workflow's algorithm.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
 
 from ..jpeg import encode_jpeg
 from ..spn.wavelet_denoise import GRAY_WEIGHTS
+from . import phone
 
 BAYER = {"RGGB": cv2.COLOR_BayerBG2RGB, "BGGR": cv2.COLOR_BayerRG2RGB,
          "GRBG": cv2.COLOR_BayerGB2RGB, "GBRG": cv2.COLOR_BayerGR2RGB}
@@ -59,9 +85,47 @@ class SensorRanges:
     resample_probability: float = 0.2
     camera_jpeg_probability: float = 0.7
     camera_quality: tuple[int, int] = (80, 98)
+    # phone processing (:mod:`spnrestore.dataset.phone`): an example is a phone with ``phone_probability``,
+    # and a phone has each step with its own probability (0 everywhere: the classic generator, bit for bit)
+    phone_probability: float = 0.6
+    burst_probability: float = 0.5
+    burst_frames: tuple[int, int] = (2, 8)
+    burst_shift: float = 3.0  # camera motion between frames: up to this many px in x and in y
+    phone_denoise_probability: float = 0.5
+    phone_denoise_strength: tuple[float, float] = (0.6, 1.5)
+    tonemap_probability: float = 0.5
+    tonemap_strength: tuple[float, float] = (0.2, 0.6)
+    lens_probability: float = 0.5
+    lens_shading_gain: tuple[float, float] = (2.0, 4.0)
+    distortion: tuple[float, float] = (-0.15, 0.1)
+    halo_probability: float = 0.5
+    halo_amount: tuple[float, float] = (1.0, 3.0)
+    halo_sigma: tuple[float, float] = (2.0, 5.0)
+    phone_tables_probability: float = 0.5
+    phone_quality: tuple[int, int] = (88, 97)  # the phone tables scaled to about this IJG quality
+    crop_scale_probability: float = 0.5
+    crop_scale: tuple[float, float] = (1.1, 2.0)
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @property
+    def has_phone(self) -> bool:
+        """Whether any example can be a phone (else no phone draw is made: the classic stream, bit for bit)."""
+        return self.phone_probability > 0 and any(getattr(self, f) > 0 for f in phone.STEPS.values())
+
+
+PIPELINE_KINDS = ("classic", *phone.STEPS, "phone")
+"""Validation kinds: ``classic`` (no phone step), one kind per phone step alone, ``phone`` (every step)."""
+
+
+def ranges_for_kind(kind: str, base: SensorRanges = SensorRanges()) -> SensorRanges:
+    """``base`` with the phone probabilities of pipeline ``kind`` (:data:`PIPELINE_KINDS`): 0 or 1 each."""
+    if kind not in PIPELINE_KINDS:
+        raise ValueError(f"unknown pipeline kind {kind!r}: one of {', '.join(PIPELINE_KINDS)}")
+    on = set(phone.STEPS) if kind == "phone" else {kind} & set(phone.STEPS)
+    return replace(base, phone_probability=float(kind != "classic"),
+                   **{field: float(step in on) for step, field in phone.STEPS.items()})
 
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -120,8 +184,8 @@ def dead_leaves(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return scene
 
 
-def _develop(raw: np.ndarray, cfa: str, gains: np.ndarray, steps: dict) -> np.ndarray:
-    """Developed image, float32 (H, W, 3) in 0..255 (not rounded), of raw 12-bit samples uint16 (H, W)."""
+def _develop_linear(raw: np.ndarray, cfa: str, gains: np.ndarray, steps: dict) -> np.ndarray:
+    """Demosaiced, white-balanced and (classic) denoised linear RGB float32 (H, W, 3), about 0..1."""
     code = (BAYER_EA if steps["edge_aware"] else BAYER)[cfa]
     rgb = cv2.demosaicing(raw, code).astype(np.float32) * np.float32(1.0 / WHITE)
     rgb *= gains.astype(np.float32)
@@ -129,12 +193,46 @@ def _develop(raw: np.ndarray, cfa: str, gains: np.ndarray, steps: dict) -> np.nd
         rgb += steps["denoise_amount"] * (cv2.GaussianBlur(rgb, (0, 0), steps["denoise_sigma"]) - rgb)
     elif steps["denoise"] == "bilateral":
         rgb = cv2.bilateralFilter(np.clip(rgb, 0, 1), 5, steps["bilateral_range"], steps["denoise_sigma"] * 2)
+    return rgb
+
+
+def _develop_finish(rgb: np.ndarray, steps: dict, ph: dict | None = None) -> np.ndarray:
+    """Sharpening (and the phone's halo sharpening), resampling (and the phone's digital zoom), tone curve:
+    float32 (H, W, 3) in 0..255 (not rounded)."""
+    ph = ph or {}
     if steps["sharpen"]:
         rgb += steps["sharpen"] * (rgb - cv2.GaussianBlur(rgb, (0, 0), steps["sharpen_sigma"]))
+    if "sharpen_halo" in ph:
+        rgb = phone.sharpen_halo(rgb, ph["sharpen_halo"]["amount"], ph["sharpen_halo"]["sigma"])
     if steps["resample"]:
         rgb = cv2.resize(rgb, steps["resample"], interpolation=cv2.INTER_AREA)
+    if "crop_scale" in ph:
+        rgb = phone.crop_scale(rgb, ph["crop_scale"]["factor"], ph["crop_scale"]["interpolation"])
     rgb = np.clip(rgb, 0, 1) ** np.float32(1.0 / steps["gamma"])
     return rgb * np.float32(255.0)
+
+
+def _develop(raw: np.ndarray, cfa: str, gains: np.ndarray, steps: dict) -> np.ndarray:
+    """Developed image, float32 (H, W, 3) in 0..255 (not rounded), of raw 12-bit samples uint16 (H, W)."""
+    return _develop_finish(_develop_linear(raw, cfa, gains, steps), steps)
+
+
+def _develop_phone(raws: list[np.ndarray], cfa: str, gains: np.ndarray, steps: dict, ph: dict) -> list[np.ndarray]:
+    """Both exposures developed by a phone: the classic steps, with the phone's denoiser, local tone mapping
+    and distortion correction after the classic denoising (their image-dependent weights from the photo,
+    ``raws[0]``, applied to both), its halo sharpening and digital zoom in :func:`_develop_finish`."""
+    rgbs = [_develop_linear(raw, cfa, gains, steps) for raw in raws]
+    if "denoise" in ph:
+        d = ph["denoise"]
+        rgbs = phone.denoise_pair(rgbs, d["method"], d["strength"], d["radius"])
+    if "tonemap" in ph:
+        gain = phone.tone_gain(rgbs[0], ph["tonemap"]["strength"], ph["tonemap"]["sigma"])[:, :, None]
+        rgbs = [rgb * gain for rgb in rgbs]
+    if "lens" in ph:
+        lens = ph["lens"]
+        maps = phone.distortion_maps(*rgbs[0].shape[:2], lens["k1"], lens["k2"], lens["centre"])
+        rgbs = [phone.remap(rgb, maps, lens["interpolation"]) for rgb in rgbs]
+    return [_develop_finish(rgb, steps, ph) for rgb in rgbs]
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
@@ -170,27 +268,74 @@ def synthetic_photo(rng: np.random.Generator, size: int, quality: int,
     scene = dead_leaves(rng, sensor, sensor)
     sensitivity = np.array([rng.uniform(0.4, 0.65), 1.0, rng.uniform(0.5, 0.85)], np.float32)
     colours = np.array(CFA_COLOURS[cfa]).reshape(2, 2)
-    signal = np.empty((sensor, sensor), np.float32)
-    for (dy, dx), c in np.ndenumerate(colours):
-        signal[dy::2, dx::2] = scene[dy::2, dx::2, c] * sensitivity[c]
+
+    def mosaic(rgb: np.ndarray) -> np.ndarray:
+        out = np.empty((sensor, sensor), np.float32)
+        for (dy, dx), c in np.ndenumerate(colours):
+            out[dy::2, dx::2] = rgb[dy::2, dx::2, c] * sensitivity[c]
+        return out
+
+    signal = mosaic(scene)
     luminance = float(_gray(scene[::4, ::4]).mean())
-    signal *= np.float32(0.18 * 2.0 ** rng.uniform(*r.exposure_stops) / max(luminance, 1e-6))
+    exposure = np.float32(0.18 * 2.0 ** rng.uniform(*r.exposure_stops) / max(luminance, 1e-6))
+    signal *= exposure
     iso = int(rng.choice(r.iso))
     gain = iso / 100.0 / rng.uniform(*r.full_well)  # white level per electron
     read = rng.uniform(*r.read_noise) * gain
-    exposed = signal * (1 + k)
-    noise = np.sqrt(np.maximum(exposed, 0) * gain + read * read) * rng.standard_normal(signal.shape, dtype=np.float32)
+    z = rng.standard_normal(signal.shape, dtype=np.float32)
     gains = 1.0 / sensitivity * rng.uniform(0.9, 1.1, 3)
-    developed = [_develop(np.clip(np.rint((s + noise) * WHITE), 0, WHITE).astype(np.uint16), cfa, gains, steps)
-                 for s in (exposed, signal)]
-    target = _gray(developed[0]) - _gray(developed[1])
-    pixels = np.clip(np.rint(developed[0]), 0, 255).astype(np.uint8)
-    camera_quality = None
+    camera_quality = camera_sampling = None
     if rng.random() < r.camera_jpeg_probability:
         camera_quality = int(rng.integers(r.camera_quality[0], r.camera_quality[1] + 1))
-        pixels = _decode(encode_jpeg(pixels, camera_quality, str(rng.choice(["420", "444"]))))
+        camera_sampling = str(rng.choice(["420", "444"]))
+    # the phone's draws come from their own generator, seeded after every classic draw
+    prng = np.random.default_rng(int(rng.integers(2 ** 63))) if r.has_phone else None
+    ph = phone.draw_phone(prng, r) if prng is not None else {}
+    if not ph:
+        exposed = signal * (1 + k)
+        noise = np.sqrt(np.maximum(exposed, 0) * gain + read * read) * z
+        developed = [_develop(np.clip(np.rint((s + noise) * WHITE), 0, WHITE).astype(np.uint16), cfa, gains, steps)
+                     for s in (exposed, signal)]
+    else:
+        lens = ph.get("lens")
+        shading = phone.shading_gain(sensor, sensor, lens["corner_gain"], lens["falloff"], lens["centre"]) \
+            if lens else None
+
+        def expose(light: np.ndarray, normal: np.ndarray) -> list[np.ndarray]:
+            """12-bit samples (float32) of ``light`` (the lens dims the corners), with K and without."""
+            if shading is not None:
+                light = light / shading
+            exposed = light * (1 + k)
+            noise = np.sqrt(np.maximum(exposed, 0) * gain + read * read) * normal
+            return [np.clip(np.rint((s + noise) * WHITE), 0, WHITE).astype(np.float32) for s in (exposed, light)]
+
+        raws = expose(signal, z)
+        if "burst" in ph:
+            burst = ph["burst"]
+            shifts = [(0.0, 0.0)] + [tuple(float(v) for v in prng.uniform(-burst["shift"], burst["shift"], 2))
+                                     for _ in range(burst["frames"] - 1)]
+            frames = [raws] + [expose(mosaic(phone.shift_image(scene, dx, dy)) * exposure,
+                                      prng.standard_normal(signal.shape, dtype=np.float32)) for dx, dy in shifts[1:]]
+            variance = (np.maximum(raws[0], 0) * (gain * WHITE) + (read * WHITE) ** 2).astype(np.float32)
+            raws = list(phone.burst_merge(frames, shifts, variance, burst["robustness"]))
+            burst["shifts"] = [list(d) for d in shifts]
+        if shading is not None:
+            raws = [raw * shading for raw in raws]  # the ISP's lens shading correction
+        raws = [np.clip(np.rint(raw), 0, WHITE).astype(np.uint16) for raw in raws]
+        developed = _develop_phone(raws, cfa, gains, steps, ph)
+    target = _gray(developed[0]) - _gray(developed[1])
+    pixels = np.clip(np.rint(developed[0]), 0, 255).astype(np.uint8)
+    if "phone_tables" in ph:
+        t = ph["phone_tables"]
+        luma, chroma = phone.phone_qtables(t["base"], t["quality"], t["jitter"], t["seed"])
+        t["equivalent_quality"] = phone.equivalent_quality(np.asarray(luma))
+        pixels = _decode(phone.encode_with_tables(pixels, luma, chroma, t["subsampling"]))
+        camera_quality = None
+    elif camera_quality is not None:
+        pixels = _decode(encode_jpeg(pixels, camera_quality, camera_sampling))
     pixels = np.ascontiguousarray(_decode(encode_jpeg(pixels, int(quality), "420")))
-    drawn = {**steps, "cfa": cfa, "iso": iso, "prnu_std": float(k.std()), "camera_quality": camera_quality}
+    drawn = {**steps, "cfa": cfa, "iso": iso, "prnu_std": float(k.std()), "camera_quality": camera_quality,
+             "phone": ph}
     return pixels, target.astype(np.float32), drawn
 
 

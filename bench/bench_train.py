@@ -35,7 +35,6 @@ import torch
 from spnrestore import spn
 from spnrestore.atomic import save_npy
 from spnrestore.model.checkpoint import model_payload, save_checkpoint
-from spnrestore.model.data import TrainBatches
 from spnrestore.model.networks import Generator, GeneratorConfig, count_parameters
 from spnrestore.model.device import pick_device
 from spnrestore.model.inference import load_restorer, restore_residual
@@ -89,8 +88,7 @@ def time_steps(trainer: Trainer, steps: int, warmup: int, on_gpu_batch: bool) ->
     """Run warmup + steps training steps: throughput, host time waiting for batches and, on CUDA, the
     share of wall time inside the steps on the GPU timeline (CUDA events) and executing kernels (profiler)."""
     cfg = trainer.cfg
-    sampler = TrainBatches(len(trainer.train_set), cfg["batch_size"], cfg["seed"], 0, warmup + steps)
-    it = iter(trainer.loader(trainer.train_set, sampler))
+    it = iter(trainer.source.train_batches(0, warmup + steps))  # the shards' DataLoader, as training reads them
     cuda = trainer.cuda
     fixed = None
     if on_gpu_batch:

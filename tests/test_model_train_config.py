@@ -33,8 +33,14 @@ OLD_RUNTIME_KEYS = {"device", "bf16", "channels_last", "compile", "num_workers",
 
 
 # Added since: a CPU time budget (one hour) so that a run without a GPU ends in a bounded, stated time; a start
-# from another model (init, e.g. the shipped one); the quantisation-aware input (off unless asked for).
-NEW_DEFAULTS = {"cpu_time_budget_s": 3600, "init": None, "model": {**OLD_DEFAULTS["model"], "jpeg_features": False}}
+# from another model (init, e.g. the shipped one); the quantisation-aware input (off unless asked for); the
+# synthetic-sensor stream of pretraining (ignored on a drive) and a decay that may end with the time budget
+# (off unless asked for).
+NEW_DEFAULTS = {"cpu_time_budget_s": 3600, "init": None, "model": {**OLD_DEFAULTS["model"], "jpeg_features": False},
+                "lr_decay_over": "steps",
+                "synthetic": {"patch": 128, "margin": 32, "qualities": [25, 95], "quality_step": 5,
+                              "val_qualities": [30, 60, 90], "val_examples": 768, "sigma": 5.0,
+                              "ranges": {}}}
 NEW_RUNTIME_KEYS = {"cpu_time_budget_s"}
 
 

@@ -8,16 +8,27 @@ import numpy as np
 import pytest
 import torch
 
+import pandas as pd
+import yaml
+from torch.utils.data import DataLoader
+
+from spnrestore.cli import main as cli_main
+from spnrestore.config import load_yaml
 from spnrestore.dataset.synthetic import SensorRanges, dead_leaves, example_seed, random_prnu, synthetic_photo
-from spnrestore.errors import ConfigError
+from spnrestore.errors import ConfigError, SpnRestoreError
 from spnrestore.jpeg import IJG_TABLES, ZIGZAG, encode_jpeg
 from spnrestore.model.block_filter import ZERO_BANDS, JpegFeatures, dct_matrix
-from spnrestore.model.checkpoint import load_checkpoint
+from spnrestore.model.checkpoint import load_checkpoint, load_generator
 from spnrestore.model.inference import load_restorer, restore_residual
+from spnrestore.model.losses import ncc as ncc_torch
 from spnrestore.model.networks import Generator, GeneratorConfig
-from spnrestore.model.pretrain import pretrain, settings_from
+from spnrestore.model.pretrain import MODEL_FILE, pretrain
 from spnrestore.model.pretrained import pretrained_checkpoint, resolve_checkpoint
+from spnrestore.model.sources import SyntheticBatches, SyntheticSource, sensor_ranges
+from spnrestore.model.train import TRAIN_COLUMNS, VAL_COLUMNS, Trainer
+from spnrestore.model.train_config import parse_assignment, resolve_config, with_overrides
 from spnrestore.spn import extract_residual, residual_settings
+from spnrestore.spn.torch_residual import TorchResidual
 
 
 def ncc(a: np.ndarray, b: np.ndarray) -> float:
@@ -115,28 +126,201 @@ def test_quantisation_aware_generator_starts_as_its_filter_and_loads_old_configs
 
 
 # ------------------------------------------------------------------------------------------- pretraining
-def test_settings_are_checked():
-    with pytest.raises(ConfigError, match="unknown key"):
-        settings_from({"stepz": 3}, name="p.yaml")
-    with pytest.raises(ConfigError, match="ranges"):
-        settings_from({"ranges": {"iso_max": 3}}, name="p.yaml")
-    with pytest.raises(ConfigError, match="variants.bad name"):
-        settings_from({"variants": {"bad name": {"model": {}}}}, name="p.yaml")
-    s = settings_from({"qualities": [30, 90], "ranges": {"iso": [100, 200]}})
-    assert s.qualities == (30, 90) and s.ranges.iso == (100, 200)
+# Tiny runs on the synthetic stream, bounded by steps only (no time budget): their outcome is a function of the
+# settings and the steps, whatever the machine's speed or load.
+TINY = {"synthetic": {"patch": 64, "margin": 32, "val_examples": 12}, "steps": 3, "batch_size": 4,
+        "filter_examples": 48, "val_every": 3, "checkpoint_every": 3, "num_workers": 0, "warmup_steps": 1,
+        "threads": 1, "progress": False, "cpu_time_budget_s": None, "augment": False, "device": "cpu",
+        "loss_weights": {"corr": 1.0, "lf": 0.0, "hf": 0.0, "adv": 0.0},
+        "model": {**GeneratorConfig.tiny().as_dict(), "jpeg_features": True}}
 
 
-def test_pretrain_writes_a_loadable_restorer(tmp_path):
-    s = settings_from({"patch": 64, "margin": 32, "steps": 3, "batch_size": 4, "filter_examples": 48,
-                       "val_examples": 12, "val_every": 3, "workers": 0, "warmup_steps": 1,
-                       "variants": {"tiny": {"model": {**GeneratorConfig.tiny().as_dict(), "jpeg_features": True}}}})
-    summary = pretrain(tmp_path, s, device="cpu", log=lambda line: None)["tiny"]
-    assert summary["steps_done"] == 3 and summary["examples_seen"] == 12
-    payload = load_checkpoint(tmp_path / "tiny.pt")
-    assert payload["residual"] == residual_settings(5.0) and payload["pretrain"]["variant"] == "tiny"
-    assert [row["step"] for row in payload["history"]] == [3]
-    restorer = load_restorer(tmp_path / "tiny.pt", "cpu", residual=residual_settings(5.0))
-    assert restorer.model.config.jpeg_features
+def quiet(message: str) -> None:
+    pass
+
+
+def test_settings_are_checked_by_the_one_schema():
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) synthetic\.stepz; allowed under synthetic: .*patch"):
+        resolve_config({"synthetic": {"stepz": 3}})
+    with pytest.raises(ConfigError, match=r"synthetic\.patch = 60"):
+        resolve_config({"synthetic": {"patch": 60}})
+    with pytest.raises(ConfigError, match=r"synthetic\.ranges\.iso = 'many'"):
+        resolve_config({"synthetic": {"ranges": {"iso": "many"}}})
+    # the generator owns the names of its ranges: one it lacks is refused, named, when the stream is made
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) synthetic\.ranges\.iso_max; allowed under "
+                                          r"synthetic\.ranges \(spnrestore\.dataset\.synthetic\.SensorRanges\): .*iso"):
+        SyntheticSource(resolve_config({"synthetic": {"ranges": {"iso_max": 3}}}))
+    with pytest.raises(ConfigError, match=r"synthetic\.qualities = \[90, 30\]"):
+        SyntheticSource(resolve_config({"synthetic": {"qualities": [90, 30]}}))
+    cfg = resolve_config({"synthetic": {"qualities": [30, 90], "ranges": {"iso": [100, 200]}}})
+    assert cfg["synthetic"]["qualities"] == [30, 90] and sensor_ranges(cfg["synthetic"]["ranges"]).iso == (100, 200)
+    assert sensor_ranges(cfg["synthetic"]["ranges"]).prnu_strength == SensorRanges().prnu_strength  # not given: default
+
+
+def test_the_classic_recipe_is_a_training_config(project_root):
+    """config/pretrain-classic.yaml is the first shipped model's run (classic.pt, made by the former loop)."""
+    cfg = resolve_config(load_yaml(project_root / "config" / "pretrain-classic.yaml"))
+    shipped = load_checkpoint(resolve_checkpoint("pretrained-classic"))
+    assert cfg["model"] == shipped["model_config"]
+    old = shipped["pretrain"]  # the settings the classic run recorded (its own loop, now gone)
+    assert {k: cfg["synthetic"][k] for k in ("patch", "margin", "qualities", "quality_step", "sigma", "val_examples")} == \
+        {k: old[k] for k in ("patch", "margin", "qualities", "quality_step", "sigma", "val_examples")}
+    assert (cfg["seed"], cfg["steps"], cfg["time_budget_s"], cfg["batch_size"], cfg["lr"], cfg["warmup_steps"],
+            cfg["filter_examples"], cfg["val_every"], cfg["num_workers"]) == \
+        (old["seed"], old["steps"], old["time_budget_s"], old["batch_size"], old["lr"], old["warmup_steps"],
+         old["filter_examples"], old["val_every"], old["workers"])
+    ranges = sensor_ranges(cfg["synthetic"]["ranges"]).as_dict()
+    assert {k: ranges[k] for k in old["ranges"]} == old["ranges"]  # the shipped run's generator's draws
+    # the former loop's fixed choices, now settings
+    assert (cfg["betas"], cfg["weight_decay"], cfg["grad_clip"], cfg["min_lr_fraction"], cfg["lr_decay_over"],
+            cfg["discriminator"], cfg["augment"]) == ([0.9, 0.99], 0.01, 1.0, 0.1, "budget", {"width": 32, "layers": 3}, False)
+    assert cfg["loss_weights"] == {"corr": 1.0, "lf": 0.0, "hf": 0.0, "adv": 0.0}
+
+
+def test_overrides_set_dotted_keys():
+    given = {"model": {"width": 16, "depth": 2}, "lr": 1e-3}
+    out = with_overrides(given, [parse_assignment("model.width=8"), parse_assignment("lr=2e-4"),
+                                 parse_assignment("synthetic.ranges.iso=[100, 200]")])
+    assert out == {"model": {"width": 8, "depth": 2}, "lr": 2e-4, "synthetic": {"ranges": {"iso": [100, 200]}}}
+    assert given["model"]["width"] == 16  # the settings read are not changed
+    with pytest.raises(ConfigError, match="--set 'lr': give KEY=VALUE"):
+        parse_assignment("lr")
+
+
+def test_the_stream_is_a_function_of_seed_and_step_whatever_the_workers():
+    """Batch b of stream 0 is examples b x B .. (b + 1) x B - 1, however many processes make them; a resumed run
+    (start > 0) gets the batches an uninterrupted one gets."""
+    s = resolve_config({"synthetic": {"patch": 16, "margin": 0}})["synthetic"]
+
+    def batches(workers, start, stop):
+        data = SyntheticBatches(s, 0, SensorRanges(), 0, 3, start, stop)
+        loader = DataLoader(data, batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None,
+                            multiprocessing_context="spawn" if workers else None)
+        return [b for b in loader]
+
+    one, two, later = batches(0, 0, 4), batches(2, 0, 4), batches(2, 1, 4)
+    for x, y in zip(one, two):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    for x, y in zip(one[1:], later):
+        assert all(torch.equal(x[k], y[k]) for k in x)
+    rng = example_seed(0, 0, 4)  # example 4: its quality (25, 30, ..., 95) drawn first, then its photo
+    q = 25 + 5 * int(rng.integers(0, 15))
+    rgb, target, _ = synthetic_photo(rng, 16, q)
+    assert int(one[1]["quality"][1]) == q
+    assert np.array_equal(one[1]["rgb"][1].numpy(), rgb) and np.array_equal(one[1]["target"][1].numpy(), target)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain")
+    calls = []
+    original = Trainer.train_step
+
+    def counted(self, batch, step):
+        calls.append((type(self.source).__name__, step))
+        return original(self, batch, step)
+
+    Trainer.train_step = counted
+    try:
+        metrics = pretrain(out, TINY, log=quiet)
+    finally:
+        Trainer.train_step = original
+    return out, metrics, calls
+
+
+def test_pretrain_writes_a_loadable_restorer(tiny_run):
+    out, metrics, _ = tiny_run
+    assert metrics["steps_done"] == 3 and metrics["examples_seen"] == 12 and metrics["stopped_by"] == "steps"
+    path = out / MODEL_FILE
+    payload = load_checkpoint(path)
+    assert payload["residual"] == residual_settings(5.0)
+    assert payload["pretrain"]["patch"] == 64 and payload["pretrain"]["seed"] == 0
+    assert payload["pretrain"]["ranges"] == SensorRanges().as_dict()  # every value used, defaults included
+    assert payload["train_config"]["synthetic"]["val_examples"] == 12 and len(payload["generator_sha256"]) == 64
+    assert payload["metrics"]["selected_step"] in (0, 3)
+    restorer = load_restorer(resolve_checkpoint(str(path)), "cpu", residual=residual_settings(5.0))
+    assert restorer.model.config.jpeg_features and restorer.model.block_filter is not None
+    assert {p.name for p in out.iterdir()} >= {MODEL_FILE, "last.pt", "best.pt", "train_log.csv", "val_log.csv"}
+
+
+def test_pretraining_and_drive_training_are_one_engine(tiny_run):
+    """Every step of pretraining is Trainer.train_step on the synthetic source; its logs have the drive's columns;
+    validation starts at step 0 (the block filter alone) and selects on the mean NCC with the exact target."""
+    out, metrics, calls = tiny_run
+    assert calls == [("SyntheticSource", 0), ("SyntheticSource", 1), ("SyntheticSource", 2)]
+    log, val = pd.read_csv(out / "train_log.csv"), pd.read_csv(out / "val_log.csv")
+    assert list(log.columns) == TRAIN_COLUMNS and log["step"].tolist() == [1, 2, 3]
+    assert set(VAL_COLUMNS) <= set(val.columns) and val["step"].tolist() == [0, 3]
+    assert {"ncc_restored_q30", "ncc_restored_q60", "ncc_restored_q90"} <= set(val.columns)
+    best = val.loc[val["ncc_restored"].idxmax(), "step"]
+    assert metrics["selected_step"] == best  # the non-match columns are logged, not used
+    if best == 0:
+        assert metrics["selected"].startswith("the block filter alone (no later step beat its mean NCC")
+
+
+def test_pretraining_resumes_as_if_never_interrupted(tiny_run, tmp_path):
+    out, _, _ = tiny_run
+    cfg = dict(TINY, checkpoint_every=1)
+
+    class Killed(Exception):
+        pass
+
+    def kill(message):
+        if message == "checkpoint saved at step 2":
+            raise Killed
+
+    with pytest.raises(Killed):
+        pretrain(tmp_path, cfg, log=kill)
+    other = with_overrides(cfg, [("synthetic.ranges.iso", [100])])  # another stream: refused
+    with pytest.raises(SpnRestoreError, match=r"cannot resume: training config differs \(synthetic: "):
+        pretrain(tmp_path, other, log=quiet)
+    messages = []
+    pretrain(tmp_path, cfg, log=messages.append)
+    assert "resuming from" in " ".join(messages) and "at step 2 of 3" in " ".join(messages)
+    a, b = load_checkpoint(out / "last.pt"), load_checkpoint(tmp_path / "last.pt")
+    assert a["step"] == b["step"] == 3
+    for key in a["model_state"]:
+        torch.testing.assert_close(a["model_state"][key], b["model_state"][key], rtol=1e-5, atol=1e-6)
+    assert pd.read_csv(tmp_path / "train_log.csv")["step"].tolist() == [1, 2, 3]
+
+
+def test_init_from_the_shipped_model_is_step_0_on_synthetic_sensors(tmp_path):
+    """init: pretrained on the synthetic source: the step-0 validation is the shipped model's mean NCC with the
+    exact targets of the validation sensors, measured here independently of the engine."""
+    shipped, _ = load_generator(pretrained_checkpoint())
+    cfg = dict(TINY, model=shipped.config.as_dict(), init="pretrained", steps=1, val_every=1, checkpoint_every=1)
+    messages = []
+    pretrain(tmp_path, cfg, log=messages.append)
+    assert any(m.startswith("starting from pretrained") for m in messages)
+    step0 = pd.read_csv(tmp_path / "val_log.csv").iloc[0]
+    assert step0["step"] == 0
+    residual = TorchResidual("cpu", sigma=5.0)
+    scores, plain = [], []
+    for i in range(12):
+        q = (30, 60, 90)[i % 3]
+        pixels, target, _ = synthetic_photo(example_seed(0, 1, i), 128, q)
+        w = residual(torch.from_numpy(pixels)[None])[0, 32:96, 32:96]
+        rgb = torch.from_numpy(pixels[32:96, 32:96]).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            out = shipped(rgb, w[None, None].float(), torch.tensor([q]))
+        t = torch.from_numpy(target[32:96, 32:96])[None, None]
+        scores.append(float(ncc_torch(out, t)))
+        plain.append(float(ncc_torch(w[None, None], t)))
+    assert step0["ncc_restored"] == pytest.approx(np.mean(scores), abs=1e-5)
+    assert step0["ncc_plain"] == pytest.approx(np.mean(plain), abs=1e-5)
+    model = load_generator(tmp_path / MODEL_FILE)[0]
+    assert torch.equal(model.block_filter.weights, shipped.block_filter.weights)
+
+
+def test_the_command_line_runs_a_settings_file_with_overrides(tmp_path):
+    settings = tmp_path / "p.yaml"
+    settings.write_text(yaml.safe_dump({**TINY, "steps": 50}))
+    assert cli_main(["pretrain", "--settings", str(settings), "-o", str(tmp_path / "out"), "--steps", "2",
+                     "--workers", "0", "--device", "cpu", "--set", "synthetic.val_examples=6"]) == 0
+    payload = load_checkpoint(tmp_path / "out" / MODEL_FILE)
+    assert payload["metrics"]["steps_done"] == 2 and payload["train_config"]["synthetic"]["val_examples"] == 6
+    assert cli_main(["pretrain", "--settings", str(settings), "-o", str(tmp_path / "o2"),
+                     "--set", "synthetic.stepz=1"]) == 2
 
 
 # ------------------------------------------------------------------------------------------- the shipped model

@@ -80,7 +80,7 @@ def test_slurm_profile_sizes_existing_rules(monkeypatch):
     assert "develop" in sized and sized <= set(workflow_rules()), sorted(sized - set(workflow_rules()))
 
 
-def test_slurm_profile_site_settings_from_environment(monkeypatch):
+def test_slurm_profile_takes_site_settings_of_the_environment(monkeypatch):
     profile = parse_profile(monkeypatch, partition="cpu-short", account="all", jobs="7", cores="2",
                             status_command="sacct", gpu_flag="gres", gpu_model="a100", gpu_partition="gpu")
     assert profile["jobs"] == "7" and profile["cores"] == "2" and profile["slurm-status-command"] == "sacct"

@@ -19,7 +19,7 @@ Sub-commands (``spnrestore <command> --help`` for each):
 * ``restore IMAGE... -o DIR`` — restored residuals ``DIR/<stem>.npy`` (+
   ``.png`` preview), by the shipped model or ``--checkpoint CKPT``;
 * ``pretrain --settings YAML -o OUT`` — the shipped model's training on
-  synthetic sensors (:mod:`spnrestore.model.pretrain`);
+  synthetic sensors (:mod:`spnrestore.model.pretrain`: the training engine on the synthetic stream);
 * ``layout SRC --by exif|pattern [REGEX] -o DRIVE/Images/Original`` — the
   drive's camera folders built from a folder of images (a public data set) by
   links or copies, with a table of what went where (:mod:`spnrestore.layout`).
@@ -399,9 +399,12 @@ def _first_restorer(methods, context):
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    """Pretrain restorers on synthetic sensors; one checkpoint per variant of the settings in OUT."""
+    """Pretrain the restorer on synthetic sensors (the training engine on the synthetic stream); OUT/restorer.pt
+    is the selected model, the work files (last.pt, logs) lie beside it."""
     from .config import load_yaml
-    from .model.pretrain import pretrain, settings_from
+    from .errors import ConfigError
+    from .model.pretrain import pretrain
+    from .model.train_config import parse_assignment, with_overrides
 
     path = Path(args.settings)
     try:
@@ -409,11 +412,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SpnRestoreError(f"{path}: cannot read the pretraining settings ({exc.strerror}); give a YAML file "
                               "(config/pretrain.yaml is the shipped model's).") from None
-    overrides = {k: v for k, v in (("steps", args.steps), ("time_budget_s", args.time_budget),
-                                   ("workers", args.workers)) if v is not None}
-    settings = settings_from({**mapping, **overrides}, name=str(path))
-    pretrain(args.output, settings, None if args.device == "auto" else args.device,
-             log=lambda line: print(line, flush=True))
+    options = (("steps", args.steps), ("time_budget_s", args.time_budget), ("num_workers", args.workers),
+               ("device", args.device), ("init", args.init))
+    assignments = [parse_assignment(text) for text in args.set] + [(k, v) for k, v in options if v is not None]
+    try:
+        pretrain(args.output, with_overrides(mapping, assignments), log=lambda line: print(line, flush=True))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     return 0
 
 
@@ -638,18 +643,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", **config)
     p.set_defaults(run=cmd_restore)
 
-    p = sub.add_parser("pretrain", help="train restorers on synthetic sensors (the shipped model's command)",
+    p = sub.add_parser("pretrain", help="train the restorer on synthetic sensors (the shipped model's command)",
                        description="Train the restorer on a stream of synthetic cameras (a new sensor per example, "
-                                   "exact PRNU targets; spnrestore.dataset.synthetic) and write OUT/<variant>.pt "
-                                   "for each variant of the settings. The shipped model is made by "
+                                   "exact PRNU targets; spnrestore.dataset.synthetic) with the training engine of "
+                                   "the workflow and its settings (training_schema.yaml: the engine's keys and a "
+                                   "'synthetic' section). Writes OUT/restorer.pt, the model selected on validation, "
+                                   "and the work files (last.pt, train_log.csv, val_log.csv: a killed run resumes). "
+                                   "The shipped model is made by "
                                    "'spnrestore pretrain --settings config/pretrain.yaml -o OUT' (docs/model.md).")
     p.add_argument("--settings", default="config/pretrain.yaml", metavar="YAML",
-                   help="pretraining settings (default config/pretrain.yaml)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the checkpoints")
+                   help="training settings (default config/pretrain.yaml)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the model and the work files")
     p.add_argument("--steps", type=int, help="optimiser steps (overrides the settings)")
-    p.add_argument("--time-budget", type=_positive, metavar="S", help="stop training after S seconds")
-    p.add_argument("--workers", type=int, help="processes making examples (overrides the settings)")
-    p.add_argument("--device", **device)
+    p.add_argument("--time-budget", type=_positive, metavar="S", help="stop training after S seconds (time_budget_s)")
+    p.add_argument("--workers", type=int, help="processes making examples (num_workers)")
+    p.add_argument("--init", metavar="CHECKPOINT",
+                   help="start from this model ('pretrained': the shipped one; its model settings must match)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, VALUE in YAML, dotted KEY for a nested one (e.g. --set lr=2e-4 "
+                        "--set model.width=8 --set synthetic.ranges.iso=[100,200]); repeatable")
+    p.add_argument("--device", **dict(device, default=None))
     p.set_defaults(run=cmd_pretrain)
 
     p = sub.add_parser("layout", help="lay out a folder of images as camera folders (Dresden, VISION, EXIF)",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -138,8 +138,15 @@ class Batches:
 def data_scales(dataset: ShardDataset, prefilter: Callable | None = None, max_examples: int = 1024) -> tuple[float, float]:
     """Standard deviations of the (prefiltered) residuals and of the targets over up to ``max_examples``
     evenly spaced examples; ``prefilter(rgb01, residual, quality)`` is the generator's block filter."""
+    return batch_scales(Batches(dataset, evenly_spaced(dataset, max_examples)), prefilter, dataset.dataset_dir)
+
+
+@torch.no_grad()
+def batch_scales(batches: Iterable[dict], prefilter: Callable | None = None, where: object = "training data") -> tuple[float, float]:
+    """Standard deviations of the (prefiltered) residuals and of the targets of ``batches`` (float64 sums);
+    a constant array is an error naming ``where``."""
     sums = np.zeros((2, 3))  # per array: count, sum, sum of squares (float64)
-    for batch in Batches(dataset, evenly_spaced(dataset, max_examples)):
+    for batch in batches:
         residual = batch["residual"]
         if prefilter is not None:
             residual = prefilter(batch["rgb"].float() / 255.0, residual, batch["quality"])
@@ -147,6 +154,6 @@ def data_scales(dataset: ShardDataset, prefilter: Callable | None = None, max_ex
             sums[row] += (x.numel(), x.sum().item(), (x * x).sum().item())
     r, t = (float(np.sqrt(max(0.0, s2 / n - (s1 / n) ** 2))) for n, s1, s2 in sums)
     if not (r > 0 and t > 0):
-        raise SpnRestoreError(f"{dataset.dataset_dir}: train residuals or targets are all constant (std {r}, {t}); "
+        raise SpnRestoreError(f"{where}: train residuals or targets are all constant (std {r}, {t}); "
                               "rebuild the data set.")
     return r, t

@@ -1,6 +1,9 @@
-"""Training loop of the restoration GAN: resumable, logged, checkpointed.
+"""Training loop of the restoration GAN: resumable, logged, checkpointed; the one engine of every training.
 
-Entry point: :func:`train`. Files in ``work_dir``:
+Entry point: :func:`train`. What it trains on is a data source (:mod:`.sources`): a drive's shards
+(:class:`.sources.ShardSource`, given as the shard folder) or the synthetic-sensor stream of pretraining
+(:class:`.sources.SyntheticSource`, :mod:`.pretrain`); the networks, losses, optimisers, schedule,
+validation, selection, logs and resumption are the same for both. Files in ``work_dir``:
 
 * ``last.pt`` — full training state (generator, discriminator, optimisers, step, RNG states, validation
   history) written every ``checkpoint_every`` steps and at the end; a re-run resumes from it;
@@ -11,7 +14,8 @@ Entry point: :func:`train`. Files in ``work_dir``:
   the PCE of whole validation images (:mod:`.image_validation`); then the selection flags.
 
 The final ``out_checkpoint`` holds the selected model, its configuration, the training configuration,
-the settings of the residuals it was trained on (``residual``, when given), the data manifest hash, metrics,
+the settings of the residuals it was trained on (``residual``, when given), what identifies the data (a
+drive's manifest hash and folder; the synthetic stream's settings as ``pretrain``), metrics,
 the HF-loss kind and versions; it loads with ``weights_only=True``. The settings and their defaults:
 :mod:`.train_config`; the schedule and augmentation: :mod:`.schedule`; validation and selection:
 :mod:`.validation`.
@@ -30,23 +34,21 @@ from typing import Callable, Mapping
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..atomic import save_csv
-from ..dataset.shards import manifest_sha256
 from ..errors import ConfigError, SpnRestoreError
 from ..spn import settings_difference
 from .checkpoint import (check_residual_settings, config_difference, load_checkpoint, load_generator, model_payload,
                          save_checkpoint)
-from .data import Batches, OrderedBatches, ShardDataset, TrainBatches, data_scales, evenly_spaced
 from .device import pick_device
 from .losses import GeneratorLoss, HighFrequencyLoss, LossWeights, discriminator_loss, make_hf_loss, ncc
 from .networks import Discriminator, Generator, GeneratorConfig
-from .schedule import augmentation_generator, dihedral, lr_factor
-from .signals import Interrupted, StopSignals, worker_init
+from .schedule import augmentation_generator, cosine_factor, dihedral, lr_factor
+from .signals import Interrupted, StopSignals
+from .sources import DataSource, ShardSource
 from .train_config import resolve_config, runtime_keys
-from .validation import image_row, load_validation_images, patch_row, selection_key
+from .validation import image_row, patch_row, selection_key
 
 #: Steps timed (at most; fewer when ``log_every`` is smaller) before the log states how many steps the time
 #: budget allows.
@@ -79,35 +81,31 @@ def _duration(seconds: float) -> str:
 
 class Trainer:
     """Networks, optimisers, losses and data of one training run (resumed from ``work_dir/last.pt`` when
-    present); :func:`train` drives it, ``bench/bench_train.py`` times its :meth:`train_step`."""
+    present); :func:`train` drives it, ``bench/bench_train.py`` times its :meth:`train_step`. ``data``: a
+    :class:`.sources.DataSource`, or a drive's shard folder (:class:`.sources.ShardSource`, whose whole
+    validation images are scored against ``fingerprints``)."""
 
-    def __init__(self, dataset_dir, work_dir, cfg: dict, log: Callable[[str], None],
+    def __init__(self, data: DataSource | str | os.PathLike, work_dir, cfg: dict, log: Callable[[str], None],
                  fingerprints: Mapping[str, str | os.PathLike] | None = None, residual: Mapping | None = None):
         self.cfg, self.log = cfg, log
         self.residual = None if residual is None else dict(residual)
-        self.dataset_dir, self.work_dir = Path(dataset_dir), Path(work_dir)
+        self.source = ShardSource(data, fingerprints) if isinstance(data, (str, os.PathLike)) else data
+        self.work_dir = Path(work_dir)
         self.device = pick_device(cfg["device"], key="training config: device")
         self.cuda = self.device.type == "cuda"
         self.amp = self.cuda and cfg["bf16"]
         self.memory_format = torch.channels_last if self.cuda and cfg["channels_last"] else torch.contiguous_format
-        self.manifest_hash = manifest_sha256(self.dataset_dir)
-        self.train_set = ShardDataset(self.dataset_dir, "train")
-        self.val_set = ShardDataset(self.dataset_dir, "val")
-        self.image_val = load_validation_images(self.dataset_dir, fingerprints or {}, cfg, log,
-                                                (self.residual or {}).get("sigma"))
-        if len(self.train_set) == 0:
-            raise SpnRestoreError(
-                f"{self.dataset_dir}: the train split has no examples: no image has the role train (every image "
-                "builds a fingerprint, is held out or is in another split), or the patch rule "
-                "(dataset.patch_rule) rejected every patch of the train images. Add images to the drive, lower "
-                "spn.fingerprint_images, or lower dataset.patch or relax dataset.patch_rule; or train nothing "
-                "here and evaluate a model trained elsewhere with model.checkpoint: PATH.")
+        self.budget = time_budget(cfg, self.device)[0]
+        self.source.open(cfg, self.device, log)
+        self.val_set = self.source.val_set
+        self.image_val = self.source.image_validation((self.residual or {}).get("sigma"))
         model_cfg = GeneratorConfig(**cfg["model"])
-        if self.train_set.patch % model_cfg.factor:
+        if self.source.patch % model_cfg.factor:
             raise ConfigError(f"training config: model downsamples by {model_cfg.factor} but the patches are "
-                              f"{self.train_set.patch} px; use patches that are a multiple of {model_cfg.factor} "
+                              f"{self.source.patch} px; use patches that are a multiple of {model_cfg.factor} "
                               "or a shallower model (depth / hourglass_depth).")
-        self.steps_per_epoch = len(self.train_set) // cfg["batch_size"]
+        examples = self.source.train_examples  # None: an endless stream, no epochs
+        self.steps_per_epoch = None if examples is None else examples // cfg["batch_size"]
         self.total_steps = cfg["epochs"] * self.steps_per_epoch if cfg["epochs"] else cfg["steps"]
         self.weights = LossWeights(**cfg["loss_weights"])
         self.hf = make_hf_loss(cfg, log) if self.weights.hf else HighFrequencyLoss(None)
@@ -129,10 +127,9 @@ class Trainer:
             self._start_from(cfg["init"], model_cfg)
         elif resume is None:
             if self.G.block_filter is not None:
-                blocks = self.G.block_filter.fit(Batches(self.train_set, evenly_spaced(self.train_set,
-                                                                                       cfg["filter_examples"])))
+                blocks = self.G.block_filter.fit(self.source.filter_batches())
                 log(f"block filter fitted on {blocks} blocks per JPEG quality")
-            r, t = data_scales(self.train_set, self.G.prefilter)
+            r, t = self.source.scales(self.G.prefilter)
             self.G.residual_scale.fill_(r)
             self.G.target_scale.fill_(t)
         else:
@@ -168,7 +165,7 @@ class Trainer:
         model, payload = load_generator(path, expected_config=model_cfg)
         check_residual_settings(payload, self.residual, path)
         self.G.load_state_dict(model.state_dict())
-        _, t = data_scales(self.train_set, self.G.prefilter)
+        _, t = self.source.scales(self.G.prefilter)
         self.G.target_scale.fill_(t)
         self.log(f"starting from {init} ({path}): its block filter and weights are step 0")
 
@@ -182,8 +179,10 @@ class Trainer:
         residual = settings_difference(state.get("residual") or {}, self.residual or {})
         if residual:
             problems.append(f"the residual settings differ ({'; '.join(residual)})")
-        if state["manifest_sha256"] != self.manifest_hash:
-            problems.append("the data set changed (manifest hash)")
+        for key, value in self.source.identity().items():
+            if state.get(key) != value:
+                problems.append("the data set changed (manifest hash)" if key == "manifest_sha256" else
+                                f"the data changed ({key}: {state.get(key)} (recorded) vs {value} (now))")
         if state["hf_loss"] != self.hf_kind:
             problems.append(f"HF loss was {state['hf_loss']!r}, now {self.hf_kind!r} (VGG weights file found/missing)")
         if problems:
@@ -209,11 +208,22 @@ class Trainer:
         to = lambda t: t.contiguous(memory_format=fmt)  # noqa: E731
         return to(rgb), to(residual), to(filtered), to(target), to(other), quality
 
+    def lr_factor(self, step: int) -> float:
+        """Learning-rate multiplier at ``step``: linear warm-up, then cosine decay to ``min_lr_fraction`` over the
+        steps, or (``lr_decay_over: budget``) over the steps or the time budget, whichever ends first (progress
+        by time: the run's elapsed seconds, resumed runs included, over the budget)."""
+        cfg = self.cfg
+        warmup, floor = cfg["warmup_steps"], cfg["min_lr_fraction"]
+        if cfg["lr_decay_over"] == "budget" and self.budget is not None and step >= warmup:
+            progress = (step - warmup) / max(1, self.total_steps - warmup)
+            return cosine_factor(max(progress, self.elapsed / self.budget), floor)
+        return lr_factor(step, self.total_steps, warmup, floor)
+
     def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
         """One generator (and, once the adversarial terms are on, discriminator) update; returns detached losses."""
         cfg = self.cfg
         rgb, _, filtered, target, _, quality = self._inputs(batch, step)
-        factor = lr_factor(step, self.total_steps, cfg["warmup_steps"], cfg["min_lr_fraction"])
+        factor = self.lr_factor(step)
         for group in self.opt_g.param_groups:
             group["lr"] = cfg["lr"] * factor
         for group in self.opt_d.param_groups:
@@ -259,8 +269,7 @@ class Trainer:
             self.G.train()
 
     def _validate(self) -> dict:
-        sampler = OrderedBatches(len(self.val_set), self.cfg["batch_size"])
-        loader = self.loader(self.val_set, sampler)
+        loader = self.source.val_batches()
         parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("plain", "restored", "nm_plain", "nm_restored", "q")}
         for i, batch in enumerate(loader):
             if self.cfg["val_batches"] and i >= self.cfg["val_batches"]:
@@ -273,7 +282,7 @@ class Trainer:
                                ("nm_plain", ncc(r, other)), ("nm_restored", ncc(out, other)), ("q", quality)):
                 parts[key].append(value.float().cpu())
         v = {k: torch.cat(p).double().numpy() for k, p in parts.items()}
-        row = {"step": self.step, "epoch": self.step / self.steps_per_epoch,
+        row = {"step": self.step, "epoch": self.epoch(self.step),
                **patch_row(v, self.cfg["nonmatch_tolerance_se"])}
         if self.image_val is not None:
             row.update(image_row(self.image_val, self.G, self.device, self.cfg))
@@ -291,7 +300,8 @@ class Trainer:
         if row is None:
             return
         self.val_seconds = time.perf_counter() - start
-        row["is_best"] = self.best is None or selection_key(row) > selection_key(self.best)
+        guard = self.source.nonmatch_guard
+        row["is_best"] = self.best is None or selection_key(row, guard) > selection_key(self.best, guard)
         self.val_rows.append(row)
         save_csv(self.work_dir / "val_log.csv", pd.DataFrame(self.val_rows))
         images = (f"; images: PCE gain {row['pce_gain']:+.3f} (log2), largest non-match PCE plain "
@@ -305,18 +315,15 @@ class Trainer:
             save_checkpoint(self.work_dir / "best.pt", model_payload(self.G, **self.metadata(selected=row)))
 
     # ----------------------------------------------------------------- helpers
-    def loader(self, dataset, sampler) -> DataLoader:
-        """DataLoader of whole batches (``dataset[indices]``) in ``sampler``'s order."""
-        workers = self.cfg["num_workers"]
-        return DataLoader(dataset, batch_size=None, sampler=sampler, num_workers=workers, pin_memory=self.cuda,
-                          prefetch_factor=4 if workers else None, persistent_workers=False,
-                          worker_init_fn=worker_init if workers else None)
+    def epoch(self, step: int) -> float | None:
+        """Passes over the train split at ``step`` (None for an endless stream)."""
+        return None if self.steps_per_epoch is None else step / self.steps_per_epoch
 
     def metadata(self, **extra) -> dict:
         """Checkpoint metadata: training config, residual settings (when known), data, HF loss, versions."""
         residual = {} if self.residual is None else {"residual": copy.deepcopy(self.residual)}
-        return {"train_config": copy.deepcopy(self.cfg), **residual, "manifest_sha256": self.manifest_hash,
-                "dataset_dir": os.fspath(self.dataset_dir), "hf_loss": self.hf_kind, "seed": self.cfg["seed"],
+        return {"train_config": copy.deepcopy(self.cfg), **residual, **copy.deepcopy(self.source.identity()),
+                **copy.deepcopy(self.source.record()), "hf_loss": self.hf_kind, "seed": self.cfg["seed"],
                 "torch_version": str(torch.__version__), **extra}
 
     def save_last(self) -> None:
@@ -337,7 +344,7 @@ class TrainLog:
     the start, only the complete rows up to the resumed ``step`` are kept (a killed run may have logged
     further or left a partial line). ``clock()``: elapsed seconds of the run, resumed runs included."""
 
-    def __init__(self, path: Path, step: int, total: int, steps_per_epoch: int, batch_size: int,
+    def __init__(self, path: Path, step: int, total: int, steps_per_epoch: int | None, batch_size: int,
                  clock: Callable[[], float], progress: bool):
         if step == 0 or not path.exists():
             save_csv(path, pd.DataFrame(columns=TRAIN_COLUMNS))
@@ -363,7 +370,7 @@ class TrainLog:
         values = {k: iter(torch.stack([logs[k].float().cpu() for _, logs in self.pending if k in logs]).tolist())
                   for k in losses}
         time_s, now = round(self.clock(), 3), time.perf_counter()
-        rows = [{"step": step, "epoch": step / self.steps_per_epoch,
+        rows = [{"step": step, "epoch": None if self.steps_per_epoch is None else step / self.steps_per_epoch,
                  **{k: next(values[k]) for k in losses if k in logs}, "time_s": time_s} for step, logs in self.pending]
         pd.DataFrame(rows, columns=TRAIN_COLUMNS).to_csv(self.path, mode="a", header=False, index=False)
         last = self.pending[-1][1]
@@ -383,6 +390,13 @@ def selected_model(t: Trainer) -> str:
         return (f"the model of the last step ({t.step}): no validation split selects one" if len(t.val_set) == 0
                 else f"the model of the last step ({t.step})")
     step = t.best["step"]
+    if not getattr(getattr(t, "source", None), "nonmatch_guard", True):  # synthetic sensors: the mean NCC alone
+        if step == 0:
+            first = (f"the initial model ({t.cfg['init']}) unchanged" if t.cfg.get("init") else
+                     "the block filter alone" if t.G.block_filter is not None else "the plain residual (identity map)")
+            return f"{first} (no later step beat its mean NCC with the exact target on validation)"
+        return (f"the U-Net at step {step} of {t.step} (the best mean NCC with the exact target on validation, "
+                f"{t.best['ncc_restored']:.5f} vs {t.best['ncc_plain']:.5f} for the plain residual)")
     guard = ("widening the non-match PCE of the validation images" if "pce_gain" in t.best
              else "raising the non-match NCC of the validation patches")
     if step == 0:
@@ -422,7 +436,7 @@ def _estimate(t: Trainer, cfg: Mapping, per_step: float, budget: float | None, b
 
 
 def train(
-    dataset_dir: str | os.PathLike,
+    data: DataSource | str | os.PathLike,
     out_checkpoint: str | os.PathLike,
     work_dir: str | os.PathLike,
     cfg: Mapping | None = None,
@@ -430,7 +444,9 @@ def train(
     fingerprints: Mapping[str, str | os.PathLike] | None = None,
     residual: Mapping | None = None,
 ) -> dict:
-    """Train the restorer on the shards in ``dataset_dir`` and write the selected model to ``out_checkpoint``.
+    """Train the restorer on ``data`` and write the selected model to ``out_checkpoint``. ``data``: a drive's
+    shard folder (:class:`.sources.ShardSource`) or another :class:`.sources.DataSource` (the synthetic
+    sensors of :mod:`.pretrain`).
 
     ``cfg``: see ``training_schema.yaml`` (:mod:`.train_config`; unknown keys are an error). A run killed at
     any point resumes from ``work_dir/last.pt`` when called again with the same
@@ -462,7 +478,7 @@ def train(
     with StopSignals() as stop:
         try:
             with stop.abortable():  # nothing is written before the first step: stop at once
-                t = Trainer(dataset_dir, work_dir, cfg, log, fingerprints, residual)
+                t = Trainer(data, work_dir, cfg, log, fingerprints, residual)
         except Interrupted:
             log(f"interrupted ({stop.name}) before training started: nothing to save")
             stop.exit()
@@ -473,8 +489,8 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
     """The training loop of :func:`train` and its output."""
     work_dir = t.work_dir
     budget, budget_key = time_budget(cfg, t.device)
-    log(f"training on {t.device} ({'bf16 autocast' if t.amp else 'fp32'}): {len(t.train_set)} train / "
-        f"{len(t.val_set)} val patches, {t.total_steps} steps of {cfg['batch_size']}, HF loss {t.hf_kind}")
+    log(f"training on {t.device} ({'bf16 autocast' if t.amp else 'fp32'}): {t.source.describe()}, "
+        f"{t.total_steps} steps of {cfg['batch_size']}, HF loss {t.hf_kind}")
     spent = f"; {t.elapsed:.3g} s spent before this run" if t.step else ""
     speed = ("; the steps it reaches, and so the model selected, depend on the machine's speed and load (for a "
              "reproducible model, bound training by steps and set the budgets to null)")
@@ -490,7 +506,8 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
         what = "cpu_time_budget_s and time_budget_s are" if t.device.type == "cpu" else "time_budget_s is"
         log(f"no time budget (train.settings.{what} null): all {t.total_steps} steps run")
     stopped_by = "steps"
-    sampler = TrainBatches(len(t.train_set), cfg["batch_size"], cfg["seed"], t.step, t.total_steps)
+    first_step = t.step
+    batches = t.source.train_batches(first_step, t.total_steps)
     start = time.perf_counter()
     elapsed0, train_time0 = t.elapsed, t.train_time
     clock = lambda: elapsed0 + time.perf_counter() - start  # noqa: E731
@@ -512,12 +529,12 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
             interrupted()
 
     if len(t.val_set) == 0:
-        log(f"{t.dataset_dir}: no validation examples: nothing selects a checkpoint, the last step's model is kept; "
+        log(f"{t.source.where}: no validation examples: nothing selects a checkpoint, the last step's model is kept; "
             "give the val split a fraction (dataset.fractions) for a validated model")
         save_csv(work_dir / "val_log.csv", pd.DataFrame(columns=VAL_COLUMNS))
     if (t.step == 0 and not t.val_rows) or t.pending_validation:
         select()  # at step 0 the identity map (plain residual) is the reference every later model must beat
-    estimate_at = sampler.start + min(cfg["log_every"], ESTIMATE_AFTER_STEPS)
+    estimate_at = first_step + min(cfg["log_every"], ESTIMATE_AFTER_STEPS)
     estimated = t.step >= t.total_steps
     if budget is not None and t.elapsed >= budget and t.step < t.total_steps:
         stopped_by, estimated = "time_budget", True  # resumed after its budget was spent
@@ -526,7 +543,7 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
             select()  # the last step is validated, as when the budget runs out during a run
     else:
         step_start = time.perf_counter()
-        for batch in t.loader(t.train_set, sampler):
+        for batch in batches:
             if stop.signum is not None:  # came while the batch loaded
                 interrupted()
             logs = t.train_step(batch, t.step)
@@ -552,7 +569,7 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
                 log(f"checkpoint saved at step {t.step}")
             if not estimated and (t.step >= estimate_at or over_budget or done):
                 estimated = True
-                _estimate(t, cfg, (t.train_time - train_time0) / (t.step - sampler.start), budget, budget_key, log)
+                _estimate(t, cfg, (t.train_time - train_time0) / (t.step - first_step), budget, budget_key, log)
             if stop.signum is not None:
                 interrupted()
             if over_budget and not done:
@@ -563,12 +580,14 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
         interrupted()
     steps.close()
 
-    steps_this_run = t.step - sampler.start
+    steps_this_run = t.step - first_step
     time_this_run = t.train_time - train_time0
     selected = selected_model(t)
     metrics = {
         "steps_done": t.step, "total_steps": t.total_steps, "stopped_by": stopped_by,
         "time_budget_s": budget, "time_budget_key": budget_key, "device": str(t.device),
+        "device_name": torch.cuda.get_device_name(t.device) if t.cuda else "cpu",
+        "examples_seen": t.step * cfg["batch_size"],
         "elapsed_s": t.elapsed, "train_time_s": t.train_time,
         "patches_per_s": steps_this_run * cfg["batch_size"] / time_this_run if time_this_run > 0 else None,
         "final": t.val_rows[-1] if t.val_rows else None, "best": t.best,

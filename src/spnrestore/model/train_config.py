@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -117,3 +118,35 @@ def runtime_keys() -> frozenset[str]:
     """Keys that may change between a killed run and its resumption (``x-runtime`` in the schema): they do
     not change the training trajectory."""
     return frozenset(k for k, s in training_schema()["properties"].items() if s.get("x-runtime"))
+
+
+def parse_assignment(text: str, where: str = "--set") -> tuple[str, Any]:
+    """``KEY=VALUE`` as (``KEY``, VALUE read as YAML; ``2e-4`` is a number too): ``lr=2e-4``, ``model.width=8``,
+    ``loss_weights={corr: 1, adv: 0.01}``; anything else is a ConfigError naming ``where``."""
+    key, sep, value = str(text).partition("=")
+    if not sep or not key.strip() or not all(part.strip() for part in key.split(".")):
+        raise ConfigError(f"{where} {text!r}: give KEY=VALUE (KEY a setting, dotted for a nested one: model.width=8).")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where} {text!r}: the value is not YAML ({exc}).") from None
+    if isinstance(parsed, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", parsed.strip()):
+        parsed = float(parsed)  # 2e-4: a number (YAML 1.1 wants 2.0e-4)
+    return key.strip(), parsed
+
+
+def with_overrides(cfg: Mapping | None, assignments: list[tuple[str, Any]]) -> dict:
+    """A copy of the (unresolved) configuration ``cfg`` with each (dotted key, value) set in turn:
+    ``("model.width", 8)`` sets ``width`` in ``model`` (keeping its other keys), ``("model", {...})``
+    replaces the section. The result is validated by :func:`resolve_config` as any configuration."""
+    out = copy.deepcopy(dict(cfg or {}))
+    for key, value in assignments:
+        *parents, last = key.split(".")
+        node = out
+        for part in parents:
+            if not isinstance(node.get(part), Mapping):
+                node[part] = {}
+            node[part] = dict(node[part])
+            node = node[part]
+        node[last] = value
+    return out

@@ -67,12 +67,16 @@ def image_row(images: ImageValidation, model: Generator, device: torch.device, c
     return images.summary(scores, cfg["pce_threshold"], cfg["nonmatch_pce_margin"])
 
 
-def selection_key(row: Mapping) -> tuple:
+def selection_key(row: Mapping, nonmatch_guard: bool = True) -> tuple:
     """Order of validation rows for the best checkpoint. With whole-image validation (``pce_gain`` in the row):
     first the rows that neither raise the patches' non-match NCC nor widen the images' non-match PCE
     (:mod:`.image_validation`), by PCE gain; the others by the smaller largest non-match PCE. Without it:
     first the rows that do not raise the non-match NCC (raise <= tolerance x its standard error), by NCC
-    gain; the others by the smaller raise."""
+    gain; the others by the smaller raise. ``nonmatch_guard`` False (synthetic sensors, whose every example
+    is a new camera: :class:`.sources.SyntheticSource`): by the mean NCC with the exact target alone
+    (``ncc_restored``), the non-match fields logged but not used."""
+    if not nonmatch_guard:
+        return (True, row["ncc_restored"])
     if "pce_gain" in row:
         eligible = row["eligible"] and row["pce_eligible"]
         return (True, row["pce_gain"]) if eligible else (False, -row["pce_nonmatch_restored"])

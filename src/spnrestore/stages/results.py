@@ -145,7 +145,15 @@ def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
     summary = checkpoint_summary(payload)
     metrics = payload.get("metrics") or {}
     origin = "trained elsewhere and reused by this drive (model.checkpoint)" if reused else "trained on this drive"
-    if payload.get("pretrain"):
+    if payload.get("pretrain") and "selected" in metrics:  # the training engine on synthetic sensors
+        return [f"- checkpoint: `{checkpoint}` ({origin})",
+                f"- SHA-256: `{file_sha256(checkpoint)}`",
+                f"- training data: synthetic sensors (`spnrestore pretrain`, seed {payload['pretrain'].get('seed')}), "
+                f"{metrics.get('examples_seen')} examples of new cameras, {metrics.get('steps_done')} steps "
+                f"({metrics.get('stopped_by')}) in {metrics.get('elapsed_s', 0):.0f} s on {metrics.get('device_name')}",
+                f"- selected model: {metrics['selected']} (synthetic validation sensors)",
+                f"- residual settings it was trained with: {summary['residual']}"]
+    if payload.get("pretrain"):  # the former pretraining loop (the shipped model)
         val = metrics.get("validation") or {}
         return [f"- checkpoint: `{checkpoint}` ({origin})",
                 f"- SHA-256: `{file_sha256(checkpoint)}`",

@@ -126,6 +126,18 @@ def test_an_unusable_fingerprint_gets_plain_and_is_named():
     assert few["qualities"]["30"]["chosen"] == "plain"
 
 
+def test_a_scene_driven_fingerprint_is_unusable_and_says_why():
+    scene = [{"image": f"i{i}", "quality": "scene", "method": "plain", "fingerprint": "cam", "pce": np.nan,
+              "match": False, "ncc_smooth": 0.002, "ncc_textured": 0.02} for i in range(8)]
+    result = choose(_rows([3] * 8) + scene, "cam", [30], settings(None), 60.0, 8)
+    assert result["scene_check"] == {"ncc_smooth": 0.002, "ncc_textured": 0.02, "ratio": 0.1, "scene_driven": True}
+    assert result["usable"] is False and "scene-driven" in result["note"] and not usable(result)
+    assert result["qualities"]["30"]["chosen"] == "plain"
+    sensor = [{**r, "ncc_smooth": 0.018} for r in scene]  # the match is as strong on the smooth half: the sensor's
+    result = choose(_rows([3] * 8) + sensor, "cam", [30], settings(None), 60.0, 8)
+    assert result["scene_check"]["scene_driven"] is False and result["usable"] is True
+
+
 def test_the_chosen_method_is_that_of_the_nearest_calibrated_quality():
     cal = {"qualities": {"90": {"chosen": "plain"}, "60": {"chosen": "li2010"}, "30": {"chosen": "shipped"}}}
     assert [chosen_method(cal, q) for q in (95, 75, 70, 45, 40, 10)] == [
@@ -146,6 +158,7 @@ def test_calibrate_scores_every_method_on_the_jpeg_copies(tmp_path):
     result = calibrate(cset, [get_method(m) for m in ("plain", "li2010", "phase")], MethodContext(5.0),
                        {"cam": acc.finalize(), "other": other}, [90, 30], 60.0, {"min_images": 4}, log=None)
     assert result["usable"] is True and result["original_median_pce"] > 60
+    assert result["scene_check"]["ratio"] > 0.5 and not result["scene_check"]["scene_driven"]  # a sensor's match
     assert set(result["qualities"]) == {"90", "30"} and result["nonmatch_cameras"] == ["other"]
     for q in result["qualities"].values():
         assert set(q["methods"]) == {"plain", "li2010", "phase"} and q["chosen"] in q["methods"]

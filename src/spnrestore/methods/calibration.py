@@ -25,7 +25,11 @@ The same leave-one-out scores say whether the fingerprint identifies its own ima
 PCE of the uncompressed originals' plain residuals against their leave-one-out fingerprints must reach
 ``usable_pce`` (10 by default: a chance non-match exceeds 10 about once in 600 pairs, the tail of a
 chi-square with one degree of freedom). An unusable fingerprint gets plain at every quality and is named
-as such; no decision names it (:func:`usable`).
+as such; no decision names it (:func:`usable`). The scene check (:mod:`spnrestore.spn.scene`) says whether
+that own match is the sensor's: the originals' NCC with their leave-one-out fingerprints is measured on their
+smoother and on their more textured half; where the smooth half keeps less than half of the textured half's
+(``scene_check.ratio`` below :data:`~spnrestore.spn.scene.SCENE_RATIO`), the match is made of the scene the
+images share, and the fingerprint is unusable too, with that reason.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ from ..errors import SpnRestoreError
 from ..metrics import gain_and_lowered
 from ..spn import extract_residual
 from ..spn.scoring import score_residuals
-from ..spn.fingerprint import FingerprintAccumulator, central_window, fingerprint_from_sums
+from ..spn.fingerprint import FingerprintAccumulator, central_window, fingerprint_from_sums, fingerprint_term
+from ..spn.scene import SCENE_RATIO, smooth_half, smooth_textured_ncc
 from .registry import CALIBRATED, Method, MethodContext, compute_residual, get_method, register
 
 CALIBRATED_METHOD = register(Method(
@@ -54,6 +59,7 @@ CALIBRATED_METHOD = register(Method(
 DEFAULTS = {"window": 1024, "min_images": 6, "max_images": 24, "min_gain": 1.1, "max_lowered": 0.1,
             "nonmatch_margin": 0.25, "usable_pce": 10.0}
 ORIGINAL_QUALITY = "original"
+SCENE_CHECK = "scene"  # rows of the scene check (spn.scene): NCC on the smooth and textured halves
 VERSION = 1
 
 
@@ -199,6 +205,11 @@ def leave_one_out_scores(cset: CalibrationSet, methods: Iterable[Method], contex
             for method, found in score_residuals(residuals, rgb, prints, name, None, with_ncc=False).items():
                 rows += [{"image": name, "quality": str(quality), "method": method, "fingerprint": f["fingerprint"],
                           "pce": float(f["pce"]), "match": f["fingerprint"] == cset.camera} for f in found]
+            if quality == ORIGINAL_QUALITY:  # the scene check: where the own match lives
+                smooth, textured = smooth_textured_ncc(plain, fingerprint_term(cset.loo[i], rgb),
+                                                       smooth_half(rgb, plain))
+                rows.append({"image": name, "quality": SCENE_CHECK, "method": "plain", "fingerprint": cset.camera,
+                             "pce": np.nan, "match": False, "ncc_smooth": smooth, "ncc_textured": textured})
         if log is not None:
             log(f"calibration {cset.camera}: scored {name} ({i + 1}/{len(cset.images)})")
     return rows
@@ -216,6 +227,16 @@ def _stats(frame, plain_match, threshold) -> dict:
             "pce": {k: _num(v) for k, v in match.items()}}
 
 
+def _scene_check(rows) -> dict:
+    """Median NCC of the originals with their leave-one-out fingerprints on the smooth and the textured half
+    (:mod:`spnrestore.spn.scene`), their ratio, and whether the match is scene-driven (ratio below
+    :data:`~spnrestore.spn.scene.SCENE_RATIO` while the textured half matches)."""
+    smooth, textured = (_num(rows[c].median()) if len(rows) else None for c in ("ncc_smooth", "ncc_textured"))
+    ratio = _num(smooth / textured) if smooth is not None and textured is not None and textured > 0 else None
+    return {"ncc_smooth": smooth, "ncc_textured": textured, "ratio": ratio,
+            "scene_driven": bool(ratio is not None and ratio < SCENE_RATIO)}
+
+
 def _num(v) -> float | None:
     v = float(v)
     return None if math.isnan(v) else round(v, 6)
@@ -227,7 +248,9 @@ def choose(rows: list[dict], camera: str, qualities: Iterable[int], cfg: Mapping
     method chosen and why; whether the fingerprint is usable (see the module's docstring)."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=["image", "quality", "method", "fingerprint", "pce", "match"])
+    frame = pd.DataFrame(rows, columns=["image", "quality", "method", "fingerprint", "pce", "match", "ncc_smooth",
+                                        "ncc_textured"])
+    frame["match"] = frame["match"].astype(bool)
     out = {"camera": camera, "version": VERSION, "images": n_images, "how": how, "threshold": threshold,
            "rule": {k: cfg[k] for k in ("min_gain", "max_lowered", "nonmatch_margin", "usable_pce", "min_images")},
            "qualities": {}}
@@ -237,9 +260,20 @@ def choose(rows: list[dict], camera: str, qualities: Iterable[int], cfg: Mapping
     # None: not known (too few known images to say)
     out["usable"] = None if not enough else bool(out["original_median_pce"] is not None
                                                  and out["original_median_pce"] >= cfg["usable_pce"])
+    out["scene_check"] = _scene_check(frame[frame["quality"] == SCENE_CHECK])
+    scene_driven = bool(out["usable"] and out["scene_check"]["scene_driven"])
+    if scene_driven:
+        out["usable"] = False
     if not enough:
         out["note"] = (f"too few known images to calibrate ({n_images}, need {cfg['min_images']}): plain at every "
                        "quality; whether the fingerprint identifies its own images is not known")
+    elif scene_driven:
+        sc = out["scene_check"]
+        out["note"] = (f"fingerprint unusable: its match with its own images is scene-driven (NCC {sc['ncc_smooth']:.4f} "
+                       f"on their smooth half against {sc['ncc_textured']:.4f} on their textured half, ratio "
+                       f"{sc['ratio']:.2f} < {SCENE_RATIO:g}: the fingerprint holds the scene its images share); "
+                       "plain at every quality, and no decision names this camera. Build it from flat fields or "
+                       "varied scenes")
     elif not out["usable"]:
         out["note"] = (f"fingerprint unusable: its own images score a median PCE of {out['original_median_pce']:.1f} "
                        f"against it (leave-one-out, uncompressed), below {cfg['usable_pce']:g}; plain at every "

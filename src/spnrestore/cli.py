@@ -307,8 +307,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
     methods = {m.name: m for m in map(get_method, names)}
     for camera, cal in calibrations.items():
         if cal is not None and not usable_fingerprint(cal):
-            warn(f"fingerprint {camera!r} is unusable (its own images score a median PCE of "
-                 f"{cal.get('original_median_pce')} against it): it is scored, but no decision names it")
+            why = str(cal.get("note") or "its own images do not match it").removeprefix("fingerprint unusable: ")
+            warn(f"fingerprint {camera!r} is unusable ({why}): it is scored, but no decision names it")
     # --checkpoint also stands for the model a workflow's calibration calls 'drive' (the drive's restorer.pt)
     context = MethodContext(args.sigma, checkpoint if model and model != "shipped" else None, _device(args.device))
     threshold = args.threshold if args.threshold is not None else decision_threshold(None, _first_restorer(methods, context))

@@ -141,8 +141,8 @@ def headline_html(metrics: pd.DataFrame, threshold: float, gains: pd.DataFrame |
 
 
 def calibration_html(calibrations: Mapping[str, Mapping | None]) -> str:
-    """Per camera: the method its calibration chose at each quality, on how many known images, and whether
-    its fingerprint identifies its own images (unusable ones named)."""
+    """Per camera: the method its calibration chose at each quality, on how many known images, whether its
+    fingerprint identifies its own images (unusable ones named) and its scene check (spn.scene)."""
     rows = []
     for camera, cal in sorted(calibrations.items()):
         if not cal:
@@ -151,9 +151,11 @@ def calibration_html(calibrations: Mapping[str, Mapping | None]) -> str:
             continue
         usable = {True: "usable", False: "UNUSABLE", None: "not known"}[cal.get("usable")]
         median = cal.get("original_median_pce")
+        scene = (cal.get("scene_check") or {}).get("ratio")
         chosen = ", ".join(f"Q{q}: {v['chosen']}" for q, v in sorted(cal["qualities"].items(), key=lambda i: -int(i[0])))
         rows.append({"camera": camera, "known images": cal.get("images", 0),
-                     "fingerprint": usable + (f" (own images: median PCE {median:.1f})" if median is not None else ""),
+                     "fingerprint": usable + (f" (own images: median PCE {median:.1f})" if median is not None else "")
+                     + (f"; scene check: NCC smooth / textured half {scene:.2f}" if scene is not None else ""),
                      "chosen": chosen, "note": cal.get("note", "")})
     frame = pd.DataFrame(rows, columns=["camera", "known images", "fingerprint", "chosen", "note"])
     return html_table(frame, text_columns=("camera", "fingerprint", "chosen", "note"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The pretraining comparisons of docs/model.md, as separate runs of `spnrestore pretrain` on the classic settings
-# (config/pretrain-classic.yaml) with one change each (--set). The synthetic stream is a function of the seed and the batch
+# The pretraining comparisons of docs/model.md, as separate runs of `spnrestore pretrain` on the shipped settings
+# (config/pretrain.yaml) with one change each (--set). The synthetic stream is a function of the seed and the batch
 # size, so runs with the same seed see the same examples; each writes OUT/<variant>/restorer.pt and its logs.
 # (These were once one run feeding several generators the same batches: bench/pretrain_variants.yaml and
 # bench/pretrain_default_gpu.yaml; each variant now has its own time budget and its own data preparation.)
@@ -16,7 +16,7 @@ shift 2
 run() {
     local name=$1
     shift
-    spnrestore pretrain --settings config/pretrain-classic.yaml -o "$out/$name" "$@"
+    spnrestore pretrain --settings config/pretrain.yaml -o "$out/$name" "$@"
 }
 default_model='model={filter_bins: 10, jpeg_features: true}'  # the default size (training_schema.yaml)
 case $group in
@@ -24,7 +24,7 @@ variants)
     run small "$@"
     run small_nofilter --set model.filter_bins=0 "$@"
     run small_nojpeg --set model.jpeg_features=false "$@"
-    run small_adv --set loss_weights.adv=0.01 "$@"  # from step 0, discriminator 32 x 3 (config/pretrain-classic.yaml)
+    run small_adv --set loss_weights.adv=0.01 "$@"  # from step 0, discriminator 32 x 3 (config/pretrain.yaml)
     run tiny --set "model={width: 8, max_width: 16, depth: 2, blocks: 1, hourglass: 1, hourglass_depth: 1, q_embed: 16, filter_bins: 10, jpeg_features: true}" "$@"
     run default --set "$default_model" "$@"  # collapsed to a constant output at lr 1e-3: see default_gpu
     ;;

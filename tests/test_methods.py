@@ -30,8 +30,6 @@ def test_a_checkpoint_by_path_is_a_model_method_named_after_it(tmp_path):
     assert get_method(f"{tmp_path}/other.pt").name == "other"
     with pytest.raises(SpnRestoreError, match="a name of its own"):
         get_method(f"plain={tmp_path}/x.pt")
-    classic = get_method("classic=pretrained-classic")  # the first shipped model, by its keyword
-    assert MethodContext(5.0).checkpoint_path(classic.checkpoint).endswith("classic.pt")
 
 
 def test_computed_methods_give_float32_residuals_of_the_plain_shape():

@@ -157,12 +157,20 @@ def test_settings_are_checked_by_the_one_schema():
     assert sensor_ranges(cfg["synthetic"]["ranges"]).prnu_strength == SensorRanges().prnu_strength  # not given: default
 
 
-def test_the_classic_recipe_is_a_training_config(project_root):
-    """config/pretrain-classic.yaml is the first shipped model's run (classic.pt, made by the former loop)."""
-    cfg = resolve_config(load_yaml(project_root / "config" / "pretrain-classic.yaml"))
-    shipped = load_checkpoint(resolve_checkpoint("pretrained-classic"))
+def test_the_phone_recipe_fine_tunes_the_shipped_model_on_the_default_mix(project_root):
+    """config/pretrain-phone.yaml (issue 25's phone fine-tune, not shipped: docs/model.md) is a training config of
+    the one schema that starts from the shipped model, on the generator's default mix, bounded by steps."""
+    cfg = resolve_config(load_yaml(project_root / "config" / "pretrain-phone.yaml"))
+    assert cfg["init"] == "pretrained" and cfg["time_budget_s"] is None and cfg["cpu_time_budget_s"] is None
+    assert cfg["model"] == load_checkpoint(pretrained_checkpoint())["model_config"]
+    assert sensor_ranges(cfg["synthetic"]["ranges"]) == SensorRanges()  # phones in
+
+
+def test_the_shipped_recipe_is_a_training_config(project_root):
+    cfg = resolve_config(load_yaml(project_root / "config" / "pretrain.yaml"))
+    shipped = load_checkpoint(pretrained_checkpoint())
     assert cfg["model"] == shipped["model_config"]
-    old = shipped["pretrain"]  # the settings the classic run recorded (its own loop, now gone)
+    old = shipped["pretrain"]  # the settings the shipped run recorded (its own loop, now gone)
     assert {k: cfg["synthetic"][k] for k in ("patch", "margin", "qualities", "quality_step", "sigma", "val_examples")} == \
         {k: old[k] for k in ("patch", "margin", "qualities", "quality_step", "sigma", "val_examples")}
     assert (cfg["seed"], cfg["steps"], cfg["time_budget_s"], cfg["batch_size"], cfg["lr"], cfg["warmup_steps"],

@@ -81,10 +81,8 @@ def get_method(name: str) -> Method:
 
 
 def _is_path(value: str) -> bool:
-    from ..model.pretrained import CLASSIC_KEYWORD
-
     value = value.split("=", 1)[1] if "=" in value else value
-    return value.endswith(".pt") or os.sep in value or "/" in value or value == CLASSIC_KEYWORD
+    return value.endswith(".pt") or os.sep in value or "/" in value
 
 
 def checkpoint_method(spec: str) -> Method:
@@ -119,13 +117,13 @@ class MethodContext:
 
     def checkpoint_path(self, checkpoint: str | None) -> str | None:
         """The file of a model method's ``checkpoint``: ``shipped`` the packaged model, ``drive`` the drive's."""
-        from ..model.pretrained import pretrained_checkpoint, resolve_checkpoint
+        from ..model.pretrained import pretrained_checkpoint
 
         if checkpoint == "shipped":
             return str(pretrained_checkpoint())
         if checkpoint == "drive":
             return self.drive_checkpoint
-        return resolve_checkpoint(checkpoint)  # a path, or pretrained-classic
+        return checkpoint
 
     def restorer(self, checkpoint: str):
         """The loaded model of ``checkpoint`` (once per context), refused when trained on other residual

@@ -11,9 +11,6 @@ from pathlib import Path
 
 KEYWORD = "pretrained"
 """The name that stands for the shipped model wherever a checkpoint path is asked for."""
-CLASSIC_KEYWORD = "pretrained-classic"
-"""The first shipped model (``classic.pt``: pretrained on the classic generator only, 2026-11-27), the
-starting point of the shipped model's recipe (``config/pretrain.yaml``: ``init: pretrained-classic``)."""
 
 
 def pretrained_checkpoint() -> Path:
@@ -26,7 +23,4 @@ def resolve_checkpoint(value: str | None) -> str | None:
     anything else is returned as given."""
     if value is None or str(value).strip().lower() in ("", "none"):
         return None
-    value = str(value).strip()
-    if value == CLASSIC_KEYWORD:
-        return str(pretrained_checkpoint().with_name("classic.pt"))
-    return str(pretrained_checkpoint()) if value == KEYWORD else value
+    return str(pretrained_checkpoint()) if str(value).strip() == KEYWORD else str(value)

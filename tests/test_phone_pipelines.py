@@ -4,7 +4,6 @@ statistics it must change, every pipeline kind by the exactness of its target, a
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import replace
 
@@ -23,13 +22,15 @@ PLAIN = SensorRanges(camera_jpeg_probability=0, denoise_probability=0, sharpen_p
                      resample_probability=0, prnu_strength=(0.02, 0.02))
 """No classic in-camera step besides demosaicing and the tone curve: what each phone step does shows alone."""
 
-# sha256 of pixels + target bytes of synthetic_photo(example_seed(s, 0, s), size, q, SensorRanges()), computed
-# with the generator as it was before the phone steps (commit of 2026-11-27)
-CLASSIC = [((0, 64, 90), "7e2037407f07befdc22b6076823076ef82c9fd1ba4adefdee6077e73b514dd11"),
-           ((1, 96, 50), "2fa9b06611ebaa54e4c6d5da40c5a05a744b1f3de3a00615b08403df653ac000"),
-           ((2, 128, 100), "f9124653783f0609e2b51cb032f4db8f61f9b2d8db98f1c7306288046e479176"),
-           ((3, 64, 75), "a089eccc9d3890d1fbac1bb05643568299c426baaa8298e869e1beb34f20b112"),
-           ((4, 64, 30), "8a714a657dedeeaec17eddf83dd3417cc12dfe20c1a8ff5dc22af8b404218f9b")]
+# Figures of synthetic_photo(example_seed(s, 0, s), size, q, SensorRanges()) with the generator as it was
+# before the phone steps (commit of 2026-11-27), where its outputs and the phone-off outputs were equal byte for
+# byte (sha256): mean of the JPEG's pixels and std of the target. Compared to 1e-4 relative, not bit for bit:
+# another CPU may round OpenCV's float work in a last bit.
+CLASSIC = [((0, 64, 90), 80.612060546875, 0.1015041321516037),
+           ((1, 96, 50), 82.50101273148148, 0.11531359702348709),
+           ((2, 128, 100), 86.46291097005208, 0.291207492351532),
+           ((3, 64, 75), 82.30013020833333, 0.12885922193527222),
+           ((4, 64, 30), 65.188232421875, 0.09807316958904266)]
 
 
 def ncc(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,13 +60,18 @@ def photo(kind: str, seed: int, index: int = 0, size: int = 128, quality: int = 
 
 
 # ---------------------------------------------------------------------------------------------- generator
-def test_phone_probabilities_zero_give_the_classic_generator_bit_for_bit():
-    for ranges in (ranges_for_kind("classic"), SensorRanges(phone_probability=0),
-                   replace(ranges_for_kind("phone"), phone_probability=0)):
-        for (seed, size, quality), digest in CLASSIC:
+def test_phone_probabilities_zero_give_the_classic_generator():
+    for (seed, size, quality), mean, std in CLASSIC:
+        outputs = []
+        for ranges in (ranges_for_kind("classic"), SensorRanges(phone_probability=0),
+                       replace(ranges_for_kind("phone"), phone_probability=0)):
             pixels, target, drawn = synthetic_photo(example_seed(seed, 0, seed), size, quality, ranges)
-            assert hashlib.sha256(pixels.tobytes() + target.tobytes()).hexdigest() == digest, (ranges, seed)
             assert drawn["phone"] == {}
+            outputs.append((pixels, target))
+        for pixels, target in outputs[1:]:  # phone off, however it is switched off: the same bytes
+            assert np.array_equal(pixels, outputs[0][0]) and np.array_equal(target, outputs[0][1])
+        pixels, target = outputs[0]
+        assert np.isclose(pixels.mean(), mean, rtol=1e-4) and np.isclose(target.std(), std, rtol=1e-4), seed
 
 
 def test_examples_are_deterministic_and_kinds_share_the_classic_draws():
@@ -226,10 +232,9 @@ def test_digital_zoom_correlates_neighbouring_target_pixels():
 
 
 # --------------------------------------------------------------------------------------------------- kinds
-def test_every_kind_makes_exact_targets(capsys):
+def test_every_kind_makes_exact_targets():
     """Without PRNU the target vanishes; with it, the photo's residual (quality 100) correlates with its own
     target and not with another sensor's."""
-    report = []
     for kind in PIPELINE_KINDS:
         _, target, _ = photo(kind, 4, size=96, quality=95, prnu_strength=(1e-12, 1e-12))
         assert float(np.abs(target).max()) < 1e-3, kind
@@ -241,8 +246,4 @@ def test_every_kind_makes_exact_targets(capsys):
             w = extract_residual(pixels)
             own.append(ncc(w, target))
             other.append(ncc(w, another))
-        worst = max(map(abs, other))
-        report.append(f"{kind}: NCC {np.mean(own):.3f} (min {min(own):.3f}), other sensor max {worst:.3f}")
         assert np.mean(own) > 0.03 and min(own) > 0.01 and max(map(abs, other)) < 0.02, (kind, own, other)
-    with capsys.disabled():
-        print("\n" + "\n".join(report))

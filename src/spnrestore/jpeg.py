@@ -61,14 +61,6 @@ def decode_rgb(data, name: str | os.PathLike = "image") -> np.ndarray:
     return bgr[..., ::-1].copy()
 
 
-def read_gray(path: str | os.PathLike) -> np.ndarray:
-    """Read an 8-bit gray image file (PNG) as uint8 H x W."""
-    gray = cv2.imdecode(np.fromfile(os.fspath(path), dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise ValueError(f"{path}: cannot be decoded as an image")
-    return gray
-
-
 #: IJG (libjpeg) standard luminance quantisation table, natural (row-major) order, quality 50.
 IJG_LUMINANCE = np.array([
     16, 11, 10, 16, 24, 40, 51, 61,

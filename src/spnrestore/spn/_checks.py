@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from spnrestore.errors import BadImageError, SpnRestoreError
@@ -65,16 +64,6 @@ def check_image(img, name=None) -> None:
     """Raise the :class:`BadImageError` that :func:`~spnrestore.spn.extract_residual` would raise for ``img``
     (see :func:`as_image`, and a constant image), without computing a residual."""
     check_not_constant(as_image(img, name), label(name))
-
-
-def planes_of(a: np.ndarray, who: str) -> list[np.ndarray]:
-    """Split a validated image into C contiguous 2-D planes; raise if the whole image is constant."""
-    check_not_constant(a, who)
-    if a.ndim == 2:
-        return [a]
-    if a.shape[2] == 1:
-        return [np.ascontiguousarray(a[:, :, 0])]
-    return list(cv2.split(a))
 
 
 def check_not_constant(a: np.ndarray, who: str) -> None:

@@ -34,7 +34,7 @@ def train_restorer(
 
     drive = DrivePaths.of(drive)
     try:
-        metrics = train(dataset_dir=dataset_dir, out_checkpoint=checkpoint, work_dir=work_dir, cfg=settings,
+        metrics = train(data=dataset_dir, out_checkpoint=checkpoint, work_dir=work_dir, cfg=settings,
                         log=log, fingerprints={camera: drive.fingerprint(camera) for camera in cameras},
                         residual=residual_settings(sigma))
     except KeyboardInterrupt:  # Ctrl-C: training saved its last.pt and said so; end without a traceback

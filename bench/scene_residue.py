@@ -79,15 +79,15 @@ class Residuals:
         return self.cache / f"{h}.npy"
 
     @staticmethod
-    def version(path: Path, quality) -> np.ndarray:
-        rgb = read_rgb(path)
+    def version(rgb: np.ndarray, quality) -> np.ndarray:
+        """The camera's own pixels (``orig``) or those of the workflow's JPEG copy at ``quality``."""
         return rgb if quality == "orig" else decode_rgb(encode_jpeg(rgb, int(quality)))
 
-    def get(self, path: Path, quality, method: str) -> np.ndarray:
+    def get(self, path: Path, rgb: np.ndarray, quality, method: str) -> np.ndarray:
+        """The residual of ``method`` of ``path``'s version at ``quality`` (its pixels ``rgb``)."""
         key = self._key(path, quality, method)
         if key.exists():
             return np.load(key)
-        rgb = self.version(path, quality)
         plain = extract_residual(rgb, SIGMA)
         if method == "plain":
             out = plain
@@ -128,14 +128,14 @@ def main(argv=None) -> int:
             K = estimate_fingerprint((read_rgb(p) for p in fp_images), SIGMA, names=[p.name for p in fp_images])
             for path in tests:
                 rgb = read_rgb(path)
-                smooth = smooth_half(rgb, res.get(path, "orig", "plain"))
+                smooth = smooth_half(rgb, res.get(path, rgb, "orig", "plain"))
                 for q in args.qualities:
                     row = {"camera": cam.name, "split": split, "fingerprint_images": len(fp_images),
                            "image": path.stem, "quality": q}
-                    version = rgb if q == "orig" else Residuals.version(path, q)
+                    version = Residuals.version(rgb, q)
                     vterm = fingerprint_term(K, version)
                     for name in ["plain"] + [m for m in models if q != "orig"]:
-                        w = res.get(path, q, name)
+                        w = res.get(path, version, q, name)
                         row[f"pce_{name}"] = pce(w, vterm)
                         row[f"smooth_{name}"], row[f"textured_{name}"] = smooth_textured_ncc(w, vterm, smooth)
                     rows.append(row)

@@ -220,7 +220,7 @@ def test_a_long_cpu_run_without_a_budget_is_warned_about_with_the_fix():
 
 def test_the_selected_model_is_named_in_words():
     t = SimpleNamespace(step=60, val_set=[0], best={"step": 0, "pce_gain": 0.0}, cfg={},
-                        G=SimpleNamespace(block_filter=object()))
+                        G=SimpleNamespace(block_filter=object()), source=SimpleNamespace(nonmatch_guard=True))
     assert selected_model(t) == ("the block filter alone (no later step beat it on validation without widening "
                                  "the non-match PCE of the validation images)")
     t.best = {"step": 40, "gain": 0.01}

@@ -212,15 +212,11 @@ def _develop_finish(rgb: np.ndarray, steps: dict, ph: dict | None = None) -> np.
     return rgb * np.float32(255.0)
 
 
-def _develop(raw: np.ndarray, cfa: str, gains: np.ndarray, steps: dict) -> np.ndarray:
-    """Developed image, float32 (H, W, 3) in 0..255 (not rounded), of raw 12-bit samples uint16 (H, W)."""
-    return _develop_finish(_develop_linear(raw, cfa, gains, steps), steps)
-
-
-def _develop_phone(raws: list[np.ndarray], cfa: str, gains: np.ndarray, steps: dict, ph: dict) -> list[np.ndarray]:
-    """Both exposures developed by a phone: the classic steps, with the phone's denoiser, local tone mapping
-    and distortion correction after the classic denoising (their image-dependent weights from the photo,
-    ``raws[0]``, applied to both), its halo sharpening and digital zoom in :func:`_develop_finish`."""
+def _develop_pair(raws: list[np.ndarray], cfa: str, gains: np.ndarray, steps: dict, ph: dict) -> list[np.ndarray]:
+    """Both exposures developed: the classic steps, and those of the phone's steps ``ph`` holds (none for a
+    classic camera): its denoiser, local tone mapping and distortion correction after the classic denoising
+    (their image-dependent weights from the photo, ``raws[0]``, applied to both), its halo sharpening and
+    digital zoom in :func:`_develop_finish`."""
     rgbs = [_develop_linear(raw, cfa, gains, steps) for raw in raws]
     if "denoise" in ph:
         d = ph["denoise"]
@@ -291,38 +287,32 @@ def synthetic_photo(rng: np.random.Generator, size: int, quality: int,
     # the phone's draws come from their own generator, seeded after every classic draw
     prng = np.random.default_rng(int(rng.integers(2 ** 63))) if r.has_phone else None
     ph = phone.draw_phone(prng, r) if prng is not None else {}
-    if not ph:
-        exposed = signal * (1 + k)
-        noise = np.sqrt(np.maximum(exposed, 0) * gain + read * read) * z
-        developed = [_develop(np.clip(np.rint((s + noise) * WHITE), 0, WHITE).astype(np.uint16), cfa, gains, steps)
-                     for s in (exposed, signal)]
-    else:
-        lens = ph.get("lens")
-        shading = phone.shading_gain(sensor, sensor, lens["corner_gain"], lens["falloff"], lens["centre"]) \
-            if lens else None
+    lens = ph.get("lens")
+    shading = phone.shading_gain(sensor, sensor, lens["corner_gain"], lens["falloff"], lens["centre"]) \
+        if lens else None
 
-        def expose(light: np.ndarray, normal: np.ndarray) -> list[np.ndarray]:
-            """12-bit samples (float32) of ``light`` (the lens dims the corners), with K and without."""
-            if shading is not None:
-                light = light / shading
-            exposed = light * (1 + k)
-            noise = np.sqrt(np.maximum(exposed, 0) * gain + read * read) * normal
-            return [np.clip(np.rint((s + noise) * WHITE), 0, WHITE).astype(np.float32) for s in (exposed, light)]
-
-        raws = expose(signal, z)
-        if "burst" in ph:
-            burst = ph["burst"]
-            shifts = [(0.0, 0.0)] + [tuple(float(v) for v in prng.uniform(-burst["shift"], burst["shift"], 2))
-                                     for _ in range(burst["frames"] - 1)]
-            frames = [raws] + [expose(mosaic(phone.shift_image(scene, dx, dy)) * exposure,
-                                      prng.standard_normal(signal.shape, dtype=np.float32)) for dx, dy in shifts[1:]]
-            variance = (np.maximum(raws[0], 0) * (gain * WHITE) + (read * WHITE) ** 2).astype(np.float32)
-            raws = list(phone.burst_merge(frames, shifts, variance, burst["robustness"]))
-            burst["shifts"] = [list(d) for d in shifts]
+    def expose(light: np.ndarray, normal: np.ndarray) -> list[np.ndarray]:
+        """12-bit samples (float32) of ``light`` (the lens dims the corners), with K and without."""
         if shading is not None:
-            raws = [raw * shading for raw in raws]  # the ISP's lens shading correction
-        raws = [np.clip(np.rint(raw), 0, WHITE).astype(np.uint16) for raw in raws]
-        developed = _develop_phone(raws, cfa, gains, steps, ph)
+            light = light / shading
+        exposed = light * (1 + k)
+        noise = np.sqrt(np.maximum(exposed, 0) * gain + read * read) * normal
+        return [np.clip(np.rint((s + noise) * WHITE), 0, WHITE).astype(np.float32) for s in (exposed, light)]
+
+    raws = expose(signal, z)
+    if "burst" in ph:
+        burst = ph["burst"]
+        shifts = [(0.0, 0.0)] + [tuple(float(v) for v in prng.uniform(-burst["shift"], burst["shift"], 2))
+                                 for _ in range(burst["frames"] - 1)]
+        frames = [raws] + [expose(mosaic(phone.shift_image(scene, dx, dy)) * exposure,
+                                  prng.standard_normal(signal.shape, dtype=np.float32)) for dx, dy in shifts[1:]]
+        variance = (np.maximum(raws[0], 0) * (gain * WHITE) + (read * WHITE) ** 2).astype(np.float32)
+        raws = list(phone.burst_merge(frames, shifts, variance, burst["robustness"]))
+        burst["shifts"] = [list(d) for d in shifts]
+    if shading is not None:
+        raws = [raw * shading for raw in raws]  # the ISP's lens shading correction
+    raws = [np.clip(np.rint(raw), 0, WHITE).astype(np.uint16) for raw in raws]
+    developed = _develop_pair(raws, cfa, gains, steps, ph)
     target = _gray(developed[0]) - _gray(developed[1])
     pixels = np.clip(np.rint(developed[0]), 0, 255).astype(np.uint8)
     if "phone_tables" in ph:

@@ -284,7 +284,6 @@ class SyntheticSource:
         if low > high:
             raise ConfigError(f"training config: synthetic.qualities = {self.s['qualities']}: give [lowest, highest].")
         self._val: Examples | None = None
-        self._filter: list[dict] | None = None
         self._scale_sample: list[dict] | None = None
         self.generator_sha256 = generator_sha256()
 

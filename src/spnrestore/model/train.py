@@ -390,7 +390,7 @@ def selected_model(t: Trainer) -> str:
         return (f"the model of the last step ({t.step}): no validation split selects one" if len(t.val_set) == 0
                 else f"the model of the last step ({t.step})")
     step = t.best["step"]
-    if not getattr(getattr(t, "source", None), "nonmatch_guard", True):  # synthetic sensors: the mean NCC alone
+    if not t.source.nonmatch_guard:  # synthetic sensors: the mean NCC alone
         if step == 0:
             first = (f"the initial model ({t.cfg['init']}) unchanged" if t.cfg.get("init") else
                      "the block filter alone" if t.G.block_filter is not None else "the plain residual (identity map)")

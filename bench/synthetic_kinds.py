@@ -8,7 +8,9 @@ workflow runs it) are correlated with the exact PRNU term on the photo's centre 
 left out). Printed per kind and quality: the mean NCC of plain and of every model, and the share of photos
 where a model is below plain.
 
-    python bench/synthetic_kinds.py shipped new=PATH/restorer.pt [--examples 96]
+    python bench/synthetic_kinds.py shipped fused new=PATH/restorer.pt [--examples 96]
+
+Methods are those of the registry (``spnrestore.methods``): ``shipped``, ``fused`` or NAME=PATH of a checkpoint.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ import numpy as np
 import pandas as pd
 
 from spnrestore.dataset.synthetic import PIPELINE_KINDS, example_seed, ranges_for_kind, synthetic_photo
-from spnrestore.model.inference import load_restorer, restore_residual
-from spnrestore.model.pretrained import resolve_checkpoint
-from spnrestore.spn import extract_residual, residual_settings
+from spnrestore.methods import MethodContext, compute_residual, get_method
+from spnrestore.spn import extract_residual
 
 QUALITIES = (30, 60, 90)
 STREAM = 3
@@ -36,7 +37,7 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="'shipped' or NAME=PATH")
+    parser.add_argument("models", nargs="+", help="'shipped', 'fused' or NAME=PATH")
     parser.add_argument("--examples", type=int, default=96)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--margin", type=int, default=32)
@@ -44,11 +45,8 @@ def main(argv=None) -> int:
     parser.add_argument("--kinds", nargs="*", default=list(PIPELINE_KINDS))
     parser.add_argument("--csv", default=None)
     args = parser.parse_args(argv)
-    restorers = {}
-    for spec in args.models:
-        name, _, path = spec.partition("=")
-        restorers[name] = load_restorer(resolve_checkpoint(path or "pretrained"), "cpu",
-                                        residual=residual_settings(5.0))
+    restorers = {m.name: m for m in map(get_method, args.models)}
+    context = MethodContext(5.0, device="cpu")
     m = args.margin
     rows = []
     began = time.monotonic()
@@ -60,8 +58,8 @@ def main(argv=None) -> int:
             plain = extract_residual(pixels, 5.0)
             t = target[m:-m, m:-m]
             row = {"kind": kind, "example": i, "quality": q, "plain": ncc(plain[m:-m, m:-m], t)}
-            for name, r in restorers.items():
-                row[name] = ncc(restore_residual(r, pixels, plain, q)[m:-m, m:-m], t)
+            for name, method in restorers.items():
+                row[name] = ncc(compute_residual(method, pixels, plain, q, context)[m:-m, m:-m], t)
             rows.append(row)
         print(f"{kind}: {args.examples} examples ({time.monotonic() - began:.0f} s)", file=sys.stderr, flush=True)
     table = pd.DataFrame(rows)

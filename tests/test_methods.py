@@ -14,7 +14,7 @@ from spnrestore.spn.fingerprint import central_window, fingerprint_from_sums
 
 
 def test_the_registry_holds_the_built_ins_in_table_order():
-    assert list(registered()) == ["plain", "li2010", "phase", "shipped", "drive", "calibrated", "original"]
+    assert list(registered()) == ["plain", "li2010", "phase", "shipped", "fused", "drive", "calibrated", "original"]
     assert set(DEFAULT_METHODS) <= set(registered())
     assert method_order(["original", "shipped", "plain", "mine", "calibrated"]) == [
         "plain", "shipped", "calibrated", "original", "mine"]
@@ -44,6 +44,47 @@ def test_computed_methods_give_float32_residuals_of_the_plain_shape():
     assert np.array_equal(compute_residual(get_method("plain"), rgb, plain, 30, context), plain)
     with pytest.raises(SpnRestoreError, match="'drive': this drive has no model"):
         compute_residual(get_method("drive"), rgb, plain, 30, context)
+
+
+def test_fused_sums_plain_and_the_model_at_unit_variance_and_runs_the_model_once(monkeypatch):
+    """Two estimates of one PRNU term with independent noises: the sum correlates better with the term than
+    either alone, in plain's units; where the model's residual is pure noise, plain's evidence is kept at
+    1/sqrt(2) of its NCC (the model alone would lose all of it)."""
+    from spnrestore.model import inference
+
+    rng = np.random.default_rng(3)
+    term = rng.normal(0, 1, (128, 128)).astype(np.float32)
+    plain = (0.2 * term + rng.normal(0, 1, term.shape)).astype(np.float32)
+    model_out = {"good": (0.5 * 0.2 * term + rng.normal(0, 0.5, term.shape)).astype(np.float32),
+                 "blind": rng.normal(0, 3, term.shape).astype(np.float32)}
+    calls = []
+
+    def fake_restore(restorer, rgb, plain_, quality):
+        calls.append(quality)
+        return model_out[restorer]
+
+    monkeypatch.setattr(inference, "restore_residual", fake_restore)
+    rgb = np.zeros((128, 128, 3), np.uint8)
+
+    def ncc(a):
+        return np.corrcoef(a.ravel(), term.ravel())[0, 1]
+
+    for kind in ("good", "blind"):
+        context = MethodContext(5.0)
+        context._restorers[context.checkpoint_path("shipped")] = kind
+        calls.clear()
+        shipped = compute_residual(get_method("shipped"), rgb, plain, 30, context)
+        fused = compute_residual(get_method("fused"), rgb, plain, 30, context)
+        assert calls == [30]  # the model ran once for both methods
+        assert fused.dtype == np.float32 and np.isclose(fused.std(), plain.std(), rtol=1e-3)
+        expected = plain / plain.std() + shipped / shipped.std()
+        assert np.corrcoef(fused.ravel(), expected.ravel())[0, 1] > 0.99999
+        if kind == "good":
+            assert ncc(fused) > max(ncc(plain), ncc(shipped))
+        else:
+            assert abs(ncc(shipped)) < 0.03 and 0.6 * ncc(plain) < ncc(fused) < ncc(plain)
+    compute_residual(get_method("fused"), rgb, plain.copy(), 30, context)  # another image: the model runs
+    assert calls == [30, 30]
 
 
 def _images(n, shape=(160, 192), seed=0):

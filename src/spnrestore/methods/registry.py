@@ -114,6 +114,7 @@ class MethodContext:
     drive_checkpoint: str | None = None
     device: str | None = None
     _restorers: dict = field(default_factory=dict)
+    _last: dict = field(default_factory=dict)
 
     def checkpoint_path(self, checkpoint: str | None) -> str | None:
         """The file of a model method's ``checkpoint``: ``shipped`` the packaged model, ``drive`` the drive's."""
@@ -138,6 +139,18 @@ class MethodContext:
 
             self._restorers[path] = load_restorer(path, self.device, residual=residual_settings(self.sigma))
         return self._restorers[path]
+
+    def model_residual(self, checkpoint: str, rgb: np.ndarray, plain: np.ndarray, quality: int) -> np.ndarray:
+        """The whole-image restoration of ``plain`` by the model of ``checkpoint``; the last result per model
+        is kept (keyed by the very arrays), so that methods built on one model run it once per image."""
+        from ..model.inference import restore_residual
+
+        last = self._last.get(checkpoint)
+        if last is not None and last[0] is rgb and last[1] is plain and last[2] == quality:
+            return last[3]
+        out = restore_residual(self.restorer(checkpoint), rgb, plain, quality)
+        self._last[checkpoint] = (rgb, plain, quality, out)
+        return out
 
 
 def residual_std(x: np.ndarray) -> float:

@@ -13,6 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "data" / "raw-samples"
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The SLURM tests run last. They install SLURM where it is missing and stop its daemons when done; with
+    SLURM's tools present and no controller answering, the SLURM executor plugin, which Snakemake imports
+    at every start, waits about 9 s on ``scontrol show config``: every later workflow test would pay it."""
+    items.sort(key=lambda item: item.path.name == "test_slurm.py")
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT

@@ -17,10 +17,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RAW_EXTENSIONS = (".dng", ".rw2", ".nef", ".cr2", ".arw", ".orf", ".raf", ".pef")
 #: Discovery ``format`` of each developed-image extension (lower case, with the dot).
@@ -156,4 +158,6 @@ def discover(
 
 def images_table(images: list[Image]) -> pd.DataFrame:
     """Images as a DataFrame with columns camera, image, path, format, batch, flat."""
+    import pandas as pd
+
     return pd.DataFrame([vars(i) for i in images], columns=["camera", "image", "path", "format", "batch", "flat"])

@@ -21,10 +21,9 @@ import torch
 from .. import __version__
 from ..atomic import atomic_path
 from ..errors import SpnRestoreError
-from ..spn import settings_difference
+from .checkpoint_metadata import FORMAT, check_residual_settings  # noqa: F401  (one definition, no torch)
 from .networks import Generator, GeneratorConfig
 
-FORMAT = "spnrestore.restorer"
 FORMAT_VERSION = 2  # 2: model_config has filter_bins (format 1 models have no block filter)
 
 
@@ -145,15 +144,3 @@ def load_generator(
         )
     model.load_state_dict(state)
     return model.eval(), payload
-
-
-def check_residual_settings(payload: Mapping, residual: Mapping | None, name: str | os.PathLike) -> None:
-    """Refuse a model whose checkpoint ``payload`` records residual settings other than ``residual`` (those of
-    the residuals it is about to restore, ``spn.residual_settings(sigma)``), naming both values; a checkpoint
-    without the record (older files), or no ``residual`` given, passes unchecked."""
-    recorded = payload.get("residual")
-    diffs = settings_difference(recorded, dict(residual)) if residual is not None and recorded is not None else []
-    if diffs:
-        raise SpnRestoreError(
-            f"{name}: the model was trained on residuals made with other settings ({'; '.join(diffs)}); "
-            "use the training's settings (e.g. --sigma / spn.sigma) or another checkpoint.")

@@ -17,11 +17,10 @@ fingerprint set.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
-import pandas as pd
-
-from ..dataset.split import split_images, unit_hash
+if TYPE_CHECKING:  # the workflow's planning imports this module for its role names: pandas only when used
+    import pandas as pd
 
 MIN_FINGERPRINT_IMAGES = 2
 #: Fewest training images (over the drive) with which the train rule runs; fewer: the drive trains nothing.
@@ -49,6 +48,8 @@ def holdout_cameras(cameras: Iterable[str], names: Iterable[str], count: int) ->
         return names
     if len(cameras) - count < 2:
         return []
+    from ..dataset.split import unit_hash
+
     return sorted(cameras, key=lambda c: unit_hash(c, "", "holdout"))[:count]
 
 
@@ -69,6 +70,10 @@ def assign_roles(
 
     ``reuse``: the drive is evaluated with a model trained elsewhere, so every image that does not build a
     fingerprint has role :data:`NEW_DRIVE` (none is trained on, all are evaluated)."""
+    import pandas as pd
+
+    from ..dataset.split import split_images, unit_hash
+
     flat = images["flat"].astype(bool) if "flat" in images else pd.Series(False, index=images.index)
     key = pd.Series([unit_hash(c, i, "fingerprint") for c, i in zip(images["camera"], images["image"])],
                     index=images.index)

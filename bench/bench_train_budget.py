@@ -18,11 +18,12 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-import yaml
+
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from spnrestore.config import default_config  # noqa: E402
 from spnrestore.model.train import train  # noqa: E402
 
 OFF = {"lf": 0.0, "hf": 0.0, "adv": 0.0}
@@ -43,7 +44,7 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = ap.parse_args()
     warnings.filterwarnings("ignore", message="HF loss")
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = default_config()
     # the demo's settings, but bounded by the budget (the demo itself trains a fixed 150 steps)
     base = {**config["train"]["settings"], **config["demo_train"], "progress": False, "threads": args.threads,
             "steps": 100000, "time_budget_s": args.budget}

@@ -325,8 +325,9 @@ def test_identify_one_cameras_drive_folder_and_a_turned_image(case, fingerprints
 
 
 def test_identify_develops_a_raw_file_with_the_workflows_settings(tmp_path, project_root, capsys, monkeypatch):
-    """A DNG is developed as the workflow does (the 'develop' settings of config/config.yaml), never refused as
-    an unreadable JPEG; without a configuration the message says how RAW files are developed."""
+    """A DNG is developed as the workflow does (the 'develop' settings of config/config.yaml over the schema's
+    defaults), never refused as an unreadable JPEG; without a configuration file the schema's defaults are the
+    workflow's settings; a --config that does not exist is named."""
     from spnrestore.demo import make_demo_drive
 
     drive = make_demo_drive(tmp_path / "d", cameras=2, images_per_camera=3, height=128, width=192)
@@ -339,8 +340,11 @@ def test_identify_develops_a_raw_file_with_the_workflows_settings(tmp_path, proj
     assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent), "--config", str(config),
                  "--csv", str(csv)]) == 0
     assert pd.read_csv(csv).query("method == 'plain'")["fingerprint"].tolist() == [camera.name]
-    monkeypatch.chdir(tmp_path)  # no config/config.yaml here
+    monkeypatch.chdir(tmp_path)  # no config/config.yaml here: the defaults, the same development
+    again = tmp_path / "again.csv"
+    assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent), "--csv", str(again)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(again), pd.read_csv(csv))
     capsys.readouterr()
-    assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent)]) == 2
+    assert main(["identify", str(shots[2]), "--fingerprints", str(k.parent), "--config", "missing.yaml"]) == 2
     error = capsys.readouterr().err
-    assert "RAW files are developed as the workflow does" in error and "--config" in error
+    assert "missing.yaml: no such configuration file" in error and "--config" in error

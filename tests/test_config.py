@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from spnrestore.config import load_config
+from spnrestore.config import load_config, load_yaml
 from spnrestore.paths import drive_paths
 from spnrestore.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
@@ -84,9 +88,7 @@ def test_wrong_type_in_config_yaml(project_root, tmp_path):
     (project / "config").mkdir(parents=True)
     src = project_root / "config"
     (project / "config" / "schema.yaml").write_text((src / "schema.yaml").read_text())
-    (project / "config" / "config.yaml").write_text(
-        (src / "config.yaml").read_text().replace("batches_per_camera: 8", "batches_per_camera: sixteen")
-    )
+    (project / "config" / "config.yaml").write_text("batches_per_camera: sixteen\n")
     with pytest.raises(ConfigError, match="batches_per_camera.*sixteen.*integer"):
         load_config(project, tmp_path, environ={})
 
@@ -134,3 +136,13 @@ def test_nested_command_line_values_take_the_schema_types(project_root, workdir)
     settings = config["train"]["settings"]
     assert settings["steps"] == 12 and settings["lr"] == 1e-3 and settings["progress"] is False
     assert settings["model"] == {"width": 8}
+
+
+def test_each_default_is_written_once():
+    """The configuration's defaults are the schema's (config.yaml overrides nothing by default), and the library's
+    default noise level is the schema's spn.sigma."""
+    from spnrestore.config import default_config
+    from spnrestore.spn.residual import DEFAULT_SIGMA
+
+    assert load_yaml(ROOT / "config" / "config.yaml") == {}
+    assert default_config()["spn"]["sigma"] == DEFAULT_SIGMA

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spnrestore.config import load_yaml
+from spnrestore.config import default_config
 from spnrestore.demo import make_demo_drive
 from spnrestore.raw import develop_raw
 from spnrestore.jpeg import encode_jpeg
@@ -23,7 +23,7 @@ N_FINGERPRINT = 24
 
 @pytest.fixture(scope="module")
 def cameras(project_root, tmp_path_factory):
-    settings = load_yaml(project_root / "config" / "config.yaml")["develop"]
+    settings = default_config()["develop"]
     drive = make_demo_drive(tmp_path_factory.mktemp("demo") / "d", cameras=3, images_per_camera=32, seed=11)
     out = {}
     for folder in sorted((drive / "Images" / "Original").iterdir()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spnrestore.config import load_yaml
+from spnrestore.config import default_config
 from spnrestore.demo import make_demo_drive
 from spnrestore.raw import develop_raw
 from spnrestore.errors import BadImageError
@@ -13,7 +13,7 @@ from spnrestore.errors import BadImageError
 
 @pytest.fixture(scope="module")
 def settings(project_root):
-    return load_yaml(project_root / "config" / "config.yaml")["develop"]
+    return default_config()["develop"]
 
 
 @pytest.fixture(scope="module")

@@ -34,14 +34,14 @@ import json, sys, traceback
 from pathlib import Path
 from spnrestore.paths import DrivePaths
 from spnrestore.stages.develop import develop_batch
-from spnrestore.config import load_yaml
+from spnrestore.config import default_config
 
 out, originals, config = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 images = [{"camera": "Cam", "image": p.stem, "path": str(p), "format": "dng", "batch": "b0000", "role": "test"}
           for p in sorted(originals.rglob("*.DNG"))]
 try:
     develop_batch(images, DrivePaths(out, originals, out / "Compressed", out / "SPN", out), [90, 60, 30],
-                  load_yaml(config)["develop"], "420", "skip", 5.0, out / "table.csv", log=lambda message: None)
+                  default_config()["develop"], "420", "skip", 5.0, out / "table.csv", log=lambda message: None)
     error = None
 except Exception as exc:
     error = {"type": type(exc).__name__, "message": str(exc), "errno": getattr(exc, "errno", None)}

@@ -23,7 +23,7 @@ import pytest
 
 from spnrestore.stages.develop import read_develop_table
 from spnrestore.stages.roles import EVALUATED_ROLES
-from spnrestore.config import load_yaml
+from spnrestore.config import default_config
 from spnrestore.demo import make_demo_drive
 from spnrestore.raw import develop_raw
 from spnrestore.jpeg import encode_jpeg, read_rgb
@@ -127,7 +127,7 @@ def stage_targets(work: Path, drive: Path) -> list[str]:
 def check_outputs_equal_a_clean_development(drive: Path, work: Path) -> None:
     """Every original is in the manifest; its JPEGs are byte-equal to a fresh development encoded here, and its
     residuals equal the residual of those JPEGs computed here."""
-    settings = load_yaml(ROOT / "config" / "config.yaml")
+    settings = default_config()
     manifest = read_develop_table(work / "results" / "manifest.csv")
     originals = sorted((drive / "Images" / "Original").rglob("*.[Dd][Nn][Gg]"))
     assert len(manifest) == len(originals) and (manifest["status"] == "ok").all()

@@ -7,7 +7,7 @@ import pytest
 
 from spnrestore.paths import DrivePaths
 from spnrestore.stages.develop import develop_batch, read_develop_table
-from spnrestore.config import load_yaml
+from spnrestore.config import default_config
 from spnrestore.demo import make_demo_drive
 from spnrestore.demo.developed_drive import make_developed_drive
 from spnrestore.errors import BadImageError
@@ -25,7 +25,7 @@ def batch(tmp_path, project_root):
     (camera / "broken.DNG").write_bytes(b"")
     images = [{"camera": camera.name, "image": p.stem, "path": str(p), "format": "dng", "batch": "b0000",
                "role": "test"} for p in sorted(camera.iterdir())]
-    settings = load_yaml(project_root / "config" / "config.yaml")
+    settings = default_config()
     kwargs = dict(images=images, drive=paths(tmp_path), qualities=[90, 30], develop_settings=settings["develop"],
                   subsampling="420", sigma=5.0, table=tmp_path / "t.csv", log=lambda m: None)
     return camera, kwargs
@@ -67,7 +67,7 @@ def test_the_developments_are_scored_in_memory_and_not_stored(batch, tmp_path, p
     scores = pd.read_csv(tmp_path / "s.csv", dtype={"quality": str})
     scored = [i for i in kwargs["images"] if i["role"] != "fingerprint" and not i["path"].endswith("broken.DNG")]
     assert len(scored) == 1 and len(scores) == 2 and (scores["quality"] == "original").all()
-    settings = load_yaml(project_root / "config" / "config.yaml")["develop"]
+    settings = default_config()["develop"]
     rgb = load_original(scored[0]["path"], "dng", settings).rgb
     expected = score_residual(extract_residual(rgb, sigma=5.0), gray_uint8(rgb), prints, log=None)
     assert scores["pce"].tolist() == pytest.approx([e["pce"] for e in expected], rel=1e-12)
@@ -106,7 +106,7 @@ def test_developed_originals_are_loaded_not_developed(tmp_path, project_root):
     formats = {".JPG": "jpeg", ".png": "png", ".TIF": "tiff"}
     images = [{"camera": camera.name, "image": p.stem, "path": str(p), "format": formats[p.suffix], "batch": "b0000",
                "role": "test"} for p in sorted(camera.rglob("*.*"))]
-    settings = load_yaml(project_root / "config" / "config.yaml")
+    settings = default_config()
     table = develop_batch(images, paths(tmp_path), [90, 30], settings["develop"], "420", "fail", 5.0,
                           tmp_path / "t.csv", log=lambda m: None)
     table = read_develop_table(tmp_path / "t.csv").set_index("image")

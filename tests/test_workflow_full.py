@@ -8,7 +8,7 @@ import re
 import pandas as pd
 import pytest
 
-from spnrestore.config import load_yaml
+from spnrestore.config import default_config
 from spnrestore.demo import make_demo_drive
 from workflow_runner import ROOT, run_snakemake
 
@@ -26,7 +26,7 @@ TINY = (
 )
 #: The methods scored: the default evaluation.methods (this run sets none; the drive trains its model, so
 #: ``drive`` is among them) and the uncompressed original, in the registry's order.
-METHODS = ("plain", "li2010", "phase", "shipped", "drive", "calibrated", "original")
+METHODS = ("plain", "li2010", "phase", "shipped", "fused", "drive", "calibrated", "original")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_metrics_cover_subsets_qualities_and_methods(full_run):
     overall = metrics[metrics["camera"] == "all"]
     assert set(overall["subset"]) == {"seen", "holdout"}
     assert set(overall["quality"]) == {90, 60, 30}
-    assert [*load_yaml(ROOT / "config" / "config.yaml")["evaluation"]["methods"], "original"] == list(METHODS)
+    assert [*default_config()["evaluation"]["methods"], "original"] == list(METHODS)
     assert set(overall["method"]) == set(METHODS)
     assert len(overall) == 2 * 3 * len(METHODS)
     assert (overall["n_images"] > 0).all()
@@ -75,7 +75,7 @@ def test_metrics_cover_subsets_qualities_and_methods(full_run):
     restore = {p.stem: p for p in (full_run["results"] / "restore").glob("*.csv")}
     assert set(restore) == set(scores["camera"])
     computed = pd.concat(pd.read_csv(p, keep_default_na=False) for p in restore.values())
-    assert set(computed["method"]) == {"li2010", "phase", "shipped", "drive"}  # the rule restore: computed, not plain
+    assert set(computed["method"]) == {"li2010", "phase", "shipped", "fused", "drive"}  # the rule restore: computed, not plain
 
 
 def test_spn_folder_holds_fingerprints_and_calibrations(full_run):
@@ -95,9 +95,9 @@ def test_spn_folder_holds_fingerprints_and_calibrations(full_run):
         assert calibration["nonmatch_cameras"] == sorted(set(cameras) - {camera})
         assert set(calibration["qualities"]) == {"90", "60", "30"}
         for entry in calibration["qualities"].values():
-            assert entry["chosen"] in {"plain", "li2010", "phase", "shipped", "drive"} and entry["reason"]
+            assert entry["chosen"] in {"plain", "li2010", "phase", "shipped", "fused", "drive"} and entry["reason"]
             # the figures it chose on: plain and every computed method, on the camera's own images
-            assert set(entry["methods"]) == {"plain", "li2010", "phase", "shipped", "drive"}
+            assert set(entry["methods"]) == {"plain", "li2010", "phase", "shipped", "fused", "drive"}
             assert all(f["n_images"] == 6 for f in entry["methods"].values())
 
 
@@ -132,7 +132,7 @@ def test_restore_jobs_log_every_image_with_its_methods(full_run):
         log = (full_run["results"] / "logs" / "restore" / f"{camera}.log").read_text()
         roles = manifest[manifest["camera"] == camera].set_index("image")["role"]
         for image in sorted(set(images["image"])):
-            assert f"li2010, phase, shipped, drive: {camera}/{image} ({roles[image]})" in log, (camera, image)
+            assert f"li2010, phase, shipped, fused, drive: {camera}/{image} ({roles[image]})" in log, (camera, image)
 
 
 def test_results_and_figures(full_run):

@@ -47,6 +47,7 @@ from .discovery import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS
 from .errors import BadImageError, SpnRestoreError
 from .jpeg import estimate_jpeg_quality
 from .model.pretrained import KEYWORD as PRETRAINED, resolve_checkpoint
+from .spn.residual import DEFAULT_SIGMA
 
 IMAGE_SUFFIXES = (*DEVELOPED_EXTENSIONS, *RAW_EXTENSIONS)
 EXIT_ERROR = 2
@@ -75,20 +76,19 @@ def expand_images(inputs: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def develop_settings(config: str | os.PathLike | None) -> dict:
-    """The ``develop`` section of the workflow's configuration ``config`` (default ``config/config.yaml`` of
-    the working folder): RAW files are developed with exactly the workflow's settings."""
-    from .config import load_yaml
+    """The ``develop`` section of the workflow's configuration: the schema's defaults under the ``develop`` keys
+    of ``config`` (default: ``config/config.yaml`` of the working folder, where there is one). RAW files are
+    developed with exactly the workflow's settings."""
+    from .config import SCHEMA_PATH, load_yaml, with_defaults
 
     path = Path(config) if config else DEFAULT_CONFIG
-    if not path.is_file():
-        raise SpnRestoreError(
-            f"{path}: no configuration to develop RAW files with. RAW files are developed as the workflow does, "
-            "with the 'develop' settings of its config/config.yaml: run the command from the project folder or "
-            "pass --config PATH/config.yaml (or develop the file with the workflow and use its JPEG copy).")
-    settings = load_yaml(path).get("develop")
-    if not isinstance(settings, dict):
-        raise SpnRestoreError(f"{path}: has no 'develop' section; pass the workflow's config/config.yaml (--config).")
-    return settings
+    if config and not path.is_file():
+        raise SpnRestoreError(f"{path}: no such configuration file; pass the workflow's config/config.yaml "
+                              "(--config) or leave --config out for the default settings.")
+    given = (load_yaml(path).get("develop") if path.is_file() else None) or {}
+    if not isinstance(given, dict):
+        raise SpnRestoreError(f"{path}: 'develop' is not a mapping of settings; fix it or leave it out.")
+    return with_defaults(load_yaml(SCHEMA_PATH)["properties"]["develop"], given)
 
 
 def read_image(path: Path, config: str | os.PathLike | None = None) -> np.ndarray:
@@ -247,7 +247,7 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
 
 
 #: What ``fingerprint`` calibrates among by default, and what ``identify --methods all`` scores.
-CALIBRATION_CANDIDATES = ("plain", "li2010", "phase", "shipped")
+CALIBRATION_CANDIDATES = ("plain", "li2010", "phase", "shipped", "fused")
 
 
 def _threshold() -> float:
@@ -302,7 +302,8 @@ def cmd_identify(args: argparse.Namespace) -> int:
         model = "shipped"
     calibrated = any(c is not None for c in calibrations.values())
     default = [PLAIN_NAME, *([model] if model else []), *([CALIBRATED_NAME] if calibrated else [])]
-    every = [*CALIBRATION_CANDIDATES[:3], *([model] if model else []), CALIBRATED_NAME]
+    every = [*CALIBRATION_CANDIDATES[:3], *([model] if model else []), *(["fused"] if model == "shipped" else []),
+             CALIBRATED_NAME]
     names = _method_list(args.methods, every if args.methods == "all" else default)
     methods = {m.name: m for m in map(get_method, names)}
     for camera, cal in calibrations.items():
@@ -572,8 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands",
                                 description="'spnrestore COMMAND --help' describes each")
-    sigma = dict(type=_positive, default=5.0,
-                 help="noise std of the wavelet denoiser in grey levels (default 5; use the value the "
+    sigma = dict(type=_positive, default=DEFAULT_SIGMA,
+                 help=f"noise std of the wavelet denoiser in grey levels (default {DEFAULT_SIGMA:g}; use the value the "
                       "fingerprints were built with)")
     device = dict(default="auto", help="torch device for the model: auto (CUDA if present), cpu, cuda, cuda:N")
     config = dict(metavar="CONFIG", help="the workflow's config.yaml, whose 'develop' settings develop RAW files "
@@ -593,7 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qualities", type=_qualities, default=[90, 60, 30], metavar="Q,Q,...",
                    help="JPEG qualities the calibration compresses the images' copies at (default 90,60,30)")
     p.add_argument("--methods", metavar="M,M,...",
-                   help="methods the calibration chooses among (default plain,li2010,phase,shipped; NAME=PATH for a "
+                   help="methods the calibration chooses among (default plain,li2010,phase,shipped,fused; NAME=PATH for a "
                         "checkpoint)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="write the fingerprint only, without K.calibration.json beside it")
@@ -620,7 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PCE above which the best camera is accepted (default: the threshold the --checkpoint "
                         "was trained with, else 60)")
     p.add_argument("--methods", metavar="M,M,...|all",
-                   help="residual methods to score, comma-separated (plain, li2010, phase, shipped, calibrated, "
+                   help="residual methods to score, comma-separated (plain, li2010, phase, shipped, fused, calibrated, "
                         "NAME=PATH) or 'all'")
     p.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
     p.add_argument("--sigma", **sigma)

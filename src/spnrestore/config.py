@@ -1,4 +1,5 @@
-"""Configuration: ``config/config.yaml`` < ``.env`` < process environment < ``--config``.
+"""Configuration: the defaults of ``config/schema.yaml`` < ``config/config.yaml`` < ``.env`` < process
+environment < ``--config``.
 
 The drive keys have upper-case names in ``.env`` and the environment
 (``EXTERNAL_DRIVE``, ``ORIGINAL_IMAGES_DIR``, ``COMPRESSED_IMAGES_DIR``,
@@ -28,6 +29,8 @@ ENV_KEYS = {
     "QUALITY_LEVELS": "quality_levels",
 }
 DEMO_DIR = ".demo"
+#: The schema of the workflow's configuration: every key with its default and its description, once.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
@@ -77,6 +80,24 @@ def _from_env_mapping(values: Mapping[str, str | None], source: str, strict: boo
         name = ENV_KEYS[key]
         out[name] = parse_quality_levels(value, source) if name == "quality_levels" else value
     return out
+
+
+def with_defaults(schema: Mapping, value: Any) -> Any:
+    """``value`` with the schema's ``default`` for every key it lacks, in nested objects too (a missing or None
+    object counts as {}); a value of the wrong kind is returned as it is, for validation to report. The one
+    way defaults are applied, to the workflow's configuration and to the training settings alike."""
+    props = schema.get("properties")
+    if props is None or not (value is None or isinstance(value, Mapping)):
+        return value
+    given = dict(value or {})
+    out = {k: with_defaults(s, given[k] if k in given else copy.deepcopy(s.get("default"))) for k, s in props.items()
+           if k in given or "default" in s or "properties" in s}
+    return {**out, **{k: v for k, v in given.items() if k not in props}}
+
+
+def default_config(schema_path: str | os.PathLike | None = None) -> dict:
+    """The workflow's configuration with nothing overridden: every key at its schema default."""
+    return with_defaults(load_yaml(schema_path or SCHEMA_PATH), {})
 
 
 def _merge(base: dict, update: Mapping, sources: dict, source: str, prefix: str = "") -> None:
@@ -185,6 +206,7 @@ def resolve_config(
         _merge(config, _from_env_mapping(present, "environment", strict=False), sources, "environment")
     if overrides:
         _merge(config, _coerce(_normalise_overrides(overrides), schema), sources, "--config")
+    config = with_defaults(schema, config)
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from ..config import with_defaults
 from ..errors import ConfigError
 
 TRAINING_SCHEMA_PATH = Path(__file__).with_name("training_schema.yaml")
@@ -34,21 +35,10 @@ def _section_schema(section: str | None) -> dict:
     return schema if section is None else schema["properties"][section]
 
 
-def _filled(schema: Mapping, value: Any) -> Any:
-    """``value`` with the schema's defaults for the keys it lacks, in nested objects too (None counts as {});
-    a value of the wrong kind is returned as it is, for validation to report."""
-    props = schema.get("properties")
-    if props is None or not (value is None or isinstance(value, Mapping)):
-        return value
-    given = dict(value or {})
-    out = {k: _filled(s, given[k] if k in given else copy.deepcopy(s.get("default"))) for k, s in props.items()}
-    return {**out, **{k: v for k, v in given.items() if k not in props}}
-
-
 def defaults(section: str | None = None) -> dict:
     """The default training configuration, or that of one nested ``section`` (``model``, ``loss_weights``,
     ``discriminator``)."""
-    return _filled(_section_schema(section), {})
+    return with_defaults(_section_schema(section), {})
 
 
 # Integers are ints (not bools nor 2.0), numbers finite ints or floats (not bools): as the networks need them.
@@ -92,7 +82,7 @@ def _validated(schema: Mapping, value: Any, where: str, section: str = "") -> di
     ``schema``; the first error is a ConfigError."""
     if not (value is None or isinstance(value, Mapping)):
         raise ConfigError(f"{where}: {section or 'the settings'} = {value!r}: expected a mapping of keys to values.")
-    out = _filled(schema, value)
+    out = with_defaults(schema, value)
     errors = sorted(_Validator(schema).iter_errors(out), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         raise ConfigError(_message(errors[0], where, section))

@@ -35,7 +35,7 @@ import numpy as np
 from spnrestore.errors import BadImageError, SpnRestoreError
 
 from ._checks import as_float_map, as_image, check_not_constant, check_same_size, label
-from .residual import _finish, rgb2gray
+from .residual import DEFAULT_SIGMA, _finish, rgb2gray
 from .wavelet_denoise import GRAY_WEIGHTS, denoise_image, merge_columns, split_columns
 
 __all__ = [
@@ -236,7 +236,7 @@ class FingerprintAccumulator:
         Which saturation map to use (see :func:`saturation`).
     """
 
-    def __init__(self, sigma: float = 5.0, saturation_compat: str = "standard"):
+    def __init__(self, sigma: float = DEFAULT_SIGMA, saturation_compat: str = "standard"):
         if saturation_compat not in ("standard", "prnu-python"):
             raise ValueError(f"saturation_compat must be 'standard' or 'prnu-python', not {saturation_compat!r}")
         self.sigma = float(sigma)
@@ -414,7 +414,7 @@ def central_window(shape, side: int, grid: int = 16) -> tuple[int, int, int, int
     return y0, y0 + sh, x0, x0 + sw
 
 
-def estimate_fingerprint(images: Iterable[np.ndarray], sigma: float = 5.0, *, names=None,
+def estimate_fingerprint(images: Iterable[np.ndarray], sigma: float = DEFAULT_SIGMA, *, names=None,
                          saturation_compat: str = "standard") -> np.ndarray:
     """Camera fingerprint ``K`` from images of one camera (streamed one at a time).
 

@@ -26,6 +26,10 @@ from spnrestore.errors import BadImageError
 from ._checks import as_image, check_not_constant, label
 from .wavelet_denoise import GRAY_WEIGHTS, STRIP_ELEMS, WINDOWS, denoise_image, min_box_factor
 
+#: The denoiser's noise level where a caller gives none: the default of the configuration's ``spn.sigma``
+#: (config/schema.yaml; tests/test_config.py checks that they agree). The workflow passes ``spn.sigma``.
+DEFAULT_SIGMA = 5.0
+
 __all__ = ["extract_residual", "noise_rgb", "rgb2gray", "zero_mean_total", "wiener_dft", "residual_settings"]
 
 
@@ -48,7 +52,7 @@ def settings_difference(recorded: dict, current: dict) -> list[str]:
             if recorded.get(k) != current.get(k)]
 
 
-def noise_rgb(rgb, sigma: float = 5.0, *, name=None) -> np.ndarray:
+def noise_rgb(rgb, sigma: float = DEFAULT_SIGMA, *, name=None) -> np.ndarray:
     """Per-channel wavelet noise residual, before the gray conversion.
 
     Parameters
@@ -79,7 +83,7 @@ def noise_rgb(rgb, sigma: float = 5.0, *, name=None) -> np.ndarray:
     return cv2.merge(outs)
 
 
-def extract_residual(rgb, sigma: float = 5.0, *, name=None) -> np.ndarray:
+def extract_residual(rgb, sigma: float = DEFAULT_SIGMA, *, name=None) -> np.ndarray:
     """PRNU noise residual ``W`` of one image (standard algorithm, fast path).
 
     Parameters

@@ -22,6 +22,7 @@ import torch.nn.functional as tf
 
 from spnrestore.errors import BadImageError
 
+from .residual import DEFAULT_SIGMA
 from .wavelet_denoise import GRAY_WEIGHTS, LEVELS, WINDOWS, _filter_bank, min_side
 
 __all__ = ["extract_residuals", "TorchResidual"]
@@ -47,7 +48,7 @@ class TorchResidual:
         Wavelet Wiener noise std in grey levels (default 5).
     """
 
-    def __init__(self, device="cpu", sigma: float = 5.0, wavelet: str = "db4", levels: int = LEVELS):
+    def __init__(self, device="cpu", sigma: float = DEFAULT_SIGMA, wavelet: str = "db4", levels: int = LEVELS):
         self.device = torch.device(device)
         self.sigma = float(sigma)
         self.levels = levels
@@ -195,7 +196,7 @@ class TorchResidual:
         return torch.fft.ifft2(f * fac).real.contiguous()
 
 
-def extract_residuals(images, device="cpu", sigma: float = 5.0) -> torch.Tensor:
+def extract_residuals(images, device="cpu", sigma: float = DEFAULT_SIGMA) -> torch.Tensor:
     """Residuals of a batch: N x H x W x 3 uint8 (numpy or torch) -> N x H x W float32 torch tensor on ``device``.
 
     Equal to :func:`spnrestore.spn.extract_residual` per image within float32

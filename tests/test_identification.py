@@ -40,8 +40,8 @@ def test_metrics_by_hand(scores):
     assert overall["n_images"] == 4
     assert overall["accuracy"] == pytest.approx(0.5)
     # matches 500, 40, 20, 900; non-matches 3, -2, 70, 1
-    assert overall["tpr_at_pce60"] == pytest.approx(0.5)
-    assert overall["fpr_at_pce60"] == pytest.approx(0.25)
+    assert overall["tpr_at_threshold"] == pytest.approx(0.5)
+    assert overall["fpr_at_threshold"] == pytest.approx(0.25)
     assert overall["tpr_at_fpr0"] == pytest.approx(0.5)  # above the highest non-match (70)
     # AUC: pairs (match > non-match): 500:4, 40:3, 20:3, 900:4 -> 14 of 16
     assert overall["auc"] == pytest.approx(14 / 16)
@@ -96,7 +96,7 @@ def test_evaluation_scores_combine_the_methods():
 
 def _metrics(rows):
     return pd.DataFrame([{"subset": "seen", "camera": "all", "quality": q, "method": m, "n_images": 5,
-                          "accuracy": 0.5, "auc": 0.9, "eer": 0.1, "tpr_at_pce60": 0.5, "fpr_at_pce60": 0.0,
+                          "accuracy": 0.5, "auc": 0.9, "eer": 0.1, "threshold": 60.0, "tpr_at_threshold": 0.5, "fpr_at_threshold": 0.0,
                           "tpr_at_fpr0": 0.5, "median_pce_match": median, "median_pce_nonmatch": 0.0,
                           "max_pce_nonmatch": worst, "p95_pce_nonmatch": 5.0, "mean_ncc_match": 0.01}
                          for q, m, median, worst in rows])
@@ -124,7 +124,7 @@ def test_results_without_non_matching_pairs_say_so(tmp_path):
     from spnrestore.stages.results import results_markdown, write_results
 
     rows = [{"subset": "new_drive", "camera": "all", "quality": q, "method": m, "n_images": 3, "accuracy": 1.0,
-             "auc": np.nan, "eer": np.nan, "tpr_at_pce60": 1.0, "fpr_at_pce60": np.nan, "tpr_at_fpr0": np.nan,
+             "auc": np.nan, "eer": np.nan, "threshold": 60.0, "tpr_at_threshold": 1.0, "fpr_at_threshold": np.nan, "tpr_at_fpr0": np.nan,
              "median_pce_match": median, "median_pce_nonmatch": np.nan, "max_pce_nonmatch": np.nan,
              "p95_pce_nonmatch": np.nan, "mean_ncc_match": 0.01}
             for q in (90, 30) for m, median in (("plain", 80.0), ("shipped", 200.0), ("original", 900.0))]
@@ -164,7 +164,7 @@ def test_per_image_gains_and_the_do_no_harm_checks():
     assert checks["shipped lowers fewer than 1 image in 10 (every quality)"] == ("Q90 0.50; Q30 0.25", False)
     assert checks["shipped: no camera below plain in median gain (every quality)"][1] is False
     metrics = pd.DataFrame([{"subset": "new_drive", "camera": "all", "quality": q, "method": m, "median_pce_match": 1.0,
-                             "tpr_at_pce60": 0.0, "max_pce_nonmatch": np.nan} for q in (30, 90)
+                             "tpr_at_threshold": 0.0, "max_pce_nonmatch": np.nan} for q in (30, 90)
                             for m in ("plain", "shipped", "original")])
     assert "## Do no harm" in results_markdown(metrics.reindex(columns=["subset", "camera", "quality", "method",
                                                                         *METRIC_COLUMNS]), 60, gains=gains)

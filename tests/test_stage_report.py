@@ -21,7 +21,7 @@ def metrics_table(subsets=("seen", "holdout")) -> pd.DataFrame:
                 for method, factor in (("plain", 1.0), ("original", 10.0), ("drive", 4.0), ("calibrated", 3.0)):
                     row = {c: 0.0 for c in METRIC_COLUMNS}
                     row.update(subset=subset, camera=camera, quality=q, method=method, n_images=12,
-                               median_pce_match=q * factor, tpr_at_pce60=min(1.0, q * factor / 120),
+                               median_pce_match=q * factor, tpr_at_threshold=min(1.0, q * factor / 120),
                                tpr_at_fpr0=0.5, max_pce_nonmatch=12.5, p95_pce_nonmatch=5.0, auc=0.99)
                     rows.append(row)
     return pd.DataFrame(rows)[["subset", "camera", "quality", "method", *METRIC_COLUMNS]]
@@ -36,7 +36,7 @@ def tables(tmp_path):
                   "status": ["ok"] * 4 + ["skipped"]}).to_csv(manifest, index=False)
     identification = tmp_path / "identification.csv"
     pd.DataFrame({"camera": ["cam_a", "cam_a"], "quality": ["30", "original"], "n_images": [3, 3],
-                  "accuracy": [0.5, 1.0], "tpr_at_pce60": [0.5, 1.0], "fpr_at_pce60": [0.0, 0.0],
+                  "accuracy": [0.5, 1.0], "tpr_at_threshold": [0.5, 1.0], "fpr_at_threshold": [0.0, 0.0],
                   "median_pce_match": [40.0, 5000.0]}).to_csv(identification, index=False)
     skipped = tmp_path / "skipped.csv"
     pd.DataFrame({"camera": ["cam_b"], "path": ["/d/cam_b/x.CR2"], "stage": ["develop"],

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .spn import decide, equal_error_rate, roc_auc, tpr_at_fpr
 
-METRIC_COLUMNS = ["n_images", "accuracy", "auc", "eer", "tpr_at_pce60", "fpr_at_pce60", "tpr_at_fpr0",
+METRIC_COLUMNS = ["n_images", "accuracy", "auc", "eer", "threshold", "tpr_at_threshold", "fpr_at_threshold", "tpr_at_fpr0",
                   "median_pce_match", "median_pce_nonmatch", "max_pce_nonmatch", "p95_pce_nonmatch", "mean_ncc_match"]
 
 
@@ -30,8 +30,9 @@ def group_metrics(scores: pd.DataFrame, threshold: float, keys: Sequence[str] = 
         "accuracy": float(decide(scores, threshold, keys)["correct"].mean()) if len(scores) else np.nan,
         "auc": roc_auc(pce, match) if both else np.nan,
         "eer": equal_error_rate(pce, match) if both else np.nan,
-        "tpr_at_pce60": float((hit > threshold).mean()) if hit.size else np.nan,
-        "fpr_at_pce60": float((miss > threshold).mean()) if miss.size else np.nan,
+        "threshold": float(threshold),
+        "tpr_at_threshold": float((hit > threshold).mean()) if hit.size else np.nan,
+        "fpr_at_threshold": float((miss > threshold).mean()) if miss.size else np.nan,
         "tpr_at_fpr0": tpr_at_fpr(pce, match, 0.0) if both else np.nan,
         "median_pce_match": float(np.median(hit)) if hit.size else np.nan,
         "median_pce_nonmatch": float(np.median(miss)) if miss.size else np.nan,

@@ -45,38 +45,27 @@ def _prepare(scores, is_match, need_both: bool = True):
 
 
 def roc_curve(scores, is_match):
-    """ROC curve points.
+    """ROC curve points (scikit-learn's ``roc_curve``, every distinct score kept).
 
     Returns ``(fpr, tpr, thresholds)``: float64 arrays, one point per distinct
     score plus the starting point (0, 0) at threshold +inf; point i is the
     operating point "match when score >= thresholds[i]", thresholds decreasing.
     """
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
     s, m = _prepare(scores, is_match)
-    order = np.argsort(-s, kind="mergesort")
-    s, m = s[order], m[order]
-    distinct = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]
-    tp = np.cumsum(m)[distinct]
-    fp = (distinct + 1) - tp
-    npos, nneg = m.sum(), (~m).sum()
-    tpr = np.r_[0.0, tp / npos]
-    fpr = np.r_[0.0, fp / nneg]
-    thr = np.r_[np.inf, s[distinct]]
-    return fpr, tpr, thr
+    fpr, tpr, thr = sk_roc_curve(m, s, drop_intermediate=False)
+    return fpr.astype(np.float64), tpr.astype(np.float64), thr.astype(np.float64)
 
 
 def roc_auc(scores, is_match) -> float:
-    """Area under the ROC curve = Mann-Whitney U / (n_match * n_nonmatch), ties counting 1/2.
-
-    This is the probability that a random matching pair scores higher than a
-    random non-matching one (+ half the probability of a tie).
-    """
-    from scipy.stats import rankdata
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``): the Mann-Whitney U / (n_match *
+    n_nonmatch), ties counting 1/2, the probability that a random matching pair scores higher than a random
+    non-matching one (+ half the probability of a tie)."""
+    from sklearn.metrics import roc_auc_score
 
     s, m = _prepare(scores, is_match)
-    ranks = rankdata(s)  # average ranks for ties
-    npos, nneg = int(m.sum()), int((~m).sum())
-    u = ranks[m].sum() - npos * (npos + 1) / 2.0
-    return float(u / (npos * nneg))
+    return float(roc_auc_score(m, s))
 
 
 def equal_error_rate(scores, is_match) -> float:

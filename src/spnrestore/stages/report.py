@@ -40,7 +40,7 @@ STYLE = """<style>
 .spn td.unmet { color: #991b1b; font-weight: 600; } .spn p.note { color: #4b5563; margin: 4px 0; }
 .spn ul { margin: 4px 0 8px 20px; } .spn code { font-size: 12px; }
 </style>"""
-HEADLINE = {"median_pce_match": "median match PCE", "tpr_at_pce60": "identified (PCE > {t:g})",
+HEADLINE = {"median_pce_match": "median match PCE", "tpr_at_threshold": "identified (PCE > {t:g})",
             "tpr_at_fpr0": "true matches at zero false matches", "share_lowered": "lowered vs plain",
             "median_gain": "median gain vs plain", "max_pce_nonmatch": "largest non-match PCE",
             "n_images": "images"}
@@ -119,7 +119,7 @@ def headline(metrics: pd.DataFrame, threshold: float, gains: pd.DataFrame | None
 
 def headline_html(metrics: pd.DataFrame, threshold: float, gains: pd.DataFrame | None = None) -> str:
     """The tables of methods (one per subset) and the goals table, as HTML."""
-    identified = HEADLINE["tpr_at_pce60"].format(t=threshold)
+    identified = HEADLINE["tpr_at_threshold"].format(t=threshold)
     formats = {HEADLINE["median_pce_match"]: _pce, HEADLINE["max_pce_nonmatch"]: _pce, identified: _percent,
                HEADLINE["tpr_at_fpr0"]: _percent, HEADLINE["share_lowered"]: _percent,
                HEADLINE["median_gain"]: lambda v: "" if pd.isna(v) else f"{float(v):.2f}x",
@@ -211,8 +211,9 @@ def summary_html(manifest: pd.DataFrame, qualities: Sequence, threshold: float, 
 
 
 def _threshold_columns(threshold: float) -> dict[str, str]:
-    """The rate columns of the metrics named after the run's threshold (their names in the CSV say 60)."""
-    return {f"{kind}_at_pce60": f"{kind}_at_pce{threshold:g}" for kind in ("tpr", "fpr")}
+    """The rate columns of the metrics (``tpr_at_threshold``, ``fpr_at_threshold`` in the CSV, with the
+    ``threshold`` column) as the report shows them: named after the run's threshold."""
+    return {f"{kind}_at_threshold": f"{kind}_at_pce{threshold:g}" for kind in ("tpr", "fpr")}
 
 
 def identification_html(identification: pd.DataFrame, threshold: float) -> str:

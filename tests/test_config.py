@@ -6,11 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from spnrestore.config import load_config, load_yaml
+from spnrestore.config import load_yaml
 from spnrestore.paths import drive_paths
 from spnrestore.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_config(project_dir, workdir=".", environ=None, overrides=None) -> dict:
+    """The workflow's configuration as the workflow resolves it (``spnrestore.stages.plan``), with the ``.env``
+    of ``workdir``."""
+    from spnrestore.stages.plan import resolve_workflow_config
+
+    base = load_yaml(Path(project_dir) / "config" / "config.yaml")
+    return resolve_workflow_config(base, project_dir, overrides, {} if environ is None else environ,
+                                   str(Path(workdir) / ".env"))
 
 
 @pytest.fixture()

@@ -133,11 +133,11 @@ def test_the_demo_trains_a_fixed_number_of_steps_with_a_cheap_validation(project
     machine's speed or load; its whole-image validation restores each crop in one tile."""
     import inspect
 
-    from spnrestore.config import load_config
+    from spnrestore.config import default_config
     from spnrestore.model.train import time_budget
     from spnrestore.model.whole_image import restore_image
 
-    config = load_config(project_root, tmp_path, environ={})
+    config = default_config()
     cfg = resolve_config({**config["train"]["settings"], **config["demo_train"]})
     assert time_budget(cfg, torch.device("cpu")) == time_budget(cfg, torch.device("cuda")) == (None, None)
     assert cfg["epochs"] is None and cfg["steps"] == config["demo_train"]["steps"]

@@ -212,19 +212,3 @@ def resolve_config(
     if errors:
         raise ConfigError(_schema_error_message(errors[0], sources))
     return config
-
-
-def load_config(
-    project_dir: str | os.PathLike,
-    workdir: str | os.PathLike = ".",
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping | None = None,
-) -> dict[str, Any]:
-    """Read ``config/config.yaml`` and ``config/schema.yaml`` of ``project_dir`` and resolve them.
-
-    ``.env`` is read from ``workdir`` (where snakemake runs).
-    """
-    project_dir = Path(project_dir)
-    base = load_yaml(project_dir / "config" / "config.yaml")
-    schema = load_yaml(project_dir / "config" / "schema.yaml")
-    return resolve_config(base, schema, Path(workdir) / ".env", os.environ if environ is None else environ, overrides)

@@ -168,7 +168,7 @@ def shard_reads(results: Path, batch: int = 32, batches: int = 40) -> None:
     import cv2
     import numpy as np
 
-    from spnrestore.dataset.shards import FingerprintFiles, list_shards, open_shard, read_rows
+    from spnrestore.dataset.shard_reader import FingerprintFiles, list_shards, open_shard, read_rows
 
     cv2.setNumThreads(1)
     shards = [s for split in ("train", "val") for s in list_shards(results / "dataset", split)]

@@ -34,6 +34,7 @@ import torch
 
 from spnrestore import spn
 from spnrestore.atomic import save_npy
+from spnrestore.dataset.shard_format import FINGERPRINT_TABLE, FLOAT_DTYPE, PACKED_RGB, pack_patches
 from spnrestore.model.checkpoint import model_payload, save_checkpoint
 from spnrestore.model.networks import Generator, GeneratorConfig, count_parameters
 from spnrestore.model.device import pick_device
@@ -44,19 +45,33 @@ from spnrestore.model.vgg import DEFAULT_LAYERS, VGG16Features
 
 
 def write_shards(root: Path, n: int, patch: int, shard: int = 256) -> None:
-    """Random training pairs in the shard layout (train split of ``n`` examples, a small val split)."""
+    """Random training pairs in the shard layout (:mod:`spnrestore.dataset.shard_format`; one camera: a train
+    split of ``n`` examples, a small val split): the pixels packed, the targets computed on read from two
+    random fingerprints, as training reads the shards the workflow writes."""
     rng = np.random.default_rng(0)
     rows = []
     for split, count in (("train", n), ("val", shard)):
+        camera = root / split / "cam0"
+        (camera / "fingerprints").mkdir(parents=True)
+        prints = [f"fingerprints/{k:04d}.npy" for k in range(2)]
+        for name in prints:
+            save_npy(camera / name, (0.01 * rng.standard_normal((patch, patch))).astype(np.float32))
+        table = pd.DataFrame({"camera": ["cam0", "cam1"], "path": prints, "in_folder": [1, 1]})
+        table.to_csv(camera / FINGERPRINT_TABLE, index=False)
+        first = len(rows)
         for s, start in enumerate(range(0, count, shard)):
             m = min(shard, count - start)
-            folder = root / split / f"shard-{s:05d}"
-            folder.mkdir(parents=True)
-            save_npy(folder / "rgb.npy", rng.integers(0, 256, (m, 3, patch, patch), dtype=np.uint8))
-            for name, scale in (("residual", 3.0), ("target", 0.01), ("other_target", 0.01)):
-                save_npy(folder / f"{name}.npy", (scale * rng.standard_normal((m, 1, patch, patch))).astype(np.float32))
+            folder = camera / f"shard-{s:05d}"
+            folder.mkdir()
+            pixels = pack_patches(rng.integers(0, 256, (m, 3, patch, patch), dtype=np.uint8))
+            for name, array in zip(PACKED_RGB, pixels):
+                save_npy(folder / f"{name}.npy", array)
+            save_npy(folder / "residual.npy", (3.0 * rng.standard_normal((m, 1, patch, patch))).astype(FLOAT_DTYPE))
             save_npy(folder / "quality.npy", rng.choice(np.array([30, 60], np.uint8), m))
-            rows += [(split, folder.name, i) for i in range(m)]
+            save_npy(folder / "corner.npy", np.zeros((m, 2), np.int32))
+            save_npy(folder / "prints.npy", np.tile(np.array([[0, 1]], np.uint16), (m, 1)))
+            rows += [(split, f"cam0/{folder.name}", i) for i in range(m)]
+        pd.DataFrame(rows[first:], columns=["split", "shard", "index"]).to_csv(camera / "manifest.csv", index=False)
     pd.DataFrame(rows, columns=["split", "shard", "index"]).to_csv(root / "manifest.csv", index=False)
 
 

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from spnrestore import spn
-from spnrestore.dataset import (build_shards, build_split, list_shards, open_shard, read_manifest, read_rows,
-                                split_manifest, write_manifest)
-from spnrestore.dataset.shards import PackedPatches, fit_crop, pack_patches
+from spnrestore.dataset import (build_split, gather_manifests, list_shards, open_shard, read_manifest, read_rows,
+                                split_manifest)
+from spnrestore.dataset.shard_format import PackedPatches, fit_crop, pack_patches
 from spnrestore.errors import ConfigError, SpnRestoreError
 from spnrestore.jpeg import read_rgb
+from shard_helpers import build_dataset
 
 SIZE = (256, 256)
 
@@ -66,8 +67,8 @@ def tree_hashes(root: Path) -> dict:
 
 def test_two_builds_are_byte_identical(source, tmp_path):
     examples, prints = source
-    build_shards(examples, prints, tmp_path / "a", patch=64, shard_size=50)
-    build_shards(examples.sample(frac=1.0, random_state=1), prints, tmp_path / "b", patch=64, shard_size=50)
+    build_dataset(examples, prints, tmp_path / "a", patch=64, shard_size=50)
+    build_dataset(examples.sample(frac=1.0, random_state=1), prints, tmp_path / "b", patch=64, shard_size=50)
     a, b = tree_hashes(tmp_path / "a"), tree_hashes(tmp_path / "b")
     assert a == b and "train/cam0/shard-00000/rgb_files.npy" in a and "manifest.csv" in a and "val/manifest.csv" in a
     assert not [p for p in (tmp_path / "a").rglob(".*")]  # no temporary folders left
@@ -75,7 +76,7 @@ def test_two_builds_are_byte_identical(source, tmp_path):
 
 def test_manifest_rows_match_shard_contents(source, tmp_path):
     examples, prints = source
-    manifest = build_shards(examples, prints, tmp_path, patch=64, shard_size=40)
+    manifest = build_dataset(examples, prints, tmp_path, patch=64, shard_size=40)
     assert manifest.equals(read_manifest(tmp_path / "manifest.csv"))
     assert set(manifest["split"]) == {"train", "val"}
     for split in ("train", "val"):
@@ -145,7 +146,7 @@ def test_other_fingerprint_of_another_size_is_tiled_on_read(source, tmp_path):
     small = np.random.default_rng(9).normal(0, 0.03, (100, 90)).astype(np.float32)  # < half the image each way
     np.save(tmp_path / "small.npy", small)
     prints = dict(prints, cam2=tmp_path / "small.npy")  # cam2's images are skipped, its K serves as non-match
-    manifest = build_shards(examples, prints, tmp_path / "d", patch=64, shard_size=7)
+    manifest = build_dataset(examples, prints, tmp_path / "d", patch=64, shard_size=7)
     tiled = manifest[manifest["other_camera"] == "cam2"]
     assert len(tiled) and "cam2" not in set(manifest["camera"])
     for row in tiled.itertuples():
@@ -159,14 +160,14 @@ def test_other_fingerprint_of_another_size_is_tiled_on_read(source, tmp_path):
 
 def test_one_folder_per_camera_gives_the_split_of_one_call(source, tmp_path):
     examples, prints = source
-    whole = build_shards(examples, prints, tmp_path / "whole", patch=64, shard_size=16)
+    whole = build_dataset(examples, prints, tmp_path / "whole", patch=64, shard_size=16)
     for camera in ("cam2", "cam0", "cam1", "cam9"):  # any order; cam9: no image in the split
         build_split(examples, prints, tmp_path / "each", "train", patch=64, shard_size=16, camera=camera)
     build_split(examples, prints, tmp_path / "each", "val", patch=64, shard_size=16, camera="cam1")
     empty = read_manifest(tmp_path / "each" / "train" / "cam9" / "manifest.csv")
     assert empty.empty and list(empty.columns) == list(whole.columns)
     assert not list((tmp_path / "each" / "train" / "cam9").glob("shard-*"))
-    each = write_manifest(tmp_path / "each", ["train", "val", "test"])  # test: no camera folder, no examples
+    each = gather_manifests(tmp_path / "each", ["train", "val", "test"])  # test: no camera folder, no examples
     assert read_manifest(tmp_path / "each" / "test" / "manifest.csv").empty
     assert each.equals(whole[(whole["split"] == "train") | (whole["camera"] == "cam1")].reset_index(drop=True))
     train = [open_shard(s) for s in list_shards(tmp_path / "each", "train")]
@@ -191,8 +192,12 @@ def test_residuals_not_stored_are_computed_from_the_jpeg(source, tmp_path):
     assert np.array_equal(open_shard(tmp_path / "val" / row.shard)["residual"][row["index"], 0], expected)
 
 
-def test_shards_of_the_former_layout_still_read(tmp_path):
-    """<split>/shard-NNNNN/ with stored target and other_target (float16 or float32) and <split>/manifest.csv."""
+FORMER = ("a shard of a former layout, with {}, which this version no longer reads; rebuild the data set: "
+          "snakemake --forcerun shards")
+
+
+def test_shards_of_the_former_layout_are_refused(tmp_path):
+    """<split>/shard-NNNNN/ with stored target and other_target: listed, but opening one says to rebuild."""
     rng = np.random.default_rng(0)
     arrays = {"rgb": rng.integers(0, 256, (5, 3, 16, 16), dtype=np.uint8),
               "residual": rng.normal(0, 3, (5, 1, 16, 16)).astype(np.float16),
@@ -203,14 +208,12 @@ def test_shards_of_the_former_layout_still_read(tmp_path):
         (tmp_path / "train" / f"shard-{k:05d}").mkdir(parents=True)
         for name, a in arrays.items():
             np.save(tmp_path / "train" / f"shard-{k:05d}" / f"{name}.npy", a)
-    (tmp_path / "train" / "manifest.csv").write_text("split,shard,index,camera,image,quality,y,x\n"
-                                                      "train,shard-00000,0,cam0,img0,30,0,0\n")
     shards = list_shards(tmp_path, "train")
     assert [s.name for s in shards] == ["shard-00000", "shard-00001"]
-    batch = read_rows(open_shard(shards[1]), np.array([4, 1]))
-    for name, a in arrays.items():
-        assert np.array_equal(batch[name], a[[4, 1]].astype(np.float32 if a.dtype.kind == "f" else a.dtype))
-    assert len(write_manifest(tmp_path)) == 1
+    for shard in shards:
+        with pytest.raises(SpnRestoreError) as caught:
+            open_shard(shard)
+        assert str(caught.value) == f"{shard}: " + FORMER.format("its targets stored (other_target.npy)")
 
 
 def test_packed_pixels_give_back_the_same_array():
@@ -228,9 +231,9 @@ def test_packed_pixels_give_back_the_same_array():
     assert empty.shape == (0, 3, 0, 0) and np.asarray(empty).shape == (0, 3, 0, 0)
 
 
-def test_damaged_or_raw_pixels_of_a_shard(source, tmp_path):
+def test_damaged_pixels_of_a_shard_or_raw_pixels_of_a_former_one(source, tmp_path):
     examples, prints = source
-    build_shards(examples, prints, tmp_path, patch=64, shard_size=40)
+    build_dataset(examples, prints, tmp_path, patch=64, shard_size=40)
     shard = list_shards(tmp_path, "train")[0]
     pixels = np.asarray(open_shard(shard)["rgb"])
     data, offsets = np.load(shard / "rgb_files.npy"), np.load(shard / "rgb_offsets.npy")
@@ -243,17 +246,19 @@ def test_damaged_or_raw_pixels_of_a_shard(source, tmp_path):
     np.save(shard / "rgb_files.npy", broken)
     with pytest.raises(SpnRestoreError, match=f"{shard}: patch 3 is not a readable"):
         read_rows(open_shard(shard), np.array([0, 3]))
-    for name in ("rgb_files", "rgb_offsets"):  # shards written with raw pixels (rgb.npy) read the same
+    for name in ("rgb_files", "rgb_offsets"):  # a shard of the former layout with raw pixels (rgb.npy)
         (shard / f"{name}.npy").unlink()
     np.save(shard / "rgb.npy", pixels)
-    assert np.array_equal(read_rows(open_shard(shard), np.array([5, 0]))["rgb"], pixels[[5, 0]])
+    with pytest.raises(SpnRestoreError) as caught:
+        open_shard(shard)
+    assert str(caught.value) == f"{shard}: " + FORMER.format("raw pixels (rgb.npy)")
 
 
 def test_mis_sized_images_are_skipped_with_a_reason(source, tmp_path):
     examples, prints = source
     prints = dict(prints, cam1=np.zeros((256, 320), np.float32))
     messages = []
-    manifest = build_shards(examples, prints, tmp_path / "d", patch=64, log=messages.append)
+    manifest = build_dataset(examples, prints, tmp_path / "d", patch=64, log=messages.append)
     assert "cam1" not in set(manifest["camera"])
     assert any("cam1/img0 Q30: skipped: image is 256x256 but the fingerprint of cam1 is 256x320" in m for m in messages)
 
@@ -261,10 +266,10 @@ def test_mis_sized_images_are_skipped_with_a_reason(source, tmp_path):
 def test_bad_inputs_are_clear_errors(source, tmp_path):
     examples, prints = source
     with pytest.raises(ConfigError, match="missing column.*residual"):
-        build_shards(examples.drop(columns="residual"), prints, tmp_path)
+        build_dataset(examples.drop(columns="residual"), prints, tmp_path)
     with pytest.raises(ConfigError, match="at least two cameras"):
-        build_shards(examples[examples.camera == "cam0"], {"cam0": prints["cam0"]}, tmp_path)
+        build_dataset(examples[examples.camera == "cam0"], {"cam0": prints["cam0"]}, tmp_path)
     with pytest.raises(ConfigError, match="multiple of 8"):
-        build_shards(examples, prints, tmp_path, patch=60)
+        build_dataset(examples, prints, tmp_path, patch=60)
     with pytest.raises(ConfigError, match="target"):
-        build_shards(examples, prints, tmp_path, target="fingerprint")
+        build_dataset(examples, prints, tmp_path, target="fingerprint")

@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 
 from spnrestore import spn
-from spnrestore.dataset import build_shards, read_manifest
+from spnrestore.dataset import read_manifest
 from spnrestore.errors import SpnRestoreError
 from spnrestore.model.image_validation import crop_window, load_image_validation
 from spnrestore.model.train import train
 from spnrestore.model.validation import selection_key
+from shard_helpers import build_dataset
 from test_dataset_shards import synthetic_examples
 from test_model_train import TINY, quiet
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:HF loss:UserWarning")  # no VGG 
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("image_val")
     examples, prints = synthetic_examples(root / "src", cameras=3, images=4, qualities=(30, 90))
-    build_shards(examples, prints, root / "data", patch=32, shard_size=64, max_patches_per_image=24)
+    build_dataset(examples, prints, root / "data", patch=32, shard_size=64, max_patches_per_image=24)
     return root / "data", prints
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from spnrestore.dataset import build_shards, open_shard, list_shards
+from spnrestore.dataset import open_shard, list_shards
 from spnrestore.errors import ConfigError, SpnRestoreError
 from spnrestore.spn import residual_settings
 from spnrestore.model.checkpoint import load_checkpoint, load_generator
@@ -20,6 +20,7 @@ from spnrestore.model.networks import GeneratorConfig
 from spnrestore.model.train import Trainer, _estimate, selected_model, train
 from spnrestore.model.train_config import resolve_config
 from spnrestore.model.vgg import VGG16Features
+from shard_helpers import build_dataset
 from test_dataset_shards import synthetic_examples
 
 pytestmark = pytest.mark.filterwarnings("ignore:HF loss:UserWarning")  # no VGG file here: Haar fallback
@@ -35,7 +36,7 @@ TINY = dict(model=GeneratorConfig.tiny().as_dict(), discriminator={"width": 8, "
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     examples, prints = synthetic_examples(root / "src", cameras=3, images=4)
-    build_shards(examples, prints, root / "data", patch=32, shard_size=64, max_patches_per_image=24)
+    build_dataset(examples, prints, root / "data", patch=32, shard_size=64, max_patches_per_image=24)
     return root / "data"
 
 
@@ -249,7 +250,7 @@ def test_training_can_start_from_the_shipped_model(dataset, tmp_path):
 def test_empty_train_split_says_why_and_what_to_change(tmp_path):
     examples, prints = synthetic_examples(tmp_path / "src", cameras=2, images=2)
     examples["split"] = "val"
-    build_shards(examples, prints, tmp_path / "data", patch=32, shard_size=64, max_patches_per_image=24)
+    build_dataset(examples, prints, tmp_path / "data", patch=32, shard_size=64, max_patches_per_image=24)
     with pytest.raises(SpnRestoreError, match=r"the train split has no examples: no image has the role train .*"
                                               r"dataset\.patch_rule.*spn\.fingerprint_images.*model\.checkpoint: PATH"):
         train(tmp_path / "data", tmp_path / "m.pt", tmp_path / "w", dict(TINY, steps=2), log=quiet)

@@ -57,7 +57,7 @@ def test_the_plan_holds_the_drive_its_roles_and_the_run(in_tmp):
 def test_a_second_plan_comes_from_the_cache_until_the_drive_or_the_config_changes(in_tmp, monkeypatch):
     drive = _drive(in_tmp / "drive")
     first = _plan(in_tmp, drive)
-    cached = list((in_tmp / planning.CACHE_DIR).glob("*.pickle"))
+    cached = list((in_tmp / planning.CACHE_DIR).glob("*.json"))
     assert len(cached) == 1
 
     plan_run = planning.plan_run

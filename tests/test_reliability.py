@@ -272,14 +272,14 @@ def test_default_output_folders_are_beside_the_originals(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:HF loss:UserWarning")
 def test_training_without_validation_examples_writes_every_declared_output(tmp_path):
-    from spnrestore.dataset import build_shards
     from spnrestore.model.train import train
+    from shard_helpers import build_dataset
     from test_dataset_shards import synthetic_examples
     from test_model_train import TINY
 
     examples, prints = synthetic_examples(tmp_path / "src", cameras=2, images=2)
     examples["split"] = "train"
-    build_shards(examples, prints, tmp_path / "data", patch=32, shard_size=64, max_patches_per_image=24)
+    build_dataset(examples, prints, tmp_path / "data", patch=32, shard_size=64, max_patches_per_image=24)
     train(tmp_path / "data", tmp_path / "m.pt", tmp_path / "work", dict(TINY, steps=4), log=lambda m: None)
     assert (tmp_path / "m.pt").is_file() and (tmp_path / "work" / "train_log.csv").is_file()
     assert (tmp_path / "work" / "val_log.csv").is_file()

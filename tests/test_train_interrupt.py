@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 import torch
 
-from spnrestore.dataset import build_shards
 from spnrestore.model.checkpoint import load_checkpoint
 from spnrestore.model.train import train
+from shard_helpers import build_dataset
 from test_dataset_shards import synthetic_examples
 from test_model_train import TINY
 
@@ -75,7 +75,7 @@ train_module.train(data, out, work, cfg, log=log)
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("interrupt")
     examples, prints = synthetic_examples(root / "src", cameras=3, images=4)
-    build_shards(examples, prints, root / "data", patch=32, shard_size=64, max_patches_per_image=24)
+    build_dataset(examples, prints, root / "data", patch=32, shard_size=64, max_patches_per_image=24)
     return root / "data"
 
 

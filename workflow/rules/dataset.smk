@@ -1,5 +1,5 @@
 # Training pairs: patches of JPEG, plain residual and quality, in shards per split and camera (the targets
-# are computed from the fingerprints when training reads them: spnrestore.dataset.shards).
+# are computed from the fingerprints when training reads them: spnrestore.dataset.shard_reader).
 import re
 
 # The splits of the data set, and per split the cameras with an image of that role (a held-out camera has

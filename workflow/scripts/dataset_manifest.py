@@ -7,7 +7,7 @@ from spnrestore.jobs import start_job
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 log = start_job(smk)
 
-from spnrestore.dataset import write_manifest  # noqa: E402
+from spnrestore.dataset import gather_manifests  # noqa: E402
 
-manifest = write_manifest(Path(smk.output.manifest).parent, smk.params.splits)
+manifest = gather_manifests(Path(smk.output.manifest).parent, smk.params.splits)
 log(manifest.groupby(["split", "camera"]).size().to_string() if len(manifest) else "no examples")

@@ -3,7 +3,7 @@
 ``ShardDataset[indices]`` takes a list of example indices and returns a whole
 batch (a dict of tensors), reading each shard's rows straight from the
 memory-mapped ``.npy`` files (the fingerprint terms are computed from the patches
-and the memory-mapped fingerprints, :func:`spnrestore.dataset.shards.read_rows`);
+and the memory-mapped fingerprints, :func:`spnrestore.dataset.shard_reader.read_rows`);
 pass it to ``DataLoader(batch_size=None, sampler=...)``. The order of training batches is a pure function of (seed,
 step): a resumed run continues with exactly the batches it would have seen. Fixed evenly spaced examples
 (:func:`evenly_spaced`, :class:`Batches`) fit the block filter and measure the data's scales (:func:`data_scales`).
@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..dataset.shards import ARRAYS, FingerprintFiles, list_shards, open_shard, read_rows
+from ..dataset.shard_format import ARRAYS
+from ..dataset.shard_reader import FingerprintFiles, list_shards, open_shard, read_rows
 from ..errors import ConfigError, SpnRestoreError
 
 

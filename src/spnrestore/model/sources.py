@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from ..dataset.shards import manifest_sha256
+from ..dataset.shard_reader import manifest_sha256
 from ..dataset.synthetic import SensorRanges, example_seed, synthetic_photo
 from ..errors import ConfigError, SpnRestoreError
 from ..spn.torch_residual import TorchResidual

@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
-from ..dataset.shards import read_manifest
+from ..dataset.shard_reader import read_manifest
 from .image_validation import ImageValidation, load_image_validation
 from .networks import Generator
 from .whole_image import restore_image

@@ -14,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -55,6 +54,26 @@ class RunPlan:
     drive_model_input: list = field(default_factory=list)
     keep_residuals: bool = False
     train_settings: dict = field(default_factory=dict)
+
+
+def plan_to_json(plan: RunPlan) -> str:
+    """The plan as JSON (the cache's format: plain data, nothing that runs code when read)."""
+    data = {f.name: getattr(plan, f.name) for f in fields(RunPlan)}
+    data["paths"] = plan.paths.as_dict()
+    data["images"] = [asdict(i) for i in plan.images]
+    data["skipped"] = [asdict(s) for s in plan.skipped]
+    return json.dumps(data)  # key order kept: the rules' params are compared as written
+
+
+def plan_from_json(text: str) -> RunPlan:
+    """The plan written by :func:`plan_to_json`."""
+    from ..discovery import Image, Skipped
+
+    data = json.loads(text)
+    data["paths"] = DrivePaths.of(data["paths"])
+    data["images"] = [Image(**i) for i in data["images"]]
+    data["skipped"] = [Skipped(**s) for s in data["skipped"]]
+    return RunPlan(**data)
 
 
 def resolve_workflow_config(base: Mapping, basedir: str | os.PathLike, overrides: Mapping | None,
@@ -209,27 +228,23 @@ def load_plan(config: dict, paths: DrivePaths, workdir: str | os.PathLike = ".",
         raise SpnRestoreError(f"cannot list {paths.original}: {exc.strerror}. Check the drive and its "
                               "permissions.") from None
     cache = Path(workdir) / CACHE_DIR
-    path = cache / f"{key}.pickle"
+    path = cache / f"{key}.json"
     if path.is_file():
         try:
-            with open(path, "rb") as f:
-                plan = pickle.load(f)
-            if isinstance(plan, RunPlan):
-                return plan
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            return plan_from_json(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, TypeError, KeyError):
             pass  # a damaged or older entry: plan again
-    plan = plan_run(config, paths)
+    text = plan_to_json(plan_run(config, paths))
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = cache / f".{key}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
-        for old in sorted(cache.glob("*.pickle"), key=lambda p: p.stat().st_mtime)[:-CACHE_KEEP]:
+        for old in sorted(cache.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-CACHE_KEEP]:
             old.unlink(missing_ok=True)
     except OSError:
         pass
-    return plan
+    return plan_from_json(text)  # the same values whether planned now or read from the cache
 
 
 def workflow_plan(base: Mapping, basedir: str | os.PathLike, overrides: Mapping | None,

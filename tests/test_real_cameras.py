@@ -6,7 +6,7 @@ The three VISION devices (D08, D09, D21) ship 10 flat fields each: their fingerp
 and every natural image of theirs must be identified from its original at PCE > 60, and the shipped model
 must meet the issue's do-no-harm goals at Q30 on them. To keep the suite's time, the test lays out these three
 (3-8 MP) at Q30 only; ``docs/results-real.md`` is the run on all five devices at Q90/60/30 (commands in
-README.md). The methods are the defaults (plain, li2010, phase, shipped, calibrated: ``drive`` is left out, the
+README.md). The methods are the defaults (plain, li2010, phase, shipped, fused, calibrated: ``drive`` is left out, the
 drive's model being the shipped one); each device's fingerprint is calibrated on its flat fields.
 """
 
@@ -29,7 +29,7 @@ FLAT_FIELD_DEVICES = ("VISION_D08_Samsung_GalaxyTab3", "VISION_D09_Apple_iPhone4
 REAL_CONFIG = ("spn={fingerprint_images: 10}", "quality_levels=30")
 #: The methods scored: the default evaluation.methods but drive (model.checkpoint pretrained: it would be the
 #: shipped model twice), and the uncompressed original.
-METHODS = {"plain", "li2010", "phase", "shipped", "calibrated", "original"}
+METHODS = {"plain", "li2010", "phase", "shipped", "fused", "calibrated", "original"}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_each_device_is_calibrated_on_its_flat_fields(real_run):
         assert calibration["images"] == used >= 6 and f"{used} of them flat fields" in calibration["how"]
         assert list(calibration["qualities"]) == ["30"]
         chosen = calibration["qualities"]["30"]["chosen"]
-        assert chosen in {"plain", "li2010", "phase", "shipped"}
+        assert chosen in {"plain", "li2010", "phase", "shipped", "fused"}
         calibrated = scores[(scores["method"] == "calibrated") & (scores["fingerprint"] == device)]
         source = scores[(scores["method"] == chosen) & (scores["fingerprint"] == device)]
         # the device's own images (every device has its own sensor size: no other image meets its fingerprint)

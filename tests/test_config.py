@@ -150,9 +150,11 @@ def test_nested_command_line_values_take_the_schema_types(project_root, workdir)
 
 def test_each_default_is_written_once():
     """The configuration's defaults are the schema's (config.yaml overrides nothing by default), and the library's
-    default noise level is the schema's spn.sigma."""
+    defaults for casework (noise level, decision threshold) are the schema's spn.sigma and spn.pce_threshold."""
     from spnrestore.config import default_config
+    from spnrestore.spn import PCE_THRESHOLD
     from spnrestore.spn.residual import DEFAULT_SIGMA
 
     assert load_yaml(ROOT / "config" / "config.yaml") == {}
     assert default_config()["spn"]["sigma"] == DEFAULT_SIGMA
+    assert default_config()["spn"]["pce_threshold"] == PCE_THRESHOLD

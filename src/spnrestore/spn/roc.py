@@ -20,7 +20,8 @@ __all__ = [
     "PCE_THRESHOLD",
 ]
 
-#: The usual PCE decision threshold for "same camera".
+#: The usual PCE decision threshold for "same camera" where none is configured: the default of the
+#: configuration's ``spn.pce_threshold`` (config/schema.yaml; tests/test_config.py checks that they agree).
 PCE_THRESHOLD = 60.0
 
 

@@ -30,9 +30,7 @@ def fused_compute(checkpoint: str):
     def compute(rgb, plain, quality, context):
         restored = context.model_residual(checkpoint, rgb, plain, quality)
         s_plain, s_model = residual_std(plain), residual_std(restored)
-        if not (s_plain > 0.0 and np.isfinite(s_plain)):
-            return plain
-        if not (s_model > 0.0 and np.isfinite(s_model)):
+        if not all(s > 0.0 and np.isfinite(s) for s in (s_plain, s_model)):
             return plain
         total = plain * np.float32(1.0 / s_plain) + restored * np.float32(1.0 / s_model)
         return in_plain_units(total, s_plain)

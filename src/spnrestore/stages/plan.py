@@ -114,14 +114,19 @@ def _file_stamp(path: str) -> list:
     return [path, st.st_size, st.st_mtime_ns]
 
 
-def plan_key(config: Mapping, paths: DrivePaths) -> str:
-    """The cache key of a plan: configuration, drive listing, reused model file, planning code."""
+def _reused_model(config: Mapping) -> str:
+    """``model.checkpoint`` as an absolute file path ("pretrained": the shipped model), or "" (train here)."""
     from ..model.pretrained import resolve_checkpoint
 
+    reused = resolve_checkpoint(config["model"]["checkpoint"])
+    return os.path.abspath(os.path.expanduser(reused)) if reused else ""
+
+
+def plan_key(config: Mapping, paths: DrivePaths) -> str:
+    """The cache key of a plan: configuration, drive listing, reused model file, planning code."""
     package = Path(__file__).resolve().parents[1]
     code = [_file_stamp(str(package / m)) for m in _PLANNING_MODULES if (package / m).is_file()]
-    reused = resolve_checkpoint(config["model"]["checkpoint"])
-    reused = os.path.abspath(os.path.expanduser(reused)) if reused else ""
+    reused = _reused_model(config)
     model = _file_stamp(reused) if reused and os.path.isfile(reused) else [reused]
     listing = _listing(paths.original, config["spn"]["flat_field_folder"])
     text = json.dumps([__version__, code, config, paths.as_dict(), model, listing], sort_keys=True, default=str)
@@ -133,7 +138,6 @@ def plan_run(config: dict, paths: DrivePaths) -> RunPlan:
     :class:`SpnRestoreError` with the message for the user (the key, what is wrong, the fix)."""
     from ..discovery import Skipped, discover, images_table
     from ..methods import CALIBRATED_NAME, get_method
-    from ..model.pretrained import resolve_checkpoint
     from ..model.train_config import resolve_config as resolve_training_config
     from ..residual_files import keeps_residuals
     from .roles import assign_roles, cameras_without_fingerprint, holdout_cameras, plan_drive
@@ -158,9 +162,8 @@ def plan_run(config: dict, paths: DrivePaths) -> RunPlan:
     holdout = [c for c in holdout_cameras(cameras, config["dataset"]["holdout_cameras"],
                                           config["dataset"]["holdout_count"]) if c not in no_fingerprint]
     # A model trained elsewhere (model.checkpoint; "pretrained": the shipped one): this drive trains nothing.
-    reused = resolve_checkpoint(config["model"]["checkpoint"])
+    reused = _reused_model(config)
     if reused:
-        reused = os.path.abspath(os.path.expanduser(reused))
         if not os.path.isfile(reused):
             raise SpnRestoreError(
                 f"model.checkpoint = {config['model']['checkpoint']!r}: {reused} is not a file. Give the path of "

@@ -20,6 +20,14 @@ def pytest_collection_modifyitems(session, config, items):
     items.sort(key=lambda item: item.path.name == "test_slurm.py")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _openvino_cache(tmp_path_factory):
+    """Converted models go to a folder of this session (the workflows' jobs inherit it), not the user's cache."""
+    import os
+
+    os.environ["SPNRESTORE_CACHE"] = str(tmp_path_factory.mktemp("spnrestore-cache"))
+
+
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT

@@ -177,6 +177,19 @@ def test_identify_with_checkpoint_scores_restored_residuals(case, fingerprints, 
     assert (restored["decision"] == [Path(i).name[:5] for i, _ in restored.index]).all()
 
 
+def test_identify_says_which_method_it_computes_on_a_large_image(case, fingerprints, checkpoint, monkeypatch,
+                                                                  capsys):
+    from spnrestore import cli
+
+    monkeypatch.setattr(cli, "PROGRESS_PIXELS", 0)  # the case's images count as large
+    image = case / "questioned" / "cam_a_q60.jpg"
+    assert main(["identify", str(image), "--fingerprints", str(fingerprints), "--methods", f"plain,li2010,{checkpoint}"]) == 0
+    err = capsys.readouterr().err
+    assert f"spnrestore: {image.name}: computing li2010 (" in err
+    assert f"spnrestore: {image.name}: computing {Path(checkpoint).stem} (" in err
+    assert "computing plain" not in err
+
+
 def test_identify_reads_the_calibrations_and_never_names_an_unusable_fingerprint(case, fingerprints, tmp_path,
                                                                                  capsys):
     """``calibrated``: against each fingerprint, the method its K.calibration.json chose at the nearest quality;

@@ -117,3 +117,91 @@ def test_a_checkpoint_without_the_record_loads_and_says_so(tmp_path):
     save_checkpoint(path, model_payload(Generator(GeneratorConfig.tiny())))
     restorer = load_restorer(path, "cpu", residual=residual_settings(3.0))
     assert "residual" not in restorer.metadata and checkpoint_summary(restorer)["residual"] is None
+
+
+def _ncc(a, b):
+    a, b = a.astype(np.float64).ravel() - a.mean(), b.astype(np.float64).ravel() - b.mean()
+    return a @ b / np.sqrt((a @ a) * (b @ b))
+
+
+@pytest.mark.parametrize("tile", [64, 1024])
+def test_openvino_tiles_give_torch_output(tmp_path, tile):
+    pytest.importorskip("openvino")
+    model = trained_like(GeneratorConfig.tiny())
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model_payload(model))
+    rgb, residual = image(200, 260)
+    fast, slow = load_restorer(path, "cpu"), load_restorer(path, "cpu", runtime="torch")
+    assert (fast.runtime, slow.runtime) == ("openvino", "torch")
+    a = restore_residual(fast, rgb, residual, 30, tile=tile, overlap=32)
+    b = restore_residual(slow, rgb, residual, 30, tile=tile, overlap=32)
+    assert np.abs(b - residual).std() > 0.1  # the model really changes the residual
+    assert _ncc(a, b) > 0.999999
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-4 * np.abs(b).max())
+
+
+def test_openvino_compiles_a_full_tile_for_its_shape_and_keeps_the_output(monkeypatch):
+    pytest.importorskip("openvino")
+    from spnrestore.model import cpu_runtime
+
+    monkeypatch.setattr(cpu_runtime, "STATIC_PIXELS", 64 * 64)  # the 64 px tiles count as full ones
+    model = trained_like(GeneratorConfig.tiny())
+    rgb, residual = image(150, 230)
+    runner = cpu_runtime.compile_tiles(model, 1)
+    a = restore_residual(Restorer(model, torch.device("cpu")), rgb, residual, 30, tile=64, overlap=16)
+    from spnrestore.model.whole_image import restore_image
+
+    b = restore_image(model, torch.device("cpu"), rgb, residual, 30, 64, 16, 2, runner)
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-4 * np.abs(a).max())
+
+
+def test_runtime_choice_and_its_errors(monkeypatch):
+    from spnrestore.errors import ConfigError
+    from spnrestore.model import inference
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert inference.pick_runtime("torch", cpu) == "torch"
+    assert inference.pick_runtime("auto", cuda) == inference.pick_runtime("openvino", cuda) == "torch"
+    with pytest.raises(ConfigError, match="runtime = 'onnx'"):
+        inference.pick_runtime("onnx", cpu)
+    monkeypatch.setattr(inference, "openvino_available", lambda: False)
+    assert inference.pick_runtime(None, cpu) == "torch"
+    with pytest.raises(ConfigError, match="pip install openvino"):
+        inference.pick_runtime("openvino", cpu)
+
+
+def test_tiles_are_fewest_even_on_the_grid_and_overlap_enough():
+    from spnrestore.model.whole_image import _tiles
+
+    for tile, overlap, f in ((64, 32, 8), (512, 32, 8), (1024, 32, 16), (1024, 0, 8)):
+        for length in range(f, 2400, f):  # the padded side: a multiple of the model's factor
+            size, starts = _tiles(length, tile, overlap, f)
+            assert size <= tile and size % f == 0 and all(s % f == 0 for s in starts)
+            assert starts[0] == 0 and starts[-1] + size == length
+            assert all(b > a and a + size - b >= overlap for a, b in zip(starts, starts[1:]))
+            assert len(starts) == (1 if length <= tile else -(-(length - overlap) // (tile - overlap)))
+    assert _tiles(1536, 1024, 32, 8) == (784, [0, 752])  # 2 tiles of 784 px, not 1024 px twice
+
+
+def test_a_converted_model_is_cached_by_checkpoint_and_read_back(tmp_path, monkeypatch):
+    ov = pytest.importorskip("openvino")
+    from spnrestore.model import cpu_runtime
+
+    monkeypatch.setenv("SPNRESTORE_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model_payload(trained_like(GeneratorConfig.tiny())))
+    rgb, residual = image(120, 140)
+    first = restore_residual(load_restorer(path, "cpu"), rgb, residual, 30)
+    cached = sorted(p.name for p in (tmp_path / "cache" / "openvino").iterdir())
+    assert len(cached) == 2 and cached[0].endswith(".bin") and cached[1].endswith(".xml")
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("converted again although cached")
+
+    monkeypatch.setattr(ov, "convert_model", no_conversion)
+    np.testing.assert_array_equal(restore_residual(load_restorer(path, "cpu"), rgb, residual, 30), first)
+    other = tmp_path / "other.pt"  # another checkpoint is another conversion
+    save_checkpoint(other, model_payload(trained_like(GeneratorConfig.tiny(), seed=1)))
+    with pytest.raises(AssertionError, match="converted again"):
+        restore_residual(load_restorer(other, "cpu"), rgb, residual, 30)
+    assert cpu_runtime.cache_dir() == tmp_path / "cache" / "openvino"

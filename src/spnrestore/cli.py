@@ -157,6 +157,10 @@ def image_quality(path: Path, given: int | None, required: bool) -> tuple[int | 
     return found.quality, "estimated"
 
 
+PROGRESS_PIXELS = 4_000_000
+"""From this size on, ``identify`` says on stderr which method it computes (a model takes seconds per MP)."""
+
+
 def _restorer(checkpoint: str, device: str, sigma: float):
     """Load the model (imports torch); the checkpoint path is checked first, and a model trained on residuals
     of other settings than ``sigma`` is refused, naming both values."""
@@ -351,6 +355,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
                      "pass --quality Q for an image that was a JPEG)")
                 continue
             else:
+                if residual.size >= PROGRESS_PIXELS:  # seconds per method at this size: say what is running
+                    print(f"spnrestore: {path.name}: computing {method.name} ({residual.size / 1e6:.1f} MP)",
+                          file=sys.stderr, flush=True)
                 try:
                     found = compute_residual(method, rgb, residual, quality, context)
                 except SpnRestoreError as exc:

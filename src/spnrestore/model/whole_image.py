@@ -9,6 +9,7 @@ padded image (its JPEG grid from the image's corner), the U-Net in tiles.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -16,12 +17,22 @@ import torch
 from ..errors import SpnRestoreError
 from .networks import Generator
 
+TileRunner = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``runner(rgb, residual, quality)``: float32 (B, 3, H, W) in 0..1, float32 (B, 1, H, W) prefiltered
+residual, int64 (B,) quality -> float32 (B, 1, H, W), the generator's normalised output (another runtime's
+forward pass of the tiles, :mod:`.cpu_runtime`)."""
 
-def _starts(length: int, tile: int, step: int) -> list[int]:
-    """Tile origins covering ``length``: every ``step``, the last one flush with the end."""
+
+def _tiles(length: int, tile: int, overlap: int, f: int) -> tuple[int, list[int]]:
+    """(tile length, origins) along one side of ``length`` px: the fewest tiles of at most ``tile`` px that
+    overlap by at least ``overlap`` px, all of one length, spread evenly, the last flush with the end. All
+    lengths are multiples of ``f`` (so every origin lies on the JPEG grid and the model's)."""
     if length <= tile:
-        return [0]
-    return sorted(set(range(0, length - tile, step)) | {length - tile})
+        return length, [0]
+    lu, tu, ou = length // f, tile // f, overlap // f
+    n = -(-(lu - ou) // (tu - ou))
+    su = -(-(lu + (n - 1) * ou) // n)  # <= tu; the n - 1 steps of (lu - su) / (n - 1) leave >= ou of overlap
+    return su * f, [i * (lu - su) // (n - 1) * f for i in range(n)]
 
 
 def _ramp(size: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
@@ -67,16 +78,19 @@ def restore_image(
     tile: int = 512,
     overlap: int = 32,
     batch: int = 4,
+    runner: TileRunner | None = None,
 ) -> np.ndarray:
     """Restored residual of one image, float32 H x W in the units of ``residual``, by ``model`` (on ``device``,
     in eval mode; bf16 autocast for the U-Net on CUDA, the identity path float32).
 
     ``rgb``: uint8 H x W x 3; ``residual``: H x W; ``quality``: JPEG quality 1..100. Images larger than
-    ``tile`` px run in tiles of ``tile`` x ``tile`` (rounded up to the model's downsampling factor)
-    overlapping by ``overlap`` px (rounded up likewise), ``batch`` tiles per forward pass; each output pixel
+    ``tile`` px run in tiles of at most ``tile`` x ``tile`` (rounded up to the model's downsampling factor), the
+    fewest per side, of one size, spread evenly and overlapping by at least ``overlap`` px (rounded up likewise), ``batch`` tiles per forward pass; each output pixel
     is a weighted mean of the tiles covering it, ignoring the outer quarter of every overlap.
     The tiles take the model's memory layout (channels-last on CUDA, or when the model's weights are: inference
     keeps its model channels-last on the CPU too, 1.75x faster there with oneDNN, 2026-11-27).
+    ``runner``: the tiles go through it instead of the torch model (:mod:`.cpu_runtime`; the block filter still
+    runs in torch, once per image).
     """
     rgb, residual = np.asarray(rgb), np.asarray(residual)
     _check_inputs(rgb, residual, quality, tile, overlap)
@@ -94,8 +108,8 @@ def restore_image(
         whole_rgb = torch.from_numpy(rgb_p).to(device).permute(2, 0, 1)[None].float().div_(255.0)
         whole_res = torch.from_numpy(res_p).to(device)[None, None]
         res_p = model.prefilter(whole_rgb, whole_res, torch.tensor([int(quality)], device=device))[0, 0].cpu().numpy()
-    th, tw = min(tile, hp), min(tile, wp)
-    origins = [(y, x) for y in _starts(hp, th, th - overlap) for x in _starts(wp, tw, tw - overlap)]
+    (th, ys), (tw, xs) = _tiles(hp, tile, overlap, f), _tiles(wp, tile, overlap, f)
+    origins = [(y, x) for y in ys for x in xs]
     acc = np.zeros((hp, wp), np.float32)
     norm = np.zeros((hp, wp), np.float32)
     cuda = device.type == "cuda"
@@ -103,6 +117,14 @@ def restore_image(
     with torch.inference_mode():
         for i in range(0, len(origins), batch):
             group = origins[i:i + batch]
+            if runner is not None:
+                x_rgb = np.stack([rgb_p[y:y + th, x:x + tw] for y, x in group]).transpose(0, 3, 1, 2)
+                x_rgb = x_rgb.astype(np.float32) / np.float32(255.0)
+                x_res = np.stack([res_p[y:y + th, x:x + tw] for y, x in group])[:, None]
+                out = runner(x_rgb, x_res, np.full(len(group), int(quality), np.int64))[:, 0]
+                out *= np.float32(model.residual_scale.item())
+                _blend(acc, norm, group, out, th, tw, hp, wp, overlap)
+                continue
             x_rgb = torch.from_numpy(np.stack([rgb_p[y:y + th, x:x + tw] for y, x in group]))
             x_res = torch.from_numpy(np.stack([res_p[y:y + th, x:x + tw] for y, x in group]))[:, None]
             x_rgb = x_rgb.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=fmt)
@@ -111,8 +133,15 @@ def restore_image(
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
                 out = model(x_rgb, x_res, q, prefiltered=True)
             out = (out[:, 0].float() * model.residual_scale).cpu().numpy()
-            for (y, x), o in zip(group, out):
-                weight = np.outer(_ramp(th, overlap, y > 0, y + th < hp), _ramp(tw, overlap, x > 0, x + tw < wp))
-                acc[y:y + th, x:x + tw] += o * weight
-                norm[y:y + th, x:x + tw] += weight
+            _blend(acc, norm, group, out, th, tw, hp, wp, overlap)
     return (acc / norm)[:h, :w]
+
+
+def _blend(acc: np.ndarray, norm: np.ndarray, group, out: np.ndarray, th: int, tw: int, hp: int, wp: int,
+           overlap: int) -> None:
+    """Add the tiles ``out`` (B x th x tw) at ``group``'s origins into ``acc`` with their ramp weights, and
+    the weights into ``norm``."""
+    for (y, x), o in zip(group, out):
+        weight = np.outer(_ramp(th, overlap, y > 0, y + th < hp), _ramp(tw, overlap, x > 0, x + tw < wp))
+        acc[y:y + th, x:x + tw] += o * weight
+        norm[y:y + th, x:x + tw] += weight

@@ -220,6 +220,9 @@ def scaling(f: dict) -> dict[str, tuple[str, float, float]]:
         # a shards job (one per split and camera) reads every train/val JPEG whole (and computes its residual
         # unless the drive keeps them) to cut its patches: per MP
         "shards": ("MP of train+val images", f["mp_train"] + f["mp_val"], trainval * mp),
+        # calibrate: per camera, its fingerprint images' leave-one-out scores on a central window of fixed side,
+        # per quality and candidate method: per fingerprint image, whatever the image's size
+        "calibrate": ("fingerprint images", f["n_fingerprint"], t["fingerprint"] * t["cameras"]),
     }
 
 
@@ -274,6 +277,36 @@ def scoring_rates(base: Path, counts: tuple[int, int] = (1, 5)) -> tuple[float, 
         times.append(_min_cpu(lambda: score_residual(residual, rgb, prints, log=None)))
     per_print = (times[1] - times[0]) / (counts[1] - counts[0])
     return residual_s / mp, max(times[0] - per_print, 0.0) / mp, per_print / mp
+
+
+def default_methods() -> tuple[list[str], int]:
+    """The computed residual methods a restore job scores by default (``evaluation.methods`` of the schema, less
+    plain, which score computes, and the ones not computed from a JPEG) and how many model runs they take per
+    JPEG (methods on one checkpoint share its run: shipped and fused)."""
+    from spnrestore.config import default_config
+    from spnrestore.methods.registry import get_method
+
+    methods = [get_method(m) for m in default_config()["evaluation"]["methods"] if m != "plain"]
+    computed = [m for m in methods if m.computed]
+    return [m.name for m in computed], len({m.checkpoint for m in computed if m.checkpoint})
+
+
+def model_rate(base: Path) -> float:
+    """CPU seconds per MP of one run of the shipped model on the CPU (one thread, the restore jobs' default
+    runtime), measured in this process on one of the run's JPEGs after a first call (conversion, warm-up)."""
+    import torch
+
+    from spnrestore.jpeg import read_rgb
+    from spnrestore.model.inference import load_restorer, restore_residual
+    from spnrestore.model.pretrained import pretrained_checkpoint
+    from spnrestore.spn import extract_residual
+
+    torch.set_num_threads(1)
+    rgb = read_rgb(next(iter(sorted((base / "drive" / "Images" / "Compressed").rglob("*.jpg")))))
+    residual = extract_residual(rgb)
+    restorer = load_restorer(pretrained_checkpoint(), "cpu")
+    restore_residual(restorer, rgb, residual, 30)
+    return _min_cpu(lambda: restore_residual(restorer, rgb, residual, 30), repeat=1) / (residual.size / 1e6)
 
 
 def fmt_bytes(b: float) -> str:
@@ -360,11 +393,26 @@ def main(argv=None) -> None:
     if "develop" in rules:
         rest = max(rules["develop"]["cpu"] - scoring(f["cameras"]) * f["mp_scored"], 0.0) / scale["develop"][1]
         ext["develop"] = rest * scale["develop"][2] + scoring(t["cameras"]) * others * t["mp"]
-    # restore on the GPU: the model part at the docs' H100 rate; the CPU part (computing the plain residuals
-    # unless stored, scoring the restored ones against every fingerprint) by the model above.
-    restore_gpu_s = evaluated * q * GPU_RESTORE_S_PER_24MP
-    restore_cpu_s = ((0.0 if keep else res_rate) + scoring(t["cameras"])) * q * evaluated * t["mp"]
-    pairs_s = scoring(t["cameras"]) * (others * (1 + q) + evaluated * q) * t["mp"]
+    # restore: per evaluated JPEG, its plain residual (unless stored), the computed methods (the classic
+    # enhancers on the CPU, the models' runs), and every method's residual scored against every fingerprint
+    # (one spectrum per residual, one term per fingerprint: score_residuals); what the measured job spent beyond
+    # the models, the residual and that scoring (the enhancers, reading, tables) scales with the MP evaluated.
+    # On the GPU the model runs at the docs' H100 rate; CPU-only at the rate measured here (OpenVINO, 1 thread).
+    names, runs = default_methods()
+    m_rate = model_rate(base)
+    eval_mp_here, eval_mp = f["mp_evaluated"] * q, evaluated * q * t["mp"]
+    restore_scoring = lambda cameras: len(names) * per_residual + per_print * cameras  # noqa: E731
+    restore_rest = 0.0
+    if "restore" in rules and eval_mp_here:
+        known = ((0.0 if keep else res_rate) + runs * m_rate + restore_scoring(f["cameras"])) * eval_mp_here
+        restore_rest = max(rules["restore"]["cpu"] - known, 0.0) / eval_mp_here
+    restore_gpu_s = evaluated * q * GPU_RESTORE_S_PER_24MP * runs
+    restore_cpu_s = ((0.0 if keep else res_rate) + restore_rest + restore_scoring(t["cameras"])) * eval_mp
+    restore_cpu_only_s = restore_cpu_s + runs * m_rate * eval_mp
+    # one restore job per camera: the holdout camera's (all its images evaluated) is the largest
+    per_cam_other = others / t["cameras"]
+    holdout_share = per_cam_other / evaluated if t["holdout"] else 1.0 / t["cameras"]
+    pairs_s = scoring(t["cameras"]) * others * (1 + q) * t["mp"] + restore_scoring(t["cameras"]) * eval_mp
     train_s = TRAIN_STEPS * TRAIN_BATCH / GPU_TRAIN_PATCHES_S * GPU_TRAIN_OVERHEAD
     # summaries: CPU grows with the rows of the score tables (per image x residual x fingerprint)
     rows_target = (others * (1 + t["qualities"]) + evaluated * t["qualities"]) * t["cameras"]
@@ -382,7 +430,9 @@ def main(argv=None) -> None:
     fp_job = ext.get("fingerprint", 0) / t["cameras"]
     phase1 = max(ext.get("fingerprint", 0) / cores, fp_job) + (ext.get("develop", 0) + ext.get("residual", 0)) / cores
     shards_train_job = ext.get("shards", 0) * t["train"] / t["trainval"] / (t["cameras"] - t["holdout"])
-    phase2 = max((ext.get("score", 0) + ext.get("shards", 0)) / (cores - 1), shards_train_job + train_s)
+    calibrate_job = ext.get("calibrate", 0) / t["cameras"]
+    phase2 = max((ext.get("score", 0) + ext.get("shards", 0) + ext.get("calibrate", 0)) / (cores - 1),
+                 shards_train_job + train_s, calibrate_job)
     # restore: one job per camera; with --resources gpu=1 (the README's command) they run one after the other,
     # each with RESTORE_THREADS threads reading and scoring around the model (the GPU or those threads bound
     # it); without it they share the GPU side by side
@@ -412,16 +462,18 @@ def main(argv=None) -> None:
           f"the CPU figures are this 2-core dev machine's, shared.\n")
     print("| stage | CPU hours | runs on | wall hours on the workstation |")
     print("| --- | ---: | --- | ---: |")
-    for rule in ("develop", "residual", "fingerprint", "score", "shards"):
+    for rule in ("develop", "residual", "fingerprint", "score", "shards", "calibrate"):
         if rule in ext:
             where = {"fingerprint": f"{t['cameras']} jobs (one per camera)",
                      "shards": f"2 x {t['cameras'] - t['holdout']} jobs (split x seen camera)",
+                     "calibrate": f"{t['cameras']} jobs (one per camera), beside score",
                      "score": f"{cores - 1} cores, beside training"}.get(rule, f"{cores} cores")
             wall = (fp_job if rule == "fingerprint" else shards_train_job if rule == "shards"
-                    else ext[rule] / cores)
+                    else calibrate_job if rule == "calibrate" else ext[rule] / cores)
             print(f"| {rule} | {ext[rule] / 3600:.1f} | {where} | {wall / 3600:.2f} |")
     print(f"| train | (GPU) | GPU | {train_s / 3600:.2f} |")
-    print(f"| restore | GPU {restore_gpu_s / 3600:.1f} + CPU {restore_cpu_s / 3600:.1f} | {t['cameras']} jobs, "
+    print(f"| restore ({', '.join(names)}: {runs} model runs per JPEG) | GPU {restore_gpu_s / 3600:.1f} + CPU "
+          f"{restore_cpu_s / 3600:.1f} | {t['cameras']} jobs, "
           f"one at a time (--resources gpu=1), {RESTORE_THREADS} threads each (side by side on the GPU, without "
           f"--resources: {restore_parallel / 3600:.2f} h) | {restore_turns / 3600:.2f} |")
     print(f"| summaries ({', '.join(sorted(summary))}) | {summary_s / 3600:.3f} | one job each, in turn | "
@@ -443,12 +495,38 @@ def main(argv=None) -> None:
     print(f"the originals' and JPEGs' pairs at the docs' rate (2.98 s per 24 MP residual against 10 fingerprints, "
           f"one quiet pinned core): {docs_score / 3600:.1f} CPU h, against "
           f"{scoring(t['cameras']) * others * (1 + q) * t['mp'] / 3600:.1f} CPU h by this run's model.")
-    score_and_shards = (ext.get("score", 0) + ext.get("shards", 0)) / (cores - 1)
+    score_and_shards = (ext.get("score", 0) + ext.get("shards", 0) + ext.get("calibrate", 0)) / (cores - 1)
     dominant = max(("develop+residual+fingerprints", phase1), ("score + shards", score_and_shards),
                    ("shards (train split of one camera)", shards_train_job), ("restore", restore_turns),
                    ("summaries", summary_s), key=lambda kv: kv[1])
     print(f"dominant on the critical path: {dominant[0]} ({dominant[1] / 3600:.2f} h, {dominant[1] / total:.0%}); "
           f"most CPU: score ({ext.get('score', 0) / 3600:.0f} CPU h)")
+    # CPU only (a lab without a GPU): no training (the shipped model, model.checkpoint: pretrained: the drive
+    # method is the shipped model again, one model run per JPEG fewer), the models on the CPU. The restore jobs,
+    # one per camera side by side, each with its camera's share of the cores (at most 4: restore_threads in
+    # workflow/rules/common.smk), start when score and the calibrations are done.
+    cpu_runs = runs - ("drive" in names)
+    cpu_restore = restore_cpu_s + cpu_runs * m_rate * eval_mp
+    seen_share = (1.0 - holdout_share) / max(t["cameras"] - t["holdout"], 1)
+    job_threads = lambda share: max(1, min(RESTORE_THREADS, int(cores * share)))  # noqa: E731
+    cpu_restore_job = max(cpu_restore * holdout_share / job_threads(holdout_share),
+                          cpu_restore * seen_share / job_threads(seen_share))
+    cpu_phase2 = max((ext.get("score", 0) + ext.get("calibrate", 0)) / cores, calibrate_job)
+    cpu_phase3 = max(cpu_restore / cores, cpu_restore_job) + summary_s
+    cpu_only = phase1 + cpu_phase2 + cpu_phase3
+    cpu_only_h = (sum(v for k, v in ext.items() if k not in ("restore", "shards")) + cpu_restore + summary_s) / 3600
+    print(f"\n## CPU only: the same drive on {cores} cores, no GPU, the shipped model (model.checkpoint: pretrained, "
+          f"no shards, no training)")
+    print(f"the models at {m_rate:.3f} CPU s per MP (shipped, OpenVINO, one thread, measured here), {cpu_runs} run(s) "
+          f"per JPEG; restore {cpu_restore / 3600:.1f} CPU h in {t['cameras']} jobs side by side: the holdout "
+          f"camera's ({holdout_share:.0%} of the evaluated images) with {job_threads(holdout_share)} threads, each "
+          f"seen camera's ({seen_share:.0%}) with {job_threads(seen_share)}, threads assumed to scale perfectly; "
+          f"the longest job {cpu_restore_job / 3600:.1f} h.")
+    print(f"phases (hours): develop+residual+fingerprints {phase1 / 3600:.2f}; score + calibrate "
+          f"{cpu_phase2 / 3600:.2f}; restore + summaries {cpu_phase3 / 3600:.2f}; whole DAG {cpu_only / 3600:.1f} h, "
+          f"{cpu_only_h:.0f} CPU h. Goal: at most 24 h: {'met' if cpu_only <= 24 * 3600 else 'NOT met'}. Longest "
+          f"chain: fingerprints, develop, score, then the "
+          f"{'longest restore job' if cpu_restore_job > cpu_restore / cores else 'restore jobs'}.")
     # memory at 24 MP: per-image jobs scale with the image beyond the interpreter's base (the dry-run's RSS)
     base_rss = rules.get("(snakemake itself, dry-run)", {}).get("rss", 0.0)
     print(f"\npeak RSS at 24 MP (per-image rules and shards: measured x {t['mp'] / f['mp_image']:.2f}, score and "

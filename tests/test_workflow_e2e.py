@@ -126,3 +126,32 @@ def test_up_to_date_then_one_changed_original(finished_run):
     dry = run_snakemake(work, drive, "-n", "manifest", "identification", config=SMALL)
     pending = pending_by_rule(dry.output)
     assert pending == {"develop": 1, "manifest": 1, "score": 1, "identification": 1}
+
+
+def _restore_threads(output: str) -> dict[str, int]:
+    """camera -> threads of each restore job of a dry-run's listing."""
+    found = {}
+    for block in output.split("rule restore:")[1:]:
+        block = block.split("\n\n", 1)[0]
+        camera = block.split("wildcards: camera=", 1)[1].split()[0]
+        threads = block.split("threads: ", 1)[1].split()[0] if "threads: " in block else "1"
+        found[camera] = int(threads)
+    return found
+
+
+def test_restore_jobs_share_the_cores_by_their_evaluated_images(tmp_path):
+    """Without --resources (a CPU, or a cluster) the restore jobs run side by side: each takes its camera's
+    share of the cores (at most 4), so the holdout camera, all of whose images are evaluated, gets more than a
+    seen camera, of which only the test images are; where the jobs take turns on a GPU each has 4."""
+    drive = make_demo_drive(tmp_path / "drive", cameras=3, images_per_camera=10, height=256, width=384, seed=5)
+    work = tmp_path / "work"
+    work.mkdir()
+    config = ("spn={fingerprint_images: 4}", "dataset={holdout_count: 1}")
+    many = _restore_threads(run_snakemake(work, drive, "-n", "evaluation", "--cores", "16", config=config).output)
+    assert len(many) == 3 and all(1 <= t <= 4 for t in many.values()), many
+    holdout = max(many, key=many.get)
+    assert all(many[holdout] > t for c, t in many.items() if c != holdout), many
+    few = _restore_threads(run_snakemake(work, drive, "-n", "evaluation", config=config).output)  # 2 cores
+    assert set(few.values()) == {1}
+    turns = run_snakemake(work, drive, "-n", "evaluation", "--cores", "16", "--resources", "gpu=1", config=config)
+    assert set(_restore_threads(turns.output).values()) == {4}

@@ -34,9 +34,9 @@ BENCH = f"{RESULTS}/benchmarks"
 QUALITIES = list(config["quality_levels"])
 # With --resources gpu=N the jobs that ask for a GPU take turns on it (the README's one-GPU command): a restore
 # job then reads and scores around the model in 4 threads; otherwise (no GPU, or a cluster giving each job
-# its own) the restore jobs run side by side with one thread each.
+# its own) the restore jobs run side by side, each with its camera's share of the cores (restore_threads).
 GPU_TURNS = "gpu" in workflow.global_resources
-RESTORE_THREADS = 4 if GPU_TURNS else 1
+RESTORE_THREADS = 4
 # Whether the JPEGs' residuals are stored (rule residual) or computed where they are read; the originals'
 # residuals are stored only for the original_residual training target, or with the JPEGs'.
 KEEP_RESIDUALS = RUN.keep_residuals
@@ -145,5 +145,27 @@ def evaluated_batch_tables(stage):
 EVALUATED_CAMERAS = sorted(
     {c for c in CAMERAS if any(r in EVALUATED_ROLES for r in ROLES[c].values())}
 )
+
+
+def restore_threads(wildcards):
+    """Threads of one camera's restore job: 4 where the jobs take turns on a GPU; else the camera's share of
+    the evaluated images times the cores (at least 1, at most 4: the JPEGs in flight take memory), so that the
+    jobs running side by side end together (a holdout camera has all its images evaluated, a seen camera a
+    fifth of them). On a cluster the cores are the submitting machine's."""
+    if GPU_TURNS:
+        return RESTORE_THREADS
+    cores = (
+        workflow.cores
+        if workflow.cores and workflow.cores < 4096
+        else os.cpu_count() or 1
+    )
+    counts = {
+        c: sum(r in EVALUATED_ROLES for r in ROLES[c].values())
+        for c in EVALUATED_CAMERAS
+    }
+    share = counts.get(wildcards.camera, 0) / max(sum(counts.values()), 1)
+    return max(1, min(RESTORE_THREADS, int(cores * share)))
+
+
 SUBSETS = [NEW_DRIVE] if REUSED_MODEL else ["seen", "holdout"] if HOLDOUT else ["seen"]
 TRAIN_SETTINGS = RUN.train_settings

@@ -15,13 +15,13 @@ rule restore:
         f"{BENCH}/restore/{{camera}}.tsv"
     conda:
         "../../envs/spnrestore.yaml"
-    # The model in the main thread; the next JPEGs' residuals and the last ones' scores in RESTORE_THREADS
-    # (common.smk: 4 where the jobs take turns on the GPU, capped at --cores; the JPEGs read ahead take
-    # memory: 6000 MB then).
-    threads: RESTORE_THREADS
+    # The model in the main thread (on a CPU with all the job's threads); the next JPEGs' residuals and the
+    # last ones' scores in the job's threads (common.smk restore_threads: 4 where the jobs take turns on the
+    # GPU, else the camera's share of the cores, at most 4; the JPEGs read ahead take memory: 6000 MB then).
+    threads: restore_threads
     resources:
         gpu=1,
-        mem_mb=6000 if GPU_TURNS else 4000,
+        mem_mb=lambda wildcards, threads: 6000 if threads > 1 else 4000,
         runtime=120,
     params:
         roles=lambda wildcards: ROLES[wildcards.camera],

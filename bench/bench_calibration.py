@@ -83,9 +83,9 @@ def main(argv=None) -> int:
     methods = [get_method(m) for m in args.methods.split(",")]
     context = MethodContext(5.0, None, "cpu")
     qualities = [int(q) for q in args.qualities.split(",")]
-    leave_one_out_scores(cset, methods, context, others, qualities[:1], log=None) if n else None  # load models
+    leave_one_out_scores(cset, methods, context, others, qualities[:1]) if n else None  # load models
     start = time.process_time()
-    leave_one_out_scores(cset, methods, context, others, qualities, log=None)
+    leave_one_out_scores(cset, methods, context, others, qualities)
     score_s = (time.process_time() - start) / n
 
     fingerprint = add_s + finalize_s / 24

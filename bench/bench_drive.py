@@ -274,7 +274,7 @@ def scoring_rates(base: Path, counts: tuple[int, int] = (1, 5)) -> tuple[float, 
     times = []
     for n in counts:
         prints = {f"k{i}": rng.normal(0, 0.01, residual.shape).astype(np.float32) for i in range(n)}
-        times.append(_min_cpu(lambda: score_residual(residual, rgb, prints, log=None)))
+        times.append(_min_cpu(lambda: score_residual(residual, rgb, prints)))
     per_print = (times[1] - times[0]) / (counts[1] - counts[0])
     return residual_s / mp, max(times[0] - per_print, 0.0) / mp, per_print / mp
 

@@ -70,9 +70,9 @@ def main(argv=None) -> None:
                 start = time.perf_counter()
                 for camera in cameras:
                     restore_camera(sorted((results / "batches" / "develop" / camera).glob("*.csv")),
-                                   roles[camera], qualities, drive, cameras,
-                                   results / "model" / "restorer.pt", 5.0, Path(tmp) / f"{camera}.csv",
-                                   log=lambda m: None, storage={}, threads=n)
+                                   roles[camera], qualities, drive, cameras, methods=("drive",),
+                                   checkpoint=results / "model" / "restorer.pt", sigma=5.0,
+                                   table=Path(tmp) / f"{camera}.csv", storage={}, threads=n)
                 walls[n].append(time.perf_counter() - start)
     base = statistics.median(walls[args.threads[0]])
     print(f"# {args.run}: {jpegs} JPEGs of {mp:.1f} MP ({len(cameras)} cameras x {len(qualities)} qualities), "

@@ -124,7 +124,7 @@ def main(argv=None):
         for _ in range(args.repeat):
             t, rows_a = timed(lambda: baseline_scores(residual, image, fps))
             base_t.append(t)
-            t, rows_b = timed(lambda: score_residual(residual, image, fps, log=None))
+            t, rows_b = timed(lambda: score_residual(residual, image, fps))
             new_t.append(t)
         rel, dn = compare(rows_a, rows_b)
         tb, tn = statistics.median(base_t), statistics.median(new_t)
@@ -132,7 +132,7 @@ def main(argv=None):
             mem = "-"
         else:
             mb = peak_memory(lambda: baseline_scores(residual, image, fps))
-            mn = peak_memory(lambda: score_residual(residual, image, fps, log=None))
+            mn = peak_memory(lambda: score_residual(residual, image, fps))
             mem = f"{mb:.0f} / {mn:.0f}"
         name = f"{h}x{w} ({h * w / 1e6:.0f} MP){', turned' if turned else ''}"
         n = len(rows_b)

@@ -112,18 +112,18 @@ def main(argv=None):
         fps, residuals, images = make_data(h, w, n_fps, max(args.residuals, args.numpy_residuals))
         nr, nn = args.residuals, args.numpy_residuals
         t_np, rows_np = median_time(
-            lambda: [score_residual(r, i, fps, log=None) for r, i in zip(residuals[:nn], images[:nn])],
+            lambda: [score_residual(r, i, fps) for r, i in zip(residuals[:nn], images[:nn])],
             args.repeat, lambda: None)
         if on_cuda:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(dev)
         scorer = TorchScorer(fps, dev)
         res, ims = residuals[:nr], images[:nr]
-        single = lambda: [scorer.score(r, i, log=None) for r, i in zip(res, ims)]  # noqa: E731
-        batch = lambda: scorer.score_batch(res, ims, log=None)  # noqa: E731
+        single = lambda: [scorer.score(r, i) for r, i in zip(res, ims)]  # noqa: E731
+        batch = lambda: scorer.score_batch(res, ims)  # noqa: E731
         res_d = torch.from_numpy(np.stack(res)).to(dev)
         ims_d = torch.from_numpy(np.stack(ims)).to(dev)
-        resident = lambda: scorer.score_batch(res_d, ims_d, log=None)  # noqa: E731
+        resident = lambda: scorer.score_batch(res_d, ims_d)  # noqa: E731
         rates, outs = [], []
         for fn in (single, batch, resident):
             fn()  # warm-up

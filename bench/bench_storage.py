@@ -151,7 +151,7 @@ def restored_pce(run: Path, per_camera: int = 3) -> None:
             full = restore_residual(restorer, rgb, plain, q)
             half = restore_residual(restorer, rgb, plain.astype(np.float16).astype(np.float32), q)
             stored = half.astype(np.float16).astype(np.float32)
-            scores = [score_residual(x, rgb, prints, log=None) for x in (full, half, stored)]
+            scores = [score_residual(x, rgb, prints) for x in (full, half, stored)]
             rows += [[s["pce"] for s in trio] for trio in zip(*scores)]
     pce = np.array(rows)
     strong = np.abs(pce[:, 0]) >= 60

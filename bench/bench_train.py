@@ -166,7 +166,7 @@ def main() -> None:
             variants = [v for i, v in enumerate(variants) if str(i) in args.rows and (device != "cpu" or i < 2)]
             baseline = None
             for label, cfg, on_gpu in variants:
-                trainer = Trainer(tmp / "data", tmp / f"w-{name}-{len(rows)}", resolve_config(cfg), lambda m: None)
+                trainer = Trainer(tmp / "data", tmp / f"w-{name}-{len(rows)}", resolve_config(cfg))
                 r = time_steps(trainer, args.steps, args.warmup, on_gpu)
                 baseline = baseline or r["patches_s"]
                 rows.append({"what": f"train: {label}", "device": device,

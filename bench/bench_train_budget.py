@@ -51,8 +51,7 @@ def main() -> None:
     rows = []
     for name in args.variants:
         with tempfile.TemporaryDirectory() as work:
-            metrics = train(args.dataset, f"{work}/model.pt", f"{work}/run", {**base, **VARIANTS[name]},
-                            log=lambda message: None)
+            metrics = train(args.dataset, f"{work}/model.pt", f"{work}/run", {**base, **VARIANTS[name]})
             val = pd.read_csv(f"{work}/run/val_log.csv")
         first, last = val.iloc[0], val.iloc[-1]
         rows.append({"variant": name, "steps": metrics["steps_done"], "patches/s": round(metrics["patches_per_s"]),

@@ -8,7 +8,7 @@ from spnrestore.dataset.split import SPLITS
 
 
 def build_dataset(examples, fingerprints, out_dir, target="camera_term", patch=128, stride=None, shard_size=256,
-                  rule=None, max_patches_per_image=None, splits=None, log=None, *, sigma=None):
+                  rule=None, max_patches_per_image=None, splits=None, *, sigma=None):
     """Every split of ``examples`` (or only ``splits``; the known splits first, in their order) with
     :func:`build_split`, then :func:`gather_manifests`; returns the combined manifest."""
     if splits is None:
@@ -16,5 +16,5 @@ def build_dataset(examples, fingerprints, out_dir, target="camera_term", patch=1
         splits = sorted(found, key=lambda s: (SPLITS.index(s) if s in SPLITS else len(SPLITS), s))
     for split in splits:
         build_split(examples, fingerprints, out_dir, split, target, patch, stride, shard_size, rule,
-                    max_patches_per_image, log, sigma=sigma)
+                    max_patches_per_image, sigma=sigma)
     return gather_manifests(out_dir, splits)

@@ -1,6 +1,7 @@
 """Training-pair shards: determinism, contents, targets computed on read, per-camera folders, skips, errors."""
 
 import hashlib
+import logging
 from pathlib import Path
 
 import cv2
@@ -254,13 +255,14 @@ def test_damaged_pixels_of_a_shard_or_raw_pixels_of_a_former_one(source, tmp_pat
     assert str(caught.value) == f"{shard}: " + FORMER.format("raw pixels (rgb.npy)")
 
 
-def test_mis_sized_images_are_skipped_with_a_reason(source, tmp_path):
+def test_mis_sized_images_are_skipped_with_a_reason(source, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="spnrestore")
     examples, prints = source
     prints = dict(prints, cam1=np.zeros((256, 320), np.float32))
-    messages = []
-    manifest = build_dataset(examples, prints, tmp_path / "d", patch=64, log=messages.append)
+    manifest = build_dataset(examples, prints, tmp_path / "d", patch=64)
     assert "cam1" not in set(manifest["camera"])
-    assert any("cam1/img0 Q30: skipped: image is 256x256 but the fingerprint of cam1 is 256x320" in m for m in messages)
+    assert any("cam1/img0 Q30: skipped: image is 256x256 but the fingerprint of cam1 is 256x320" in m
+               for m in caplog.messages)
 
 
 def test_bad_inputs_are_clear_errors(source, tmp_path):

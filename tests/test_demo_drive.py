@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from spnrestore.demo.drive import demo_parameters, shoot
 from spnrestore.demo.scenes import KIND_CYCLE
 from spnrestore.demo.sensor import CFA_PATTERNS, expose, make_camera, make_fingerprint
 from spnrestore.errors import ConfigError, SpnRestoreError
+from spnrestore.log_setup import messages_to, stream_handler
 
 SMALL = dict(cameras=5, images_per_camera=len(KIND_CYCLE), height=96, width=128, portrait_every=3, seed=7)
 DEVELOP = dict(use_camera_wb=True, no_auto_bright=True, user_flip=0, demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
@@ -189,14 +191,18 @@ def test_camera_names_stay_unique_past_the_alphabet():
     assert len(set(names)) == 64 and names[26] == "Synth_Alpha_A27"
 
 
-def test_progress_goes_only_to_the_log(tmp_path, capsys):
+def test_progress_goes_only_to_the_log(tmp_path, capsys, caplog):
     make_demo_drive(tmp_path / "quiet", cameras=1, images_per_camera=1, height=32, width=32)
-    lines = []
-    make_demo_drive(tmp_path / "loud", cameras=2, images_per_camera=1, height=32, width=32, log=lines.append)
+    caplog.set_level(logging.INFO, logger="spnrestore")
+    make_demo_drive(tmp_path / "loud", cameras=2, images_per_camera=1, height=32, width=32)
+    lines = list(caplog.messages)
+    caplog.clear()
     stream = io.StringIO()
-    make_demo_drive(tmp_path / "stream", cameras=1, images_per_camera=1, height=32, width=32, log=stream)
+    with messages_to(stream_handler(stream)):
+        make_demo_drive(tmp_path / "stream", cameras=1, images_per_camera=1, height=32, width=32)
     assert capsys.readouterr() == ("", "")
     assert any("Synth_Bravo_B2" in line for line in lines) and "done" in stream.getvalue()
+    assert stream.getvalue().splitlines() == caplog.messages  # one line per message, as worded
 
 
 def test_import_does_not_load_torch():

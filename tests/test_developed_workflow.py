@@ -5,6 +5,7 @@ another drive."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -109,7 +110,8 @@ def test_camera_with_one_image_is_reported_and_the_rest_finishes(developed_run):
 
 
 @pytest.mark.parametrize("gpu_scorer", [False, True])
-def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tmp_path, monkeypatch, gpu_scorer):
+def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tmp_path, monkeypatch, gpu_scorer,
+                                                               caplog):
     """The restore job with 3 threads (residuals read ahead, scores behind the model, or in the main thread
     where the scorer is a GPU one: stood in by the numpy scorer marked so) writes the rows the workflow's
     restore job wrote, in the same order."""
@@ -120,8 +122,8 @@ def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tm
     if gpu_scorer:
         numpy_scorer = restore.fingerprint_scorer
 
-        def marked(fingerprints, log):
-            score = numpy_scorer(fingerprints, log)
+        def marked(fingerprints):
+            score = numpy_scorer(fingerprints)
             score.on_gpu = True
             return score
 
@@ -136,14 +138,14 @@ def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tm
     expected = expected[expected["method"].isin(methods)].reset_index(drop=True)
     images = manifest[manifest["camera"] == "Synth_Alpha_A1"]
     images_drive = developed_run["drive"] / "Images"
-    said = []
+    caplog.set_level(logging.INFO, logger="spnrestore")
     frame = restore_camera(
         develop_tables=sorted((results / "batches" / "develop" / "Synth_Alpha_A1").glob("*.csv")),
         roles=dict(zip(images["image"], images["role"])), qualities=[90, 60, 30],
         drive=DrivePaths(developed_run["drive"], images_drive / "Original", images_drive / "Compressed",
                          images_drive / "SPN", results),
         cameras=sorted(set(expected["fingerprint"])), methods=["plain", *methods],
-        checkpoint=results / "model" / "restorer.pt", sigma=5.0, table=tmp_path / "restore.csv", log=said.append,
+        checkpoint=results / "model" / "restorer.pt", sigma=5.0, table=tmp_path / "restore.csv",
         storage={}, threads=3)
     written = pd.read_csv(tmp_path / "restore.csv", keep_default_na=False)
     assert len(expected) > 20 and written.shape == expected.shape == frame.shape
@@ -151,7 +153,7 @@ def test_restoring_with_threads_gives_the_rows_of_the_workflow(developed_run, tm
     assert written[keys].equals(expected[keys])
     assert ((written["pce"] - expected["pce"]).abs() <= 1e-6 * expected["pce"].abs().clip(lower=60)).all()
     roles = images.set_index("image")["role"]
-    assert [m for m in said if m.startswith("li2010, drive: ")] == [
+    assert [m for m in caplog.messages if m.startswith("li2010, drive: ")] == [
         f"li2010, drive: Synth_Alpha_A1/{image} ({roles[image]})" for image in expected["image"].unique()]
 
 

@@ -130,7 +130,7 @@ def test_results_without_non_matching_pairs_say_so(tmp_path):
             for q in (90, 30) for m, median in (("plain", 80.0), ("shipped", 200.0), ("original", 900.0))]
     csv = tmp_path / "metrics.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
-    text = write_results(csv, 60, tmp_path / "results.md", log=lambda m: None)
+    text = write_results(csv, 60, tmp_path / "results.md")
     assert "no non-matching pair was scored" in text and "| n/a |" in text
     assert "| new_drive: median match PCE at Q30, shipped / plain >= 2 | 200 / 80 = 2.50 | yes |" in text
     assert text == (tmp_path / "results.md").read_text() and results_markdown(pd.DataFrame(rows), 60) in text

@@ -197,7 +197,7 @@ def test_calibrate_scores_every_method_on_the_jpeg_copies(tmp_path):
     cset = CalibrationSet.load(tmp_path / "set.npz")
     other = np.random.default_rng(9).normal(0, 0.02, (128, 128)).astype(np.float32)
     result = calibrate(cset, [get_method(m) for m in ("plain", "li2010", "phase")], MethodContext(5.0),
-                       {"cam": acc.finalize(), "other": other}, [90, 30], 60.0, {"min_images": 4}, log=None)
+                       {"cam": acc.finalize(), "other": other}, [90, 30], 60.0, {"min_images": 4})
     assert result["usable"] is True and result["original_median_pce"] > 60
     assert result["scene_check"]["ratio"] > 0.5 and not result["scene_check"]["scene_driven"]  # a sensor's match
     assert set(result["qualities"]) == {"90", "30"} and result["nonmatch_cameras"] == ["other"]

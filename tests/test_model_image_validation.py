@@ -1,5 +1,7 @@
 """Whole-image validation: PCE of restored validation crops against every fingerprint, and checkpoint selection."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,7 @@ from spnrestore.model.train import train
 from spnrestore.model.validation import selection_key
 from shard_helpers import build_dataset
 from test_dataset_shards import synthetic_examples
-from test_model_train import TINY, quiet
+from test_model_train import TINY
 
 pytestmark = pytest.mark.filterwarnings("ignore:HF loss:UserWarning")  # no VGG file here: Haar fallback
 
@@ -33,8 +35,7 @@ def test_crop_window_is_centred_on_the_jpeg_grid():
 
 def test_plain_scores_and_the_summary_of_three_restorers(data):
     dataset, prints = data
-    val = load_image_validation(read_manifest(dataset / "val" / "manifest.csv"), prints, per_camera=4, crop=128,
-                                log=quiet)
+    val = load_image_validation(read_manifest(dataset / "val" / "manifest.csv"), prints, per_camera=4, crop=128)
     assert len(val) == 3 * 2  # one val image per camera, two qualities
     assert {i.rgb.shape for i in val.images} == {(128, 128, 3)}
     plain = val.plain
@@ -75,7 +76,7 @@ def test_missing_validation_file_is_named(data, tmp_path):
     dataset, prints = data
     rows = read_manifest(dataset / "val" / "manifest.csv").assign(jpeg=str(tmp_path / "gone.jpg"))
     with pytest.raises(SpnRestoreError, match="gone.jpg.*missing.*re-run"):
-        load_image_validation(rows, prints, per_camera=1, crop=64, log=quiet)
+        load_image_validation(rows, prints, per_camera=1, crop=64)
 
 
 def test_selection_prefers_eligible_rows_by_pce_gain():
@@ -88,16 +89,16 @@ def test_selection_prefers_eligible_rows_by_pce_gain():
     assert selection_key(dict(row, eligible=False)) < selection_key(row)  # the patches' non-match check still counts
 
 
-def test_training_with_fingerprints_selects_on_whole_images(data, tmp_path):
+def test_training_with_fingerprints_selects_on_whole_images(data, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="spnrestore")
     dataset, prints = data
-    messages = []
     cfg = dict(TINY, steps=20, checkpoint_every=10, val_image_crop=128)
-    metrics = train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, log=messages.append, fingerprints=prints)
+    metrics = train(dataset, tmp_path / "m.pt", tmp_path / "w", cfg, fingerprints=prints)
     val = pd.read_csv(tmp_path / "w" / "val_log.csv")
     assert val["step"].tolist() == [0, 10, 20]
     assert (val["pce_pairs"] == 18).all() and val["pce_nonmatch_plain"].nunique() == 1
     assert val["pce_gain"].iloc[0] > 0  # the block filter alone, at step 0
-    assert any("image validation: 6 validation JPEGs" in m for m in messages)
+    assert any("image validation: 6 validation JPEGs" in m for m in caplog.messages)
     best = val.loc[val["is_best"]].iloc[-1]
     assert metrics["selected_step"] == best["step"]
     eligible = val[val["eligible"] & val["pce_eligible"]]

@@ -1,6 +1,7 @@
 """VGG-16 features without torchvision: key layout, hash check, fallback without weights."""
 
 import hashlib
+import logging
 import warnings
 
 import pytest
@@ -56,12 +57,12 @@ def test_file_without_features_is_rejected(tmp_path):
         load_vgg16_features(path, hashlib.sha256(path.read_bytes()).hexdigest(), LAYERS)
 
 
-def test_missing_file_warns_and_falls_back_to_haar(tmp_path):
-    messages = []
+def test_missing_file_warns_and_falls_back_to_haar(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="spnrestore")
     cfg = resolve_config({"vgg_weights": str(tmp_path / "absent.pth")})
     with pytest.warns(UserWarning, match="Haar"):
-        hf = make_hf_loss(cfg, messages.append)
-    assert hf.kind == "haar" and hf.vgg is None and "absent.pth" in messages[0]
+        hf = make_hf_loss(cfg)
+    assert hf.kind == "haar" and hf.vgg is None and "absent.pth" in caplog.messages[0]
 
 
 def test_configured_file_gives_vgg_loss(weights_file):
@@ -69,7 +70,7 @@ def test_configured_file_gives_vgg_loss(weights_file):
     cfg = resolve_config({"vgg_weights": str(path), "vgg_sha256": digest, "vgg_layers": list(LAYERS)})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        hf = make_hf_loss(cfg, print)
+        hf = make_hf_loss(cfg)
     assert isinstance(hf, HighFrequencyLoss) and hf.kind == "vgg16"
     x = torch.randn(2, 1, 32, 32)
     assert hf(x, x) == 0 and hf(x, torch.randn(2, 1, 32, 32)) > 0

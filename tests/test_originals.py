@@ -169,5 +169,5 @@ def test_turned_residual_is_scored_against_the_turned_fingerprint():
     for turn in (1, -1):  # display turn of the camera, unknown to the scorer
         turned = np.ascontiguousarray(np.rot90(rgb, turn))
         rows = {r["fingerprint"]: r for r in score_residual(extract_residual(turned), turned,
-                                                            {"cam": k, "other": other}, "x", log=lambda m: None)}
+                                                            {"cam": k, "other": other}, "x")}
         assert rows["cam"]["pce"] > 100 > 20 > rows["other"]["pce"]

@@ -3,6 +3,8 @@ loop and the model shipped with the package."""
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from spnrestore.config import load_yaml
 from spnrestore.dataset.synthetic import SensorRanges, dead_leaves, example_seed, random_prnu, synthetic_photo
 from spnrestore.errors import ConfigError, SpnRestoreError
 from spnrestore.jpeg import IJG_TABLES, ZIGZAG, encode_jpeg
+from spnrestore.log_setup import CallbackHandler, messages_to
 from spnrestore.model.block_filter import ZERO_BANDS, JpegFeatures, dct_matrix
 from spnrestore.model.checkpoint import load_checkpoint, load_generator
 from spnrestore.model.inference import load_restorer, restore_residual
@@ -135,10 +138,6 @@ TINY = {"synthetic": {"patch": 64, "margin": 32, "val_examples": 12}, "steps": 3
         "model": {**GeneratorConfig.tiny().as_dict(), "jpeg_features": True}}
 
 
-def quiet(message: str) -> None:
-    pass
-
-
 def test_settings_are_checked_by_the_one_schema():
     with pytest.raises(ConfigError, match=r"unknown key\(s\) synthetic\.stepz; allowed under synthetic: .*patch"):
         resolve_config({"synthetic": {"stepz": 3}})
@@ -230,7 +229,7 @@ def tiny_run(tmp_path_factory):
 
     Trainer.train_step = counted
     try:
-        metrics = pretrain(out, TINY, log=quiet)
+        metrics = pretrain(out, TINY)
     finally:
         Trainer.train_step = original
     return out, metrics, calls
@@ -266,7 +265,7 @@ def test_pretraining_and_drive_training_are_one_engine(tiny_run):
         assert metrics["selected"].startswith("the block filter alone (no later step beat its mean NCC")
 
 
-def test_pretraining_resumes_as_if_never_interrupted(tiny_run, tmp_path):
+def test_pretraining_resumes_as_if_never_interrupted(tiny_run, tmp_path, caplog):
     out, _, _ = tiny_run
     cfg = dict(TINY, checkpoint_every=1)
 
@@ -277,14 +276,14 @@ def test_pretraining_resumes_as_if_never_interrupted(tiny_run, tmp_path):
         if message == "checkpoint saved at step 2":
             raise Killed
 
-    with pytest.raises(Killed):
-        pretrain(tmp_path, cfg, log=kill)
+    with pytest.raises(Killed), messages_to(CallbackHandler(kill)):
+        pretrain(tmp_path, cfg)
     other = with_overrides(cfg, [("synthetic.ranges.iso", [100])])  # another stream: refused
     with pytest.raises(SpnRestoreError, match=r"cannot resume: training config differs \(synthetic: "):
-        pretrain(tmp_path, other, log=quiet)
-    messages = []
-    pretrain(tmp_path, cfg, log=messages.append)
-    assert "resuming from" in " ".join(messages) and "at step 2 of 3" in " ".join(messages)
+        pretrain(tmp_path, other)
+    caplog.set_level(logging.INFO, logger="spnrestore")
+    pretrain(tmp_path, cfg)
+    assert "resuming from" in " ".join(caplog.messages) and "at step 2 of 3" in " ".join(caplog.messages)
     a, b = load_checkpoint(out / "last.pt"), load_checkpoint(tmp_path / "last.pt")
     assert a["step"] == b["step"] == 3
     for key in a["model_state"]:
@@ -292,14 +291,14 @@ def test_pretraining_resumes_as_if_never_interrupted(tiny_run, tmp_path):
     assert pd.read_csv(tmp_path / "train_log.csv")["step"].tolist() == [1, 2, 3]
 
 
-def test_init_from_the_shipped_model_is_step_0_on_synthetic_sensors(tmp_path):
+def test_init_from_the_shipped_model_is_step_0_on_synthetic_sensors(tmp_path, caplog):
     """init: pretrained on the synthetic source: the step-0 validation is the shipped model's mean NCC with the
     exact targets of the validation sensors, measured here independently of the engine."""
     shipped, _ = load_generator(pretrained_checkpoint())
     cfg = dict(TINY, model=shipped.config.as_dict(), init="pretrained", steps=1, val_every=1, checkpoint_every=1)
-    messages = []
-    pretrain(tmp_path, cfg, log=messages.append)
-    assert any(m.startswith("starting from pretrained") for m in messages)
+    caplog.set_level(logging.INFO, logger="spnrestore")
+    pretrain(tmp_path, cfg)
+    assert any(m.startswith("starting from pretrained") for m in caplog.messages)
     step0 = pd.read_csv(tmp_path / "val_log.csv").iloc[0]
     assert step0["step"] == 0
     residual = TorchResidual("cpu", sigma=5.0)
@@ -320,11 +319,15 @@ def test_init_from_the_shipped_model_is_step_0_on_synthetic_sensors(tmp_path):
     assert torch.equal(model.block_filter.weights, shipped.block_filter.weights)
 
 
-def test_the_command_line_runs_a_settings_file_with_overrides(tmp_path):
+def test_the_command_line_runs_a_settings_file_with_overrides(tmp_path, capsys):
     settings = tmp_path / "p.yaml"
     settings.write_text(yaml.safe_dump({**TINY, "steps": 50}))
     assert cli_main(["pretrain", "--settings", str(settings), "-o", str(tmp_path / "out"), "--steps", "2",
                      "--workers", "0", "--device", "cpu", "--set", "synthetic.val_examples=6"]) == 0
+    out = capsys.readouterr().out.splitlines()  # the training's lines, as they are, on stdout
+    assert out[0].startswith("synthetic sensors: 6 validation examples")
+    assert any(line.startswith("training on cpu (fp32): synthetic") for line in out)
+    assert out[-1].startswith(f"wrote {tmp_path / 'out' / MODEL_FILE}: step ")
     payload = load_checkpoint(tmp_path / "out" / MODEL_FILE)
     assert payload["metrics"]["steps_done"] == 2 and payload["train_config"]["synthetic"]["val_examples"] == 6
     assert cli_main(["pretrain", "--settings", str(settings), "-o", str(tmp_path / "o2"),

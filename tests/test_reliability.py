@@ -41,7 +41,7 @@ images = [{"camera": "Cam", "image": p.stem, "path": str(p), "format": "dng", "b
           for p in sorted(originals.rglob("*.DNG"))]
 try:
     develop_batch(images, DrivePaths(out, originals, out / "Compressed", out / "SPN", out), [90, 60, 30],
-                  default_config()["develop"], "420", "skip", 5.0, out / "table.csv", log=lambda message: None)
+                  default_config()["develop"], "420", "skip", 5.0, out / "table.csv")
     error = None
 except Exception as exc:
     error = {"type": type(exc).__name__, "message": str(exc), "errno": getattr(exc, "errno", None)}
@@ -280,6 +280,6 @@ def test_training_without_validation_examples_writes_every_declared_output(tmp_p
     examples, prints = synthetic_examples(tmp_path / "src", cameras=2, images=2)
     examples["split"] = "train"
     build_dataset(examples, prints, tmp_path / "data", patch=32, shard_size=64, max_patches_per_image=24)
-    train(tmp_path / "data", tmp_path / "m.pt", tmp_path / "work", dict(TINY, steps=4), log=lambda m: None)
+    train(tmp_path / "data", tmp_path / "m.pt", tmp_path / "work", dict(TINY, steps=4))
     assert (tmp_path / "m.pt").is_file() and (tmp_path / "work" / "train_log.csv").is_file()
     assert (tmp_path / "work" / "val_log.csv").is_file()

@@ -503,7 +503,7 @@ def test_resumed_training_equals_an_uninterrupted_run(whole_run, tmp_path):
     prints = {p.parent.name: p for p in (whole_run["drive"] / "Images" / "SPN").glob("*/fingerprint.npy")}
     with pytest.warns(UserWarning, match="HF loss"):
         train(results / "dataset", tmp_path / "restorer.pt", tmp_path / "work", resumed["train_config"],
-              log=lambda message: None, fingerprints=prints)
+              fingerprints=prints)
     reference = load_checkpoint(tmp_path / "restorer.pt")
     assert resumed["metrics"]["selected_step"] == reference["metrics"]["selected_step"]
     a, b = load_checkpoint(results / "model" / "work" / "last.pt"), load_checkpoint(tmp_path / "work" / "last.pt")

@@ -44,8 +44,8 @@ def pairs(tmp_path_factory):
             residual = extract_residual(tested)
             save_residual(base / "r.npy", residual, HALF)
             stored = load_residual(base / "r.npy")
-            for full, half in zip(score_residual(residual, tested, prints, log=None),
-                                  score_residual(stored, tested, prints, log=None)):
+            for full, half in zip(score_residual(residual, tested, prints),
+                                  score_residual(stored, tested, prints)):
                 rows.append({"camera": camera, "image": image, "quality": str(quality),
                              "fingerprint": full["fingerprint"], "match": full["fingerprint"] == camera,
                              "pce": full["pce"], "ncc": full["ncc"], "pce16": half["pce"], "ncc16": half["ncc"]})

@@ -10,6 +10,8 @@ that is itself almost 0). The NCC must equal ``ncc`` within 1e-9.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -137,7 +139,7 @@ def test_fast_pce_other_neighbourhood_and_dtypes():
 def test_prnu_weak_strong_and_non_matches():
     """Real-looking data: a scene image, fingerprint terms I * K, a weak and a strong match and non-matches."""
     residual, image, fps = prnu_case(256, 384, strengths=(4.0, 25.0), n_other=4, seed=3)
-    rows = score_residual(residual, image, fps, log=None)
+    rows = score_residual(residual, image, fps)
     expected = reference_rows(residual, image, fps)
     assert_same_rows(rows, expected)
     pces = [r["pce"] for r in expected]
@@ -151,7 +153,7 @@ def test_prnu_weak_strong_and_non_matches():
         assert close(pce_with_spectrum(spec, fingerprint_term(fps[r["fingerprint"]], image)), r["pce"])
 
 
-def test_turned_shots_and_mixed_sizes():
+def test_turned_shots_and_mixed_sizes(caplog):
     """A turned shot (its size the transpose of the sensor's): both quarter turns, the higher PCE; a
     fingerprint of the shot's own size, one of the sensor's, one of another size (logged, not scored)."""
     residual, image, fps = prnu_case(160, 224, strengths=(20.0,), n_other=2, seed=4)
@@ -160,26 +162,26 @@ def test_turned_shots_and_mixed_sizes():
     rng = np.random.default_rng(8)
     fps["own size"] = rng.normal(0, 0.02, turned_w.shape).astype(np.float32)
     fps["other size"] = rng.normal(0, 0.02, (100, 100)).astype(np.float32)
-    messages = []
-    rows = score_residual(turned_w, turned_img, fps, name="shot.dng", log=messages.append)
+    caplog.set_level(logging.INFO, logger="spnrestore")
+    rows = score_residual(turned_w, turned_img, fps, name="shot.dng")
     expected = reference_rows(turned_w, turned_img, fps)
     assert_same_rows(rows, expected)
     assert [r["fingerprint"] for r in rows] == ["cam0", "cam1", "cam2", "own size"]
-    assert len(messages) == 1 and "shot.dng" in messages[0] and "'other size'" in messages[0]
+    assert len(caplog.messages) == 1 and "shot.dng" in caplog.messages[0] and "'other size'" in caplog.messages[0]
     assert rows[0]["pce"] > 1000  # the match, found in the right quarter turn
     value, correlation, turn = score_pair(turned_w, turned_img, fps["cam0"])
     assert turn == expected[0]["turn"] == 1
     assert close(value, expected[0]["pce"]) and abs(correlation - expected[0]["ncc"]) <= NCC_TOL
     # without NCC, and a non-contiguous (view) residual and float64 fingerprint
     fps64 = {c: k.astype(np.float64) for c, k in fps.items()}
-    rows = score_residual(np.rot90(residual, -1), turned_img, fps64, log=None, with_ncc=False)
+    rows = score_residual(np.rot90(residual, -1), turned_img, fps64, with_ncc=False)
     assert_same_rows(rows, reference_rows(turned_w, turned_img, fps, with_ncc=False), with_ncc=False)
 
 
 def test_gray_image_and_float_residual():
     residual, image, fps = prnu_case(130, 150, strengths=(10.0,), n_other=1, seed=6)
     gray = image[:, :, 1]
-    rows = score_residual(residual.astype(np.float64), gray, fps, log=None)
+    rows = score_residual(residual.astype(np.float64), gray, fps)
     assert_same_rows(rows, reference_rows(residual, gray, fps))
 
 
@@ -188,25 +190,25 @@ def test_bad_inputs_raise_as_before():
     bad = fps["cam0"].copy()
     bad[5, 7] = np.nan
     with pytest.raises(SpnRestoreError, match="fingerprint: contains NaN"):
-        score_residual(residual, image, {"bad": bad}, log=None)
+        score_residual(residual, image, {"bad": bad})
     bad[5, 7] = np.inf
     with pytest.raises(SpnRestoreError, match="fingerprint: contains NaN"):
-        score_residual(residual, image, {"bad": bad}, log=None, with_ncc=False)
+        score_residual(residual, image, {"bad": bad}, with_ncc=False)
     w = residual.copy()
     w[0, 0] = np.nan
     with pytest.raises(SpnRestoreError, match="NaN"):
-        score_residual(w, image, fps, log=None)
+        score_residual(w, image, fps)
     with pytest.raises(SpnRestoreError, match="cross-correlation is zero"):
-        score_residual(np.zeros_like(residual), image, fps, log=None)
+        score_residual(np.zeros_like(residual), image, fps)
     with pytest.raises(SpnRestoreError, match="cross-correlation is zero"):
-        score_residual(residual, image, {"zero": np.zeros_like(fps["cam0"])}, log=None)
+        score_residual(residual, image, {"zero": np.zeros_like(fps["cam0"])})
     with pytest.raises(SpnRestoreError, match="crop"):
-        score_residual(residual, image[:100], fps, log=None)
+        score_residual(residual, image[:100], fps)
     with pytest.raises(BadImageError):
-        score_residual(residual, image[:, :, :, None], fps, log=None)
+        score_residual(residual, image[:, :, :, None], fps)
     with pytest.raises(SpnRestoreError, match="crop"):
         pce_with_spectrum(residual_spectrum(residual), residual[:100])
-    assert score_residual(residual, image, {}, log=None) == []
+    assert score_residual(residual, image, {}) == []
 
 
 def test_worst_difference_reported():
@@ -228,8 +230,8 @@ def test_several_residuals_of_one_image_score_as_each_alone():
     prints["other size"] = rng.normal(0, 0.01, (h, w + 16)).astype(np.float32)
     residuals = {m: rng.normal(0, 1, (h, w)).astype(np.float32) for m in ("a", "b", "c")}
     residuals["a"] += (prints["c0"] * image.mean(-1) / 255 * 40).astype(np.float32)
-    many = score_residuals(residuals, image, prints, log=None)
+    many = score_residuals(residuals, image, prints)
     for method, residual in residuals.items():
-        assert many[method] == score_residual(residual, image, prints, log=None)
+        assert many[method] == score_residual(residual, image, prints)
     assert many["a"][0]["pce"] > 1000 and [r["fingerprint"] for r in many["b"]] == ["c0", "c1", "c2", "turned"]
     assert score_residuals({}, image, prints) == {}

@@ -27,7 +27,7 @@ def batch(tmp_path, project_root):
                "role": "test"} for p in sorted(camera.iterdir())]
     settings = default_config()
     kwargs = dict(images=images, drive=paths(tmp_path), qualities=[90, 30], develop_settings=settings["develop"],
-                  subsampling="420", sigma=5.0, table=tmp_path / "t.csv", log=lambda m: None)
+                  subsampling="420", sigma=5.0, table=tmp_path / "t.csv")
     return camera, kwargs
 
 
@@ -69,7 +69,7 @@ def test_the_developments_are_scored_in_memory_and_not_stored(batch, tmp_path, p
     assert len(scored) == 1 and len(scores) == 2 and (scores["quality"] == "original").all()
     settings = default_config()["develop"]
     rgb = load_original(scored[0]["path"], "dng", settings).rgb
-    expected = score_residual(extract_residual(rgb, sigma=5.0), gray_uint8(rgb), prints, log=None)
+    expected = score_residual(extract_residual(rgb, sigma=5.0), gray_uint8(rgb), prints)
     assert scores["pce"].tolist() == pytest.approx([e["pce"] for e in expected], rel=1e-12)
     assert scores["match"].tolist() == [e["fingerprint"] == camera.name for e in expected]
     assert not (tmp_path / "S" / camera.name / "original").exists()
@@ -108,7 +108,7 @@ def test_developed_originals_are_loaded_not_developed(tmp_path, project_root):
                "role": "test"} for p in sorted(camera.rglob("*.*"))]
     settings = default_config()
     table = develop_batch(images, paths(tmp_path), [90, 30], settings["develop"], "420", "fail", 5.0,
-                          tmp_path / "t.csv", log=lambda m: None)
+                          tmp_path / "t.csv")
     table = read_develop_table(tmp_path / "t.csv").set_index("image")
     assert len(table) == 11 and (table["status"] == "ok").all() and (table["raw_pattern"] == "").all()
     assert table.groupby("format")["source_quality"].apply(lambda q: q.dropna().unique().tolist()).to_dict() == {

@@ -76,7 +76,7 @@ def test_write_report_tables_writes_every_page(tables, tmp_path):
     written = report.write_report_tables(
         out, tables["identification"], tables["manifest"], tables["skipped"], 60, QUALITIES, "/drive",
         metrics_csv=tables["metrics"], plan=["cam_a: 3 originals"], train_log=tables["train_log"],
-        val_log=tables["val_log"], log=lambda m: None, gains_csv=tables["gains"],
+        val_log=tables["val_log"], gains_csv=tables["gains"],
         calibrations={"cam_a": tables["calibration"]})
     assert sorted(p.name for p in written) == sorted(p.name for p in out.values())
     summary = out["summary"].read_text()
@@ -101,12 +101,12 @@ def test_summary_without_an_evaluation_says_why(tables, tmp_path):
     out = {"summary": tmp_path / "summary.html", "identification": tmp_path / "identification.html",
            "skipped": tmp_path / "skipped.html"}
     report.write_report_tables(out, tables["identification"], tables["manifest"], tables["skipped"], 60,
-                               QUALITIES, "/drive", log=lambda m: None)
+                               QUALITIES, "/drive")
     text = out["summary"].read_text()
     assert "No evaluation:" in text and "no camera has images to evaluate" in text
     with pytest.raises(ValueError, match="metrics"):
         report.write_report_tables({"metrics": tmp_path / "m.html"}, tables["identification"], tables["manifest"],
-                                   tables["skipped"], 60, QUALITIES, "/drive", log=lambda m: None)
+                                   tables["skipped"], 60, QUALITIES, "/drive")
 
 
 def test_empty_skipped_table_says_nothing_was_skipped():

@@ -9,6 +9,7 @@ fast the machine is. Every wait has a generous timeout that names what it waited
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -33,11 +34,13 @@ STARTUP_TIMEOUT_S = 300  # import torch, fit the block filter, first steps: slow
 STOP_TIMEOUT_S = 300  # a tiny step and a save (about a second); generous so that a busy machine never fails it
 
 # The child trains with CFG (and DataLoader workers when asked). PAUSE names where it waits for the signal:
-# "checkpoint" in the log call of the first checkpoint (between steps), "validation" inside the validation of
-# step 10 (a validation under way is abandoned). It writes "reached" there and waits until "go" exists.
+# "checkpoint" in the log handler, at the message of the first checkpoint (between steps), "validation" inside
+# the validation of step 10 (a validation under way is abandoned). It writes "reached" there and waits until "go"
+# exists.
 CHILD = r'''
 import json, os, sys, time
 from pathlib import Path
+from spnrestore.log_setup import CallbackHandler, add_handler
 from spnrestore.model import train as train_module
 
 data, out, work, control, pause, cfg = sys.argv[1:7]
@@ -67,7 +70,8 @@ if pause == "validation":
         return validate(self)
 
     train_module.Trainer._validate = paused_validate
-train_module.train(data, out, work, cfg, log=log)
+add_handler(CallbackHandler(log))
+train_module.train(data, out, work, cfg)
 '''
 
 
@@ -83,7 +87,7 @@ def dataset(tmp_path_factory):
 def reference(dataset, tmp_path_factory):
     """An uninterrupted run with the same settings: its last.pt and val_log.csv."""
     work = tmp_path_factory.mktemp("reference")
-    train(dataset, work / "model.pt", work, CFG, log=lambda m: None)
+    train(dataset, work / "model.pt", work, CFG)
     return work
 
 
@@ -123,13 +127,13 @@ def interrupted_run(dataset: Path, tmp: Path, pause: str, signum: int, workers: 
     return proc.returncode, (control / "log.txt").read_text(), work
 
 
-def assert_resumes_and_equals_the_reference(dataset, work: Path, step: int, reference: Path) -> None:
+def assert_resumes_and_equals_the_reference(dataset, work: Path, step: int, reference: Path, caplog) -> None:
     last = load_checkpoint(work / "last.pt")
     assert last["step"] == step and not last["finished"]
     assert pd.read_csv(work / "train_log.csv")["step"].max() == step
-    messages = []
-    metrics = train(dataset, work / "model.pt", work, CFG, log=messages.append)
-    assert f"resuming from {work / 'last.pt'} at step {step} of 60" in messages
+    caplog.set_level(logging.INFO, logger="spnrestore")
+    metrics = train(dataset, work / "model.pt", work, CFG)
+    assert f"resuming from {work / 'last.pt'} at step {step} of 60" in caplog.messages
     assert metrics["steps_done"] == 60 and metrics["stopped_by"] == "steps"
     assert load_checkpoint(work / "last.pt")["finished"]
     assert pd.read_csv(work / "train_log.csv")["step"].tolist() == list(range(1, 61))
@@ -140,24 +144,25 @@ def assert_resumes_and_equals_the_reference(dataset, work: Path, step: int, refe
         torch.testing.assert_close(a["model_state"][key], b["model_state"][key], rtol=1e-5, atol=1e-6)
 
 
-def test_sigterm_between_steps_saves_last_pt_exits_143_and_a_rerun_resumes(dataset, reference, tmp_path):
+def test_sigterm_between_steps_saves_last_pt_exits_143_and_a_rerun_resumes(dataset, reference, tmp_path, caplog):
     rc, log, work = interrupted_run(dataset, tmp_path, "checkpoint", signal.SIGTERM, workers=1)
     assert rc == 128 + signal.SIGTERM, log
     stopped = [line for line in log.splitlines() if line.startswith("interrupted")]
     assert stopped == [f"interrupted (SIGTERM) at step 5: {work / 'last.pt'} saved, a re-run resumes from it"]
-    assert_resumes_and_equals_the_reference(dataset, work, 5, reference)
+    assert_resumes_and_equals_the_reference(dataset, work, 5, reference, caplog)
 
 
-def test_ctrl_c_during_validation_abandons_it_and_the_resumed_run_validates_first(dataset, reference, tmp_path):
+def test_ctrl_c_during_validation_abandons_it_and_the_resumed_run_validates_first(dataset, reference, tmp_path,
+                                                                                   caplog):
     rc, log, work = interrupted_run(dataset, tmp_path, "validation", signal.SIGINT, workers=0)
     assert rc in (-signal.SIGINT, 128 + signal.SIGINT, 1), log  # KeyboardInterrupt: Python ends by SIGINT
     assert "validation at step 10" not in log
     assert f"interrupted (SIGINT) at step 10: {work / 'last.pt'} saved, a re-run resumes from it" in log
     assert load_checkpoint(work / "last.pt")["pending_validation"]
-    assert_resumes_and_equals_the_reference(dataset, work, 10, reference)
+    assert_resumes_and_equals_the_reference(dataset, work, 10, reference, caplog)
 
 
 def test_signal_handlers_are_restored_after_training(dataset, tmp_path):
     before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    train(dataset, tmp_path / "m.pt", tmp_path / "w", dict(CFG, steps=2), log=lambda m: None)
+    train(dataset, tmp_path / "m.pt", tmp_path / "w", dict(CFG, steps=2))
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before

@@ -46,6 +46,7 @@ from . import __version__
 from .discovery import DEVELOPED_EXTENSIONS, RAW_EXTENSIONS
 from .errors import BadImageError, SpnRestoreError
 from .jpeg import estimate_jpeg_quality
+from .log_setup import MESSAGE_FORMAT, messages_to, stream_handler
 from .model.pretrained import KEYWORD as PRETRAINED, resolve_checkpoint
 from .spn.residual import DEFAULT_SIGMA
 
@@ -236,9 +237,10 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
         methods = [get_method(m) for m in _method_list(args.methods, CALIBRATION_CANDIDATES)]
         say(f"calibration on {how}: leave-one-out at Q{', Q'.join(map(str, args.qualities))} with "
             f"{', '.join(m.name for m in methods)}")
-        cal = calibrate(loo.finish(args.camera, how), methods, MethodContext(args.sigma, None, _device(args.device)),
-                        {args.camera: k}, args.qualities, args.threshold or _threshold(), cfg, camera=args.camera,
-                        log=lambda m: say(f"  {m}"))
+        with messages_to(stream_handler(sys.stdout, f"  {MESSAGE_FORMAT}")):  # the calibration's progress
+            cal = calibrate(loo.finish(args.camera, how), methods,
+                            MethodContext(args.sigma, None, _device(args.device)), {args.camera: k}, args.qualities,
+                            args.threshold or _threshold(), cfg, camera=args.camera)
         target = calibration_path(out)
         save_calibration(target, cal)
         for q, choice in cal["qualities"].items():
@@ -366,7 +368,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
                     warn(f"a calibration chose method {method.name}, which cannot be computed here ({exc}); pass "
                          "--checkpoint with the drive's model (results/model/restorer.pt): plain is used instead")
                     continue
-            scores[method.name] = score_residual(found, rgb, usable, name=str(path), log=None)
+            scores[method.name] = score_residual(found, rgb, usable, name=str(path))
         if CALIBRATED_NAME in methods:
             picked = []
             for camera in usable:
@@ -424,7 +426,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                ("device", args.device), ("init", args.init))
     assignments = [parse_assignment(text) for text in args.set] + [(k, v) for k, v in options if v is not None]
     try:
-        pretrain(args.output, with_overrides(mapping, assignments), log=lambda line: print(line, flush=True))
+        with messages_to(stream_handler(sys.stdout)):  # the training's lines on stdout
+            pretrain(args.output, with_overrides(mapping, assignments))
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return 0

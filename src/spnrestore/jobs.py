@@ -1,13 +1,19 @@
 """Set-up shared by the workflow's scripts: log file, thread limits, error reporting.
 
-Scripts stay thin: ``log = start_job(snakemake)`` then one call into the package.
+Scripts stay thin: ``start_job(snakemake)`` then one call into the package, whose messages go to the rule's
+log file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-from typing import Callable
+
+from .log_setup import add_handler, stream_handler
+
+#: The handler :func:`start_job` gave the package's messages (one per job; a second call replaces it).
+_job_handler: logging.Handler | None = None
 
 
 def limit_threads(threads: int) -> None:
@@ -22,14 +28,16 @@ def limit_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def start_job(smk) -> Callable[[str], None]:
-    """Send stderr to the rule's log file, honour ``threads``; return a log function."""
+def start_job(smk) -> None:
+    """Send stderr to the rule's log file, honour ``threads``, and send the messages of the package's
+    loggers (level INFO and above, the bare text of each) to that stderr: the log file holds one line per
+    message, as the package words it."""
+    global _job_handler
     if smk.log:
         os.makedirs(os.path.dirname(os.path.abspath(smk.log[0])), exist_ok=True)
         sys.stderr = open(smk.log[0], "w", buffering=1, encoding="utf-8")
     limit_threads(getattr(smk, "threads", 1))
-
-    def log(message: str) -> None:
-        print(message, file=sys.stderr)
-
-    return log
+    if _job_handler is not None:
+        logging.getLogger("spnrestore").removeHandler(_job_handler)
+    _job_handler = stream_handler(sys.stderr)
+    add_handler(_job_handler, logging.INFO)

@@ -4,19 +4,21 @@ import os
 import sys
 
 from spnrestore.errors import SpnRestoreError
+from spnrestore.log_setup import messages_to, stream_handler
 from spnrestore.stages.plan import workflow_plan
 from spnrestore.stages.roles import EVALUATED_ROLES, UNSCORED_ROLES, NEW_DRIVE
 
 try:
-    RUN = workflow_plan(
-        config,
-        workflow.basedir,
-        overrides=workflow.config_settings.overwrite_config,
-        environ=os.environ,
-        # run.sh demo sets SPNRESTORE_DOTENV empty: the demo never reads a real drive's .env
-        dotenv_path=os.environ.get("SPNRESTORE_DOTENV", ".env") or None,
-        log=lambda m: print(m, file=sys.stderr),
-    )
+    # what the package logs while planning (the demo drive's progress) goes to Snakemake's stderr
+    with messages_to(stream_handler(sys.stderr)):
+        RUN = workflow_plan(
+            config,
+            workflow.basedir,
+            overrides=workflow.config_settings.overwrite_config,
+            environ=os.environ,
+            # run.sh demo sets SPNRESTORE_DOTENV empty: the demo never reads a real drive's .env
+            dotenv_path=os.environ.get("SPNRESTORE_DOTENV", ".env") or None,
+        )
 except SpnRestoreError as exc:
     raise SystemExit(f"spnrestore: {exc}")
 config.clear()

@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.calibrate import calibrate_camera  # noqa: E402
 
@@ -19,5 +19,4 @@ calibrate_camera(
     settings=smk.params.calibration,
     subsampling=smk.params.subsampling,
     out=smk.output.calibration,
-    log=log,
 )

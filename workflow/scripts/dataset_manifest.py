@@ -1,13 +1,15 @@
 """The data set's manifests (rule dataset_manifest): each split's over its camera folders, and all splits'."""
 
+import logging
 from pathlib import Path
 
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
+logger = logging.getLogger("spnrestore.workflow.dataset_manifest")
 
 from spnrestore.dataset import gather_manifests  # noqa: E402
 
 manifest = gather_manifests(Path(smk.output.manifest).parent, smk.params.splits)
-log(manifest.groupby(["split", "camera"]).size().to_string() if len(manifest) else "no examples")
+logger.info(manifest.groupby(["split", "camera"]).size().to_string() if len(manifest) else "no examples")

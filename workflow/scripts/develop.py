@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.develop import develop_batch  # noqa: E402
 
@@ -16,7 +16,6 @@ develop_batch(
     on_bad_image=smk.params.on_bad_image,
     sigma=smk.params.sigma,
     table=smk.output.table,
-    log=log,
     storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
     cameras=smk.params.cameras,
     scores_table=smk.output.scores,

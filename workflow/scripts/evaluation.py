@@ -1,9 +1,12 @@
 """Scores of every residual method, the metrics and the per-image gains (rule evaluation)."""
 
+import logging
+
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
+logger = logging.getLogger("spnrestore.workflow.evaluation")
 
 from spnrestore.stages.evaluation import write_evaluation  # noqa: E402
 
@@ -15,8 +18,7 @@ scores, metrics = write_evaluation(
     scores_out=smk.output.scores,
     metrics_out=smk.output.metrics,
     gains_out=smk.output.gains,
-    log=log,
     methods=smk.params.methods,
     calibrations=dict(zip(smk.params.cameras, smk.input.calibrations)),
 )
-log(metrics[metrics["camera"] == "all"].to_string(index=False))
+logger.info(metrics[metrics["camera"] == "all"].to_string(index=False))

@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.spn import fingerprint_camera  # noqa: E402
 
@@ -14,7 +14,6 @@ fingerprint_camera(
     sigma=smk.params.sigma,
     drive=smk.params.drive,
     table=smk.output.table,
-    log=log,
     storage=smk.config["storage"],
     calibration=smk.params.calibration,  # not a param: changing it rewrites nothing already written
 )

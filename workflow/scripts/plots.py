@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.plots import write_plots  # noqa: E402
 
@@ -15,7 +15,6 @@ write_plots(
     roc_out=smk.output.roc,
     pce_out=smk.output.pce,
     crops_out=smk.output.crops,
-    log=log,
     checkpoint=smk.input.checkpoint,
     sigma=smk.params.sigma,
     storage=smk.config["storage"],

@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.report import write_report_tables  # noqa: E402
 
@@ -21,7 +21,6 @@ write_report_tables(
     plan=smk.params.plan,
     train_log=smk.input.get("train_log"),
     val_log=smk.input.get("val_log"),
-    log=log,
     gains_csv=smk.input.get("gains"),
     calibrations=dict(zip(smk.params.cameras, smk.input.get("calibrations") or [])),
 )

@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.spn import residual_batch  # noqa: E402
 
@@ -13,6 +13,5 @@ residual_batch(
     qualities=smk.params.qualities,
     sigma=smk.params.sigma,
     table=smk.output.table,
-    log=log,
     storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
 )

@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.restore import restore_camera  # noqa: E402
 
@@ -17,7 +17,6 @@ restore_camera(
     checkpoint=smk.input.checkpoint[0] if smk.input.checkpoint else None,
     sigma=smk.params.sigma,
     table=smk.output.table,
-    log=log,
     storage=smk.config["storage"],  # not a param: changing it rewrites nothing already written
     threads=smk.threads,
 )

@@ -3,10 +3,10 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.results import write_results  # noqa: E402
 
 write_results(smk.input.metrics, smk.params.threshold, smk.output.markdown, checkpoint=smk.input.checkpoint,
               gains_csv=smk.input.gains,
-              reused=smk.params.reused, plan=smk.params.plan, log=log)
+              reused=smk.params.reused, plan=smk.params.plan)

@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.spn import score_batch  # noqa: E402
 
@@ -16,6 +16,5 @@ score_batch(
     cameras=smk.params.cameras,
     table=smk.output.table,
     sigma=smk.params.sigma,
-    log=log,
     storage=smk.config["storage"],  # keep_residuals also decides the rule's inputs (workflow/rules/spn.smk)
 )

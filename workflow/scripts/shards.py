@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.shards import write_split_shards  # noqa: E402
 
@@ -19,5 +19,4 @@ write_split_shards(
     out_dir=smk.params.out_dir,
     storage=smk.config["storage"],  # keep_residuals also decides the rule's inputs (workflow/rules/dataset.smk)
     sigma=smk.params.sigma,
-    log=log,
 )

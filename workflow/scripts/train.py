@@ -3,7 +3,7 @@
 from spnrestore.jobs import start_job
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
-log = start_job(smk)
+start_job(smk)
 
 from spnrestore.stages.train import train_restorer  # noqa: E402
 
@@ -16,5 +16,4 @@ train_restorer(
     cameras=smk.params.cameras,
     sigma=smk.params.sigma,
     logs_out={"train_log": smk.output.train_log, "val_log": smk.output.val_log},
-    log=log,
 )

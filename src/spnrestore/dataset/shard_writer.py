@@ -7,11 +7,12 @@ into the split's and the data set's. The same inputs and settings always give by
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,13 +28,9 @@ from .shard_format import (EXAMPLE_COLUMNS, FINGERPRINT_TABLE, FLOAT_DTYPE, MANI
 from .shard_reader import camera_folders, split_manifest
 from .split import SPLITS, unit_hash
 
+logger = logging.getLogger(__name__)
+
 Fingerprint = str | os.PathLike | np.ndarray
-Log = Callable[[str], None] | None
-
-
-def _say(log: Log, message: str) -> None:
-    if log is not None:
-        log(message)
 
 
 def _missing(value) -> bool:
@@ -138,8 +135,8 @@ def _check_examples(examples: pd.DataFrame, target: str) -> None:
 
 
 def _image_examples(row, fingerprints: _Fingerprints, target: str, patch: int, stride: int,
-                    rule: PatchRule, max_patches: int | None, sigma: float | None,
-                    log: Log) -> tuple[dict, np.ndarray, str, str] | None:
+                    rule: PatchRule, max_patches: int | None,
+                    sigma: float | None) -> tuple[dict, np.ndarray, str, str] | None:
     """Patch arrays of one JPEG, its corners, the non-match camera and the target's source; None if skipped."""
     camera, image, quality = str(row.camera), str(row.image), int(row.quality)
     name = f"{camera}/{image} Q{quality}"
@@ -150,12 +147,12 @@ def _image_examples(row, fingerprints: _Fingerprints, target: str, patch: int, s
     shape = rgb.shape[:2]
     K = fingerprints[camera]
     if K.shape != shape:
-        _say(log, f"{name}: skipped: image is {shape[0]}x{shape[1]} but the fingerprint of {camera} is "
-                  f"{K.shape[0]}x{K.shape[1]}")
+        logger.warning(f"{name}: skipped: image is {shape[0]}x{shape[1]} but the fingerprint of {camera} is "
+                       f"{K.shape[0]}x{K.shape[1]}")
         return None
     corners = select_patches(rgb, patch, stride, rule, max_patches)
     if len(corners) == 0:
-        _say(log, f"{name}: skipped: no {patch}x{patch} patch passes the flat/saturated rule")
+        logger.warning(f"{name}: skipped: no {patch}x{patch} patch passes the flat/saturated rule")
         return None
     if _missing(row.residual):
         residual = spn.extract_residual(rgb, sigma=sigma, name=os.fspath(row.jpeg))
@@ -192,7 +189,7 @@ def _image_examples(row, fingerprints: _Fingerprints, target: str, patch: int, s
 
 def _write_camera(rows: pd.DataFrame, prints: _Fingerprints, folder: Path, split: str, camera: str, target: str,
                   patch: int, stride: int, shard_size: int, rule: PatchRule, max_patches: int | None,
-                  sigma: float | None, log: Log) -> tuple[pd.DataFrame, int]:
+                  sigma: float | None) -> tuple[pd.DataFrame, int]:
     """Shards, fingerprint table and manifest of one camera's rows (sorted) in ``folder`` (created);
     returns the manifest and the number of JPEGs skipped."""
     folder.mkdir(parents=True)
@@ -200,7 +197,7 @@ def _write_camera(rows: pd.DataFrame, prints: _Fingerprints, folder: Path, split
     writer = _ShardWriter(folder, shard_size, STORED + (("target",) if target == "original_residual" else ()))
     records, skipped = [], 0
     for row in rows.itertuples(index=False):
-        found = _image_examples(row, prints, target, patch, stride, rule, max_patches, sigma, log)
+        found = _image_examples(row, prints, target, patch, stride, rule, max_patches, sigma)
         if found is None:
             skipped += 1
             continue
@@ -239,7 +236,6 @@ def build_split(
     shard_size: int = 256,
     rule: PatchRule | Mapping | None = None,
     max_patches_per_image: int | None = None,
-    log: Log = None,
     *,
     camera: str | None = None,
     sigma: float | None = None,
@@ -315,7 +311,7 @@ def build_split(
             folder = tmp if camera is not None else tmp / cam
             frame, n_skipped = _write_camera(rows[rows["camera"].astype(str) == cam], prints, folder, split, cam,
                                              target, patch, stride, int(shard_size), rule, max_patches_per_image,
-                                             sigma, log)
+                                             sigma)
             frames.append(frame)
             skipped += n_skipped
         manifest = _concat(frames)
@@ -330,8 +326,8 @@ def build_split(
         raise
     shards = sum(-(-len(f) // int(shard_size)) for f in frames)
     what = f"split {split}" + (f", camera {camera}" if camera is not None else "")
-    _say(log, f"{what}: {len(rows) - skipped} JPEGs -> {len(manifest)} patches in {shards} shard(s)"
-              f"{f', {skipped} skipped' if skipped else ''}")
+    logger.info(f"{what}: {len(rows) - skipped} JPEGs -> {len(manifest)} patches in {shards} shard(s)"
+                f"{f', {skipped} skipped' if skipped else ''}")
     return manifest
 
 

@@ -19,6 +19,7 @@ import contextlib
 import datetime
 import inspect
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,6 +35,8 @@ from spnrestore.demo.dng import ORIENTATION_NORMAL, ORIENTATION_ROTATE_90_CW, RA
 from spnrestore.demo.scenes import Shot, make_shot
 from spnrestore.demo.sensor import STREAM_IMAGE, Camera, expose, make_camera, make_fingerprint
 from spnrestore.errors import ConfigError, SpnRestoreError
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "spnrestore demo drive"
 FORMAT_VERSION = 2  # 2: dark scenes at -4..-3 EV, ISO 800-3200
@@ -88,17 +91,6 @@ def is_current(root, params: dict) -> bool:
     marker = read_marker(root)
     return bool(marker) and marker.get("format") == FORMAT and marker.get("version") == FORMAT_VERSION \
         and marker.get("parameters") == params
-
-
-def _sayer(log):
-    if log is None:
-        return lambda message: None
-    if hasattr(log, "write"):
-        return lambda message: (log.write(message + "\n"), log.flush() if hasattr(log, "flush") else None)
-    if callable(log):
-        return log
-    raise ConfigError(f"make_demo_drive: log = {log!r} is neither a callable nor a writable stream; "
-                      "pass a function taking one line, a text stream, or None for silence")
 
 
 def _quantised(values) -> list:
@@ -193,7 +185,7 @@ def _install(build: Path, root: Path, params: dict) -> None:
 
 
 def make_demo_drive(root, cameras=5, images_per_camera=48, height=512, width=768, prnu_strength=0.01,
-                    seed=0, portrait_every=0, log=None) -> Path:
+                    seed=0, portrait_every=0) -> Path:
     """Generate the synthetic demo drive at ``root`` unless a current one is already there.
 
     ``cameras`` models with ``images_per_camera`` raw DNG shots each of
@@ -201,19 +193,18 @@ def make_demo_drive(root, cameras=5, images_per_camera=48, height=512, width=768
     K (std ``prnu_strength``), CFA layout, levels, noise and colour. Everything is
     drawn from ``seed``: the same parameters give byte-identical files. With
     ``portrait_every`` = N > 0, every N-th shot is tagged Orientation 6 (portrait;
-    pixels stay in sensor orientation). Progress goes to ``log`` (a callable taking
-    a line, or a text stream), nothing is printed otherwise. Returns ``root``.
+    pixels stay in sensor orientation). Progress is logged (``spnrestore.demo.drive``, level
+    INFO), nothing is printed. Returns ``root``.
     """
     params = demo_parameters(cameras, images_per_camera, height, width, prnu_strength, seed, portrait_every)
-    say = _sayer(log)
     root = Path(root).absolute()
     if is_current(root, params):
         return root
     _check_replaceable(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(root)
-    say(f"demo drive: writing {params['cameras']} cameras x {params['images_per_camera']} images "
-        f"of {params['height']}x{params['width']} to {root}")
+    logger.info(f"demo drive: writing {params['cameras']} cameras x {params['images_per_camera']} images "
+                f"of {params['height']}x{params['width']} to {root}")
     start = time.perf_counter()
     build = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
     try:
@@ -222,18 +213,18 @@ def make_demo_drive(root, cameras=5, images_per_camera=48, height=512, width=768
             camera = make_camera(index, params["seed"])
             _write_camera(build, camera, params)
             names.append(camera.name)
-            say(f"demo drive: {camera.name} done ({index + 1}/{params['cameras']})")
+            logger.info(f"demo drive: {camera.name} done ({index + 1}/{params['cameras']})")
         marker = {"format": FORMAT, "version": FORMAT_VERSION, "parameters": params, "cameras": names,
                   "images": len(names) * params["images_per_camera"]}
         write_text(build / MARKER, json.dumps(marker, indent=1))
         _install(build, root, params)
     finally:
         shutil.rmtree(build, ignore_errors=True)
-    say(f"demo drive: done in {time.perf_counter() - start:.1f} s")
+    logger.info(f"demo drive: done in {time.perf_counter() - start:.1f} s")
     return root
 
 
-def ensure_demo_drive(root, settings: Mapping, log=None) -> Path:
+def ensure_demo_drive(root, settings: Mapping) -> Path:
     """:func:`make_demo_drive` at ``root`` with the ``demo`` config section ``settings``.
 
     Unknown keys raise ConfigError naming them; missing keys take the defaults.
@@ -242,4 +233,4 @@ def ensure_demo_drive(root, settings: Mapping, log=None) -> Path:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ConfigError(f"demo.{unknown[0]}: unknown demo setting; known settings: {', '.join(sorted(known))}")
-    return make_demo_drive(root, **settings, log=log)
+    return make_demo_drive(root, **settings)

@@ -35,10 +35,11 @@ images share, and the fingerprint is unusable too, with that reason.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -50,6 +51,8 @@ from ..spn.scoring import score_residuals
 from ..spn.fingerprint import FingerprintAccumulator, central_window, fingerprint_from_sums, fingerprint_term
 from ..spn.scene import SCENE_RATIO, smooth_half, smooth_textured_ncc
 from .registry import CALIBRATED, Method, MethodContext, compute_residual, get_method, register
+
+logger = logging.getLogger(__name__)
 
 CALIBRATED_METHOD = register(Method(
     "calibrated", "per fingerprint and quality, the method its camera's calibration chose on its own images",
@@ -176,8 +179,8 @@ def other_windows(fingerprints: Mapping[str, np.ndarray], camera: str, shape) ->
 
 
 def leave_one_out_scores(cset: CalibrationSet, methods: Iterable[Method], context: MethodContext,
-                         others: Mapping[str, np.ndarray], qualities: Iterable[int], subsampling: str = "420",
-                         log: Callable[[str], None] | None = print) -> list[dict]:
+                         others: Mapping[str, np.ndarray], qualities: Iterable[int],
+                         subsampling: str = "420") -> list[dict]:
     """Rows (image, quality, method, fingerprint, pce, match) of every calibration image: its original's
     plain residual (quality ``original``) and, at each quality, every method's residual of its JPEG copy,
     scored against its leave-one-out fingerprint and the ``others``' windows."""
@@ -198,11 +201,10 @@ def leave_one_out_scores(cset: CalibrationSet, methods: Iterable[Method], contex
                     residuals[method.name] = compute_residual(method, rgb, plain, quality, context) \
                         if quality != ORIGINAL_QUALITY else plain
                 except SpnRestoreError as exc:
-                    if log is not None:
-                        log(f"calibration {cset.camera}: method {method.name} left out: {exc}")
+                    logger.warning(f"calibration {cset.camera}: method {method.name} left out: {exc}")
                     methods = [m for m in methods if m is not method]
             # each fingerprint's term transformed once for every method
-            for method, found in score_residuals(residuals, rgb, prints, name, None, with_ncc=False).items():
+            for method, found in score_residuals(residuals, rgb, prints, name, with_ncc=False).items():
                 rows += [{"image": name, "quality": str(quality), "method": method, "fingerprint": f["fingerprint"],
                           "pce": float(f["pce"]), "match": f["fingerprint"] == cset.camera} for f in found]
             if quality == ORIGINAL_QUALITY:  # the scene check: where the own match lives
@@ -210,8 +212,7 @@ def leave_one_out_scores(cset: CalibrationSet, methods: Iterable[Method], contex
                                                        smooth_half(rgb, plain))
                 rows.append({"image": name, "quality": SCENE_CHECK, "method": "plain", "fingerprint": cset.camera,
                              "pce": np.nan, "match": False, "ncc_smooth": smooth, "ncc_textured": textured})
-        if log is not None:
-            log(f"calibration {cset.camera}: scored {name} ({i + 1}/{len(cset.images)})")
+        logger.info(f"calibration {cset.camera}: scored {name} ({i + 1}/{len(cset.images)})")
     return rows
 
 
@@ -319,8 +320,7 @@ def choose(rows: list[dict], camera: str, qualities: Iterable[int], cfg: Mapping
 
 def calibrate(cset: CalibrationSet | None, candidates: Iterable[Method], context: MethodContext,
               fingerprints: Mapping[str, np.ndarray], qualities: Iterable[int], threshold: float,
-              cfg: Mapping | None = None, subsampling: str = "420", camera: str = "",
-              log: Callable[[str], None] | None = print) -> dict:
+              cfg: Mapping | None = None, subsampling: str = "420", camera: str = "") -> dict:
     """The calibration of ``cset``'s camera (see the module's docstring); ``fingerprints``: every camera's
     fingerprint (the others give the non-matches)."""
     cfg, qualities = settings(cfg), [int(q) for q in qualities]
@@ -330,7 +330,7 @@ def calibrate(cset: CalibrationSet | None, candidates: Iterable[Method], context
                       cset.how if cset else "")
     candidates = [get_method("plain")] + [m for m in candidates if m.computed and m.name != "plain"]
     others = other_windows(fingerprints, cset.camera, cset.loo.shape[1:])
-    rows = leave_one_out_scores(cset, candidates, context, others, qualities, subsampling, log)
+    rows = leave_one_out_scores(cset, candidates, context, others, qualities, subsampling)
     out = choose(rows, cset.camera, qualities, cfg, threshold, len(cset.images), cset.how)
     out["window"] = list(cset.window)
     out["nonmatch_cameras"] = sorted(others)

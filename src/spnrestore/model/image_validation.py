@@ -16,6 +16,7 @@ their match PCE (restored over plain, each floored at 1).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from ..errors import SpnRestoreError
 from ..jpeg import read_rgb
 from ..residual_files import load_residual
 from ..spn import extract_residual, score_residual
+
+logger = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["camera", "image", "quality", "fingerprint", "match", "pce"]
 RestoreFn = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
@@ -75,7 +78,7 @@ class ImageValidation:
         rows = []
         for item in self.images:
             restored = restore(item.rgb, item.residual, item.quality)
-            for score in score_residual(restored, item.rgb, self.fingerprint_crops[item.shape], log=None,
+            for score in score_residual(restored, item.rgb, self.fingerprint_crops[item.shape],
                                         with_ncc=False):
                 rows.append((item.camera, item.image, item.quality, score["fingerprint"],
                              score["fingerprint"] == item.camera, score["pce"]))
@@ -112,7 +115,6 @@ def load_image_validation(
     fingerprints: Mapping[str, str | os.PathLike],
     per_camera: int,
     crop: int,
-    log: Callable[[str], None] = print,
     sigma: float | None = None,
 ) -> ImageValidation | None:
     """Validation images of the val split's manifest rows (patch rows with columns camera, image, quality,
@@ -147,7 +149,7 @@ def load_image_validation(
         if shape not in crops:
             crops[shape] = {c: np.ascontiguousarray(k[window]) for c, k in arrays.items() if k.shape == shape}
         if row.camera not in crops[shape]:
-            log(f"image validation: {row.jpeg} has no fingerprint of its size {shape}; left out")
+            logger.warning(f"image validation: {row.jpeg} has no fingerprint of its size {shape}; left out")
             continue
         images.append(ValidationImage(str(row.camera), str(row.image), int(row.quality),
                                       np.ascontiguousarray(rgb[window]), np.ascontiguousarray(residual[window]), shape))

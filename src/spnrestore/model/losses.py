@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,8 @@ from torch import nn
 from ..errors import ConfigError
 from .train_config import defaults
 from .vgg import VGG16_FILE, VGG16Features, load_vgg16_features
+
+logger = logging.getLogger(__name__)
 
 ADVERSARIAL = ("lsgan", "hinge")
 LOWPASS_SIGMA = 2.0
@@ -125,7 +128,7 @@ class HighFrequencyLoss(nn.Module):
         return _relative_l1(self.features(output), wanted)
 
 
-def make_hf_loss(cfg: Mapping, log: Callable[[str], None]) -> HighFrequencyLoss:
+def make_hf_loss(cfg: Mapping) -> HighFrequencyLoss:
     """VGG-16 HF loss from ``cfg['vgg_weights']`` (hash-checked), or the weight-free Haar loss with a warning."""
     path = cfg["vgg_weights"]
     if path and Path(path).is_file():
@@ -134,7 +137,7 @@ def make_hf_loss(cfg: Mapping, log: Callable[[str], None]) -> HighFrequencyLoss:
     message = (f"HF loss: {reason}; using the weight-free Haar wavelet HF loss instead (recorded in the checkpoint "
                f"as hf_loss='haar'). Nothing is downloaded: to use VGG-16 features, put {VGG16_FILE} on disk "
                "and set vgg_weights to its path.")
-    log(message)
+    logger.warning(message)
     warnings.warn(message, stacklevel=3)
     return HighFrequencyLoss(None)
 

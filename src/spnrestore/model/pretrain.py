@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from ..spn import residual_settings
 from .sources import SyntheticSource
@@ -31,11 +31,11 @@ from .train_config import resolve_config
 MODEL_FILE = "restorer.pt"
 
 
-def pretrain(out_dir: str | os.PathLike, settings: Mapping | None = None, log: Callable[[str], None] = print) -> dict:
+def pretrain(out_dir: str | os.PathLike, settings: Mapping | None = None) -> dict:
     """Train the restorer on synthetic sensors with the training ``settings`` (``training_schema.yaml``);
     writes ``<out_dir>/restorer.pt`` (:data:`MODEL_FILE`, recording the stream's settings as ``pretrain`` and
     the residual's as ``residual``) and the work files beside it; returns the training metrics."""
     cfg = resolve_config(settings)
     out_dir = Path(out_dir)
-    return train(SyntheticSource(cfg), out_dir / MODEL_FILE, out_dir, cfg, log,
+    return train(SyntheticSource(cfg), out_dir / MODEL_FILE, out_dir, cfg,
                  residual=residual_settings(cfg["synthetic"]["sigma"]))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import logging
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -46,6 +47,8 @@ from .data import Batches, OrderedBatches, ShardDataset, TrainBatches, batch_sca
 from .signals import worker_init
 from .validation import load_validation_images
 
+logger = logging.getLogger(__name__)
+
 #: Examples the data scales (input and target standard deviations) are measured on.
 SCALE_EXAMPLES = 1024
 #: Examples per batch when the synthetic validation and filter-fitting sets are made.
@@ -61,7 +64,7 @@ class DataSource(Protocol):
     where: str  #: names the data in messages
     nonmatch_guard: bool  #: selection refuses steps that raise the non-match NCC (:func:`.validation.selection_key`)
 
-    def open(self, cfg: Mapping, device: torch.device, log: Callable[[str], None]) -> None:
+    def open(self, cfg: Mapping, device: torch.device) -> None:
         """Bind the resolved training configuration and the device; an unusable source raises here."""
 
     @property
@@ -117,8 +120,8 @@ class ShardSource:
         self.train_set = ShardDataset(self.dataset_dir, "train")
         self._val_set = ShardDataset(self.dataset_dir, "val")
 
-    def open(self, cfg: Mapping, device: torch.device, log: Callable[[str], None]) -> None:
-        self.cfg, self.cuda, self.log = cfg, device.type == "cuda", log
+    def open(self, cfg: Mapping, device: torch.device) -> None:
+        self.cfg, self.cuda = cfg, device.type == "cuda"
         if len(self.train_set) == 0:
             raise SpnRestoreError(
                 f"{self.dataset_dir}: the train split has no examples: no image has the role train (every image "
@@ -169,7 +172,7 @@ class ShardSource:
         return data_scales(self.train_set, prefilter, SCALE_EXAMPLES)
 
     def image_validation(self, sigma: float | None):
-        return load_validation_images(self.dataset_dir, self.fingerprints, self.cfg, self.log, sigma)
+        return load_validation_images(self.dataset_dir, self.fingerprints, self.cfg, sigma)
 
 
 # --------------------------------------------------------------------------------------------- synthetic
@@ -287,20 +290,21 @@ class SyntheticSource:
         self._scale_sample: list[dict] | None = None
         self.generator_sha256 = generator_sha256()
 
-    def open(self, cfg: Mapping, device: torch.device, log: Callable[[str], None]) -> None:
+    def open(self, cfg: Mapping, device: torch.device) -> None:
         if cfg["epochs"]:
             raise ConfigError(f"training config: epochs = {cfg['epochs']}: the synthetic stream never repeats an "
                               "example and has no epochs; set epochs to null and count steps.")
         if cfg["batch_size"] < 2:
             raise ConfigError("training config: batch_size = 1: on synthetic sensors the non-match term of an example "
                               "is another example's target in its batch; use batch_size >= 2.")
-        self.cfg, self.device, self.log = cfg, device, log
+        self.cfg, self.device = cfg, device
         self.prepare = Prepare(self.s, device)
         qualities = self.s["val_qualities"]
         val = self._made(1, self.s["val_examples"], qualities)
         arrays = {k: torch.cat([b[k] for b in val]) for k in val[0]}
         self._val = Examples(with_other(arrays))
-        log(f"synthetic sensors: {len(self._val)} validation examples (stream 1, qualities {qualities} in turn)")
+        logger.info(f"synthetic sensors: {len(self._val)} validation examples (stream 1, qualities {qualities} in "
+                    "turn)")
 
     def _made(self, stream: int, count: int, qualities: Sequence[int] | None = None) -> list[dict]:
         """Examples ``0 .. count - 1`` of ``stream``, prepared, in CPU batches of :data:`MAKE_BATCH`."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import os
 import sys
@@ -49,6 +50,8 @@ from .signals import Interrupted, StopSignals
 from .sources import DataSource, ShardSource
 from .train_config import resolve_config, runtime_keys
 from .validation import image_row, patch_row, selection_key
+
+logger = logging.getLogger(__name__)
 
 #: Steps timed (at most; fewer when ``log_every`` is smaller) before the log states how many steps the time
 #: budget allows.
@@ -85,9 +88,9 @@ class Trainer:
     :class:`.sources.DataSource`, or a drive's shard folder (:class:`.sources.ShardSource`, whose whole
     validation images are scored against ``fingerprints``)."""
 
-    def __init__(self, data: DataSource | str | os.PathLike, work_dir, cfg: dict, log: Callable[[str], None],
+    def __init__(self, data: DataSource | str | os.PathLike, work_dir, cfg: dict, *,
                  fingerprints: Mapping[str, str | os.PathLike] | None = None, residual: Mapping | None = None):
-        self.cfg, self.log = cfg, log
+        self.cfg = cfg
         self.residual = None if residual is None else dict(residual)
         self.source = ShardSource(data, fingerprints) if isinstance(data, (str, os.PathLike)) else data
         self.work_dir = Path(work_dir)
@@ -96,7 +99,7 @@ class Trainer:
         self.amp = self.cuda and cfg["bf16"]
         self.memory_format = torch.channels_last if self.cuda and cfg["channels_last"] else torch.contiguous_format
         self.budget = time_budget(cfg, self.device)[0]
-        self.source.open(cfg, self.device, log)
+        self.source.open(cfg, self.device)
         self.val_set = self.source.val_set
         self.image_val = self.source.image_validation((self.residual or {}).get("sigma"))
         model_cfg = GeneratorConfig(**cfg["model"])
@@ -108,7 +111,7 @@ class Trainer:
         self.steps_per_epoch = None if examples is None else examples // cfg["batch_size"]
         self.total_steps = cfg["epochs"] * self.steps_per_epoch if cfg["epochs"] else cfg["steps"]
         self.weights = LossWeights(**cfg["loss_weights"])
-        self.hf = make_hf_loss(cfg, log) if self.weights.hf else HighFrequencyLoss(None)
+        self.hf = make_hf_loss(cfg) if self.weights.hf else HighFrequencyLoss(None)
         self.hf_kind = self.hf.kind if self.weights.hf else "none"
         torch.manual_seed(cfg["seed"])
         self.G = Generator(model_cfg)
@@ -119,8 +122,8 @@ class Trainer:
         self.last_path = self.work_dir / "last.pt"
         resume = load_checkpoint(self.last_path) if self.last_path.exists() else None
         if resume is not None and resume.get("finished"):
-            log(f"{self.last_path} is the end of a finished run: starting a new run (a run is resumed only "
-                "when it was interrupted)")
+            logger.info(f"{self.last_path} is the end of a finished run: starting a new run (a run is resumed only "
+                        "when it was interrupted)")
             resume = None
         self.finished = False
         if resume is None and cfg["init"]:
@@ -128,7 +131,7 @@ class Trainer:
         elif resume is None:
             if self.G.block_filter is not None:
                 blocks = self.G.block_filter.fit(self.source.filter_batches())
-                log(f"block filter fitted on {blocks} blocks per JPEG quality")
+                logger.info(f"block filter fitted on {blocks} blocks per JPEG quality")
             r, t = self.source.scales(self.G.prefilter)
             self.G.residual_scale.fill_(r)
             self.G.target_scale.fill_(t)
@@ -152,7 +155,7 @@ class Trainer:
             torch.set_rng_state(resume["rng"]["torch"])
             if self.cuda and len(resume["rng"]["cuda"]) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(resume["rng"]["cuda"])
-            log(f"resuming from {self.last_path} at step {self.step} of {self.total_steps}")
+            logger.info(f"resuming from {self.last_path} at step {self.step} of {self.total_steps}")
         self.g_run = torch.compile(self.G) if cfg["compile"] else self.G
         self.d_run = torch.compile(self.D) if cfg["compile"] else self.D
 
@@ -167,7 +170,7 @@ class Trainer:
         self.G.load_state_dict(model.state_dict())
         _, t = self.source.scales(self.G.prefilter)
         self.G.target_scale.fill_(t)
-        self.log(f"starting from {init} ({path}): its block filter and weights are step 0")
+        logger.info(f"starting from {init} ({path}): its block filter and weights are step 0")
 
     def _check_resume(self, state: Mapping) -> None:
         runtime = runtime_keys()
@@ -307,9 +310,10 @@ class Trainer:
         images = (f"; images: PCE gain {row['pce_gain']:+.3f} (log2), largest non-match PCE plain "
                   f"{row['pce_nonmatch_plain']:.1f} restored {row['pce_nonmatch_restored']:.1f}"
                   if "pce_gain" in row else "")
-        self.log(f"validation at step {self.step}: NCC plain {row['ncc_plain']:.5f} restored {row['ncc_restored']:.5f} "
-                 f"(gain {row['gain']:+.5f}); non-match plain {row['nonmatch_plain']:+.5f} restored "
-                 f"{row['nonmatch_restored']:+.5f}{images}{' [best]' if row['is_best'] else ''}")
+        logger.info(f"validation at step {self.step}: NCC plain {row['ncc_plain']:.5f} restored "
+                    f"{row['ncc_restored']:.5f} (gain {row['gain']:+.5f}); non-match plain "
+                    f"{row['nonmatch_plain']:+.5f} restored {row['nonmatch_restored']:+.5f}{images}"
+                    f"{' [best]' if row['is_best'] else ''}")
         if row["is_best"]:
             self.best = row
             save_checkpoint(self.work_dir / "best.pt", model_payload(self.G, **self.metadata(selected=row)))
@@ -408,8 +412,7 @@ def selected_model(t: Trainer) -> str:
     return f"the U-Net at step {step} of {t.step} (the best on validation, {gain}, without {guard})"
 
 
-def _estimate(t: Trainer, cfg: Mapping, per_step: float, budget: float | None, budget_key: str | None,
-              log: Callable[[str], None]) -> None:
+def _estimate(t: Trainer, cfg: Mapping, per_step: float, budget: float | None, budget_key: str | None) -> None:
     """Log how many steps the time budget allows at the measured ``per_step`` seconds (validation included
     when one was timed in this run); without a budget, how long all steps take (a warning past
     :data:`LONG_CPU_RUN_S` on the CPU)."""
@@ -421,18 +424,18 @@ def _estimate(t: Trainer, cfg: Mapping, per_step: float, budget: float | None, b
     if budget is not None:
         allowed = min(t.total_steps, t.step + max(0, math.ceil((budget - t.elapsed) / cost)))
         if allowed < t.total_steps:
-            log(f"{rate} the time budget of {budget:g} s ({budget_key}) allows about {allowed} of the "
-                f"{t.total_steps} steps (ends at step ~{allowed}); the model selected on validation is written "
-                "when it ends")
+            logger.info(f"{rate} the time budget of {budget:g} s ({budget_key}) allows about {allowed} of the "
+                        f"{t.total_steps} steps (ends at step ~{allowed}); the model selected on validation is "
+                        "written when it ends")
             return
-        log(f"{rate} the {left} steps left take about {_duration(left * cost)}, within the time budget of "
-            f"{budget:g} s ({budget_key})")
+        logger.info(f"{rate} the {left} steps left take about {_duration(left * cost)}, within the time budget of "
+                    f"{budget:g} s ({budget_key})")
         return
-    log(f"{rate} the {left} steps left take about {_duration(left * cost)}")
+    logger.info(f"{rate} the {left} steps left take about {_duration(left * cost)}")
     if t.device.type == "cpu" and left * cost > LONG_CPU_RUN_S:
-        log(f"warning: training on the CPU without a time budget takes about {_duration(left * cost)}; bound it "
-            "with train.settings.cpu_time_budget_s (seconds), fewer train.settings.steps or a smaller model, or "
-            "train on a GPU")
+        logger.warning(f"warning: training on the CPU without a time budget takes about {_duration(left * cost)}; "
+                       "bound it with train.settings.cpu_time_budget_s (seconds), fewer train.settings.steps or a "
+                       "smaller model, or train on a GPU")
 
 
 def train(
@@ -440,7 +443,7 @@ def train(
     out_checkpoint: str | os.PathLike,
     work_dir: str | os.PathLike,
     cfg: Mapping | None = None,
-    log: Callable[[str], None] = print,
+    *,
     fingerprints: Mapping[str, str | os.PathLike] | None = None,
     residual: Mapping | None = None,
 ) -> dict:
@@ -478,33 +481,33 @@ def train(
     with StopSignals() as stop:
         try:
             with stop.abortable():  # nothing is written before the first step: stop at once
-                t = Trainer(data, work_dir, cfg, log, fingerprints, residual)
+                t = Trainer(data, work_dir, cfg, fingerprints=fingerprints, residual=residual)
         except Interrupted:
-            log(f"interrupted ({stop.name}) before training started: nothing to save")
+            logger.warning(f"interrupted ({stop.name}) before training started: nothing to save")
             stop.exit()
-        return _run(t, out_checkpoint, cfg, log, stop)
+        return _run(t, out_checkpoint, cfg, stop)
 
 
-def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop: StopSignals) -> dict:
+def _run(t: Trainer, out_checkpoint, cfg: dict, stop: StopSignals) -> dict:
     """The training loop of :func:`train` and its output."""
     work_dir = t.work_dir
     budget, budget_key = time_budget(cfg, t.device)
-    log(f"training on {t.device} ({'bf16 autocast' if t.amp else 'fp32'}): {t.source.describe()}, "
-        f"{t.total_steps} steps of {cfg['batch_size']}, HF loss {t.hf_kind}")
+    logger.info(f"training on {t.device} ({'bf16 autocast' if t.amp else 'fp32'}): {t.source.describe()}, "
+                f"{t.total_steps} steps of {cfg['batch_size']}, HF loss {t.hf_kind}")
     spent = f"; {t.elapsed:.3g} s spent before this run" if t.step else ""
     speed = ("; the steps it reaches, and so the model selected, depend on the machine's speed and load (for a "
              "reproducible model, bound training by steps and set the budgets to null)")
     if budget_key == "cpu_time_budget_s":
-        log(f"CPU time budget {budget:g} s (train.settings.cpu_time_budget_s; null for none): training stops "
-            f"after that long, resumed runs included, and writes the model selected so far{spent}{speed}")
+        logger.info(f"CPU time budget {budget:g} s (train.settings.cpu_time_budget_s; null for none): training stops "
+                    f"after that long, resumed runs included, and writes the model selected so far{spent}{speed}")
     elif budget is not None:
         also = (f", smaller than cpu_time_budget_s {cfg['cpu_time_budget_s']:g} s"
                 if t.device.type == "cpu" and cfg["cpu_time_budget_s"] is not None else "")
-        log(f"time budget {budget:g} s (train.settings.time_budget_s{also}): training stops after that long, "
-            f"resumed runs included, and writes the model selected so far{spent}{speed}")
+        logger.info(f"time budget {budget:g} s (train.settings.time_budget_s{also}): training stops after that long, "
+                    f"resumed runs included, and writes the model selected so far{spent}{speed}")
     else:
         what = "cpu_time_budget_s and time_budget_s are" if t.device.type == "cpu" else "time_budget_s is"
-        log(f"no time budget (train.settings.{what} null): all {t.total_steps} steps run")
+        logger.info(f"no time budget (train.settings.{what} null): all {t.total_steps} steps run")
     stopped_by = "steps"
     first_step = t.step
     batches = t.source.train_batches(first_step, t.total_steps)
@@ -519,7 +522,7 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
         steps.close()
         t.elapsed = clock()
         t.save_last()
-        log(f"interrupted ({stop.name}) at step {t.step}: {t.last_path} saved, a re-run resumes from it")
+        logger.warning(f"interrupted ({stop.name}) at step {t.step}: {t.last_path} saved, a re-run resumes from it")
         stop.exit()
 
     def select() -> None:
@@ -529,8 +532,8 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
             interrupted()
 
     if len(t.val_set) == 0:
-        log(f"{t.source.where}: no validation examples: nothing selects a checkpoint, the last step's model is kept; "
-            "give the val split a fraction (dataset.fractions) for a validated model")
+        logger.warning(f"{t.source.where}: no validation examples: nothing selects a checkpoint, the last step's "
+                       "model is kept; give the val split a fraction (dataset.fractions) for a validated model")
         save_csv(work_dir / "val_log.csv", pd.DataFrame(columns=VAL_COLUMNS))
     if (t.step == 0 and not t.val_rows) or t.pending_validation:
         select()  # at step 0 the identity map (plain residual) is the reference every later model must beat
@@ -538,7 +541,7 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
     estimated = t.step >= t.total_steps
     if budget is not None and t.elapsed >= budget and t.step < t.total_steps:
         stopped_by, estimated = "time_budget", True  # resumed after its budget was spent
-        log(f"the time budget of {budget:g} s was spent before this run ({t.elapsed:.3g} s)")
+        logger.warning(f"the time budget of {budget:g} s was spent before this run ({t.elapsed:.3g} s)")
         if t.val_rows and t.val_rows[-1]["step"] != t.step:
             select()  # the last step is validated, as when the budget runs out during a run
     else:
@@ -566,10 +569,10 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
                 steps.flush()
                 t.elapsed = clock()
                 t.save_last()
-                log(f"checkpoint saved at step {t.step}")
+                logger.info(f"checkpoint saved at step {t.step}")
             if not estimated and (t.step >= estimate_at or over_budget or done):
                 estimated = True
-                _estimate(t, cfg, (t.train_time - train_time0) / (t.step - first_step), budget, budget_key, log)
+                _estimate(t, cfg, (t.train_time - train_time0) / (t.step - first_step), budget, budget_key)
             if stop.signum is not None:
                 interrupted()
             if over_budget and not done:
@@ -602,6 +605,6 @@ def _run(t: Trainer, out_checkpoint, cfg: dict, log: Callable[[str], None], stop
     t.save_last()
     how = (f"stopped by the time budget of {budget:g} s ({budget_key}) after {t.step} of {t.total_steps} steps"
            if stopped_by == "time_budget" else f"all {t.total_steps} steps done")
-    log(f"selected: {selected}; {how}")
-    log(f"wrote {out_checkpoint}: step {metrics['selected_step']} of {t.step} selected ({stopped_by})")
+    logger.info(f"selected: {selected}; {how}")
+    logger.info(f"wrote {out_checkpoint}: step {metrics['selected_step']} of {t.step} selected ({stopped_by})")
     return metrics

@@ -8,10 +8,11 @@ whole-image pass of :mod:`.whole_image`; :func:`image_row`). :func:`selection_ke
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -20,6 +21,8 @@ from ..dataset.shard_reader import read_manifest
 from .image_validation import ImageValidation, load_image_validation
 from .networks import Generator
 from .whole_image import restore_image
+
+logger = logging.getLogger(__name__)
 
 
 def patch_row(ncc: Mapping[str, np.ndarray], tolerance_se: float) -> dict:
@@ -44,7 +47,7 @@ def patch_row(ncc: Mapping[str, np.ndarray], tolerance_se: float) -> dict:
 
 
 def load_validation_images(dataset_dir: Path, fingerprints: Mapping[str, str | os.PathLike], cfg: Mapping,
-                           log: Callable[[str], None], sigma: float | None = None) -> ImageValidation | None:
+                           sigma: float | None = None) -> ImageValidation | None:
     """Whole validation images of ``dataset_dir``'s val split, scored against the fingerprints of the
     training cameras only (the holdout camera's fingerprint takes no part in training or selection); None
     without fingerprints, val split or images. ``sigma``: the residuals' denoiser setting, for the JPEGs
@@ -54,10 +57,10 @@ def load_validation_images(dataset_dir: Path, fingerprints: Mapping[str, str | o
         return None
     trained = set(read_manifest(dataset_dir / "train" / "manifest.csv")["camera"].astype(str))
     found = load_image_validation(read_manifest(val), {c: p for c, p in fingerprints.items() if c in trained},
-                                  cfg["val_images_per_camera"], cfg["val_image_crop"], log, sigma)
+                                  cfg["val_images_per_camera"], cfg["val_image_crop"], sigma)
     if found is not None:
-        log(f"image validation: {len(found)} validation JPEGs (crops of at most {cfg['val_image_crop']} px), "
-            f"{len(found.plain)} pairs with {len(trained)} training cameras' fingerprints")
+        logger.info(f"image validation: {len(found)} validation JPEGs (crops of at most {cfg['val_image_crop']} "
+                    f"px), {len(found.plain)} pairs with {len(trained)} training cameras' fingerprints")
     return found
 
 

@@ -10,7 +10,8 @@ the threshold, else ``unknown``.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import logging
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +23,8 @@ from .fingerprint import gray_intensity
 
 __all__ = ["UNKNOWN", "score_residual", "score_residuals", "score_pair", "decide"]
 
+logger = logging.getLogger(__name__)
+
 UNKNOWN = "unknown"
 
 
@@ -30,7 +33,7 @@ def score_residual(
     image: np.ndarray,
     fingerprints: Mapping[str, np.ndarray],
     name: str = "residual",
-    log: Callable[[str], None] | None = print,
+    *,
     with_ncc: bool = True,
 ) -> list[dict]:
     """Rows ``{fingerprint, pce, ncc}`` of ``residual`` against each fingerprint's term ``K * I(image)``.
@@ -39,7 +42,7 @@ def score_residual(
     transposed size (an image turned by the camera without an orientation tag) is turned a quarter turn
     each way and the higher PCE is kept: the direction is unknown, which doubles the chances of a chance
     non-match peak for those images only. A fingerprint of another size is not scored; the mismatch is
-    logged with the file ``name``. ``with_ncc=False`` leaves ``ncc`` out (NaN) for callers that rank by PCE
+    logged (a warning) with the file ``name``. ``with_ncc=False`` leaves ``ncc`` out (NaN) for callers that rank by PCE
     alone.
 
     The PCE is :func:`~spnrestore.spn.pce` at zero shift (equal within float32 FFT rounding, relative 1e-5)
@@ -49,9 +52,8 @@ def score_residual(
     usable = []
     for camera, k in fingerprints.items():
         if k.shape not in (residual.shape, residual.shape[::-1]):
-            if log is not None:
-                log(f"not scored: {name} is {residual.shape[1]}x{residual.shape[0]}, the fingerprint of {camera!r} "
-                    f"is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
+            logger.warning(f"not scored: {name} is {residual.shape[1]}x{residual.shape[0]}, the fingerprint of "
+                           f"{camera!r} is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
             continue
         usable.append((camera, k))
     results = _score_all(residual, image, [k for _, k in usable], with_ncc)
@@ -64,7 +66,7 @@ def score_residuals(
     image: np.ndarray,
     fingerprints: Mapping[str, np.ndarray],
     name: str = "residual",
-    log: Callable[[str], None] | None = print,
+    *,
     with_ncc: bool = True,
 ) -> dict[str, list[dict]]:
     """:func:`score_residual` of several residuals of one image (its residual methods), by key: the same rows,
@@ -75,13 +77,12 @@ def score_residuals(
         return {}
     shape = residuals[keys[0]].shape
     if any(residuals[k].shape != shape for k in keys):
-        return {k: score_residual(residuals[k], image, fingerprints, name, log, with_ncc) for k in keys}
+        return {k: score_residual(residuals[k], image, fingerprints, name, with_ncc=with_ncc) for k in keys}
     usable = []
     for camera, k in fingerprints.items():
         if k.shape not in (shape, shape[::-1]):
-            if log is not None:
-                log(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} "
-                    f"is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
+            logger.warning(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} "
+                           f"is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
             continue
         usable.append((camera, k))
     best: dict = {key: [None] * len(usable) for key in keys}

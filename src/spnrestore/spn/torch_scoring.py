@@ -25,7 +25,8 @@ by the numpy path, with a line in the log; the rows are the same either way.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import logging
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +40,8 @@ from .scoring import score_residual
 from .wavelet_denoise import GRAY_WEIGHTS
 
 __all__ = ["TorchScorer", "torch_device_available"]
+
+logger = logging.getLogger(__name__)
 
 #: device bytes per pixel of one pair in a batch (term 4, its spectrum 4 and the FFT's work area, or the
 #: spectrum and P in float64 8), with a margin
@@ -155,18 +158,17 @@ class TorchScorer:
         self.batch_splits = 0
         self.cpu_fallbacks = 0
 
-    def score(self, residual, image, name: str = "residual", log: Callable[[str], None] | None = print,
-              with_ncc: bool = True) -> list[dict]:
+    def score(self, residual, image, name: str = "residual", *, with_ncc: bool = True) -> list[dict]:
         """Rows ``{fingerprint, pce, ncc}`` of ``residual`` (H x W float) of ``image`` (uint8 RGB or gray,
         H x W (x 3)) against every fingerprint of its size or of the transposed size (a shot turned by the
         camera: both quarter turns, the higher PCE kept), in the order of the fingerprints; a fingerprint
         of another size is logged with ``name`` and left out. ``with_ncc=False``: ``ncc`` is NaN. Inputs may
         be numpy arrays or tensors (on any device). The contract of :func:`~spnrestore.spn.score_residual`."""
-        return self.score_batch([residual], [image], [name], log, with_ncc)[0]
+        return self.score_batch([residual], [image], [name], with_ncc=with_ncc)[0]
 
     @torch.no_grad()
-    def score_batch(self, residuals: Sequence, images: Sequence, names: Sequence[str] | None = None,
-                    log: Callable[[str], None] | None = print, with_ncc: bool = True) -> list[list[dict]]:
+    def score_batch(self, residuals: Sequence, images: Sequence, names: Sequence[str] | None = None, *,
+                    with_ncc: bool = True) -> list[list[dict]]:
         """:meth:`score` of several residuals of one size (a sequence, or an N x H x W array or tensor) with
         their images (N x H x W (x 3)); one list of rows per residual, in order. The terms of as many pairs
         as memory allows go through one batched FFT. ``names`` default to ``residual 0``, ``residual 1``..."""
@@ -189,12 +191,11 @@ class TorchScorer:
         for camera, k in self.fingerprints.items():
             if tuple(k.shape) in (shape, shape[::-1]):
                 usable.append(camera)
-        if log is not None:
-            for name in names:
-                for camera, k in self.fingerprints.items():
-                    if camera not in usable:
-                        log(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} is "
-                            f"{k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
+        for name in names:
+            for camera, k in self.fingerprints.items():
+                if camera not in usable:
+                    logger.warning(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} is "
+                                   f"{k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
         if not usable:
             return [[] for _ in residuals]
         turns = [t for t in (0, 1, -1) if any(t in _turns(shape, self.fingerprints[c].shape) for c in usable)]
@@ -215,7 +216,7 @@ class TorchScorer:
                 out += self._score_group(residuals[sl], images[sl], names[sl], usable, turns, batch, with_ncc)
             except torch.OutOfMemoryError:
                 self._release()
-                out += self._score_on_cpu(residuals[sl], images[sl], names[sl], log, with_ncc)
+                out += self._score_on_cpu(residuals[sl], images[sl], names[sl], usable, with_ncc)
         return out
 
     def _release(self) -> None:
@@ -223,18 +224,18 @@ class TorchScorer:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def _score_on_cpu(self, residuals, images, names, log, with_ncc) -> list[list[dict]]:
-        """The rows of :func:`~spnrestore.spn.score_residual` (the numpy path), for residuals the device had no
-        memory left for."""
+    def _score_on_cpu(self, residuals, images, names, usable, with_ncc) -> list[list[dict]]:
+        """The rows of :func:`~spnrestore.spn.score_residual` (the numpy path) against the ``usable`` fingerprints
+        (the others' mismatch is logged already), for residuals the device had no memory left for."""
         if self._numpy_fingerprints is None:
             self._numpy_fingerprints = {c: k.cpu().numpy() for c, k in self.fingerprints.items()}
+        prints = {c: k for c, k in self._numpy_fingerprints.items() if c in usable}
         out = []
         for residual, image, name in zip(residuals, images, names):
-            if log is not None:
-                log(f"{name}: the {self.device} had no memory left for it (shared with other jobs?); scored on "
-                    "the CPU")
+            logger.warning(f"{name}: the {self.device} had no memory left for it (shared with other jobs?); scored "
+                           "on the CPU")
             as_array = [x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in (residual, image)]
-            out.append(score_residual(*as_array, self._numpy_fingerprints, name, None, with_ncc))
+            out.append(score_residual(*as_array, prints, name, with_ncc=with_ncc))
             self.cpu_fallbacks += 1
         return out
 

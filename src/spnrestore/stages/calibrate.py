@@ -4,13 +4,16 @@ own fingerprint images by leave-one-out (:mod:`spnrestore.methods.calibration`),
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from ..methods import MethodContext, get_method
 from ..methods.calibration import CalibrationSet, calibrate, save_calibration
 from ..paths import DrivePaths
 from .scorer import load_fingerprints
+
+logger = logging.getLogger(__name__)
 
 
 def calibrate_camera(
@@ -25,7 +28,6 @@ def calibrate_camera(
     settings: Mapping | None,
     subsampling: str,
     out: str | os.PathLike,
-    log: Callable[[str], None] = print,
     device: str | None = None,
 ) -> dict:
     """Calibrate ``camera`` among the computed methods of ``methods`` (``checkpoint``: the drive's model) and
@@ -34,9 +36,9 @@ def calibrate_camera(
     cset = CalibrationSet.load(drive.calibration_set(camera))
     context = MethodContext(sigma, str(checkpoint) if checkpoint else None, device)
     result = calibrate(cset, [get_method(m) for m in methods], context, load_fingerprints(drive, cameras),
-                       qualities, threshold, settings, subsampling, camera, log)
+                       qualities, threshold, settings, subsampling, camera)
     save_calibration(out, result)
     for q, choice in result["qualities"].items():
-        log(f"calibration {camera} Q{q}: {choice['chosen']} ({choice['reason']})")
-    log(f"calibration {camera}: {result['note']}")
+        logger.info(f"calibration {camera} Q{q}: {choice['chosen']} ({choice['reason']})")
+    logger.info(f"calibration {camera}: {result['note']}")
     return result

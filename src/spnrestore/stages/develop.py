@@ -12,8 +12,9 @@ rule concatenates the tables of all batches.
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,8 @@ from ..residual_files import save_residual
 from ..spn import check_image, extract_residual, rgb2gray
 from .roles import UNSCORED_ROLES
 from .scorer import SCORE_TABLE_COLUMNS, fingerprint_scorer, load_fingerprints
+
+logger = logging.getLogger(__name__)
 
 INTEGER_COLUMNS = ["width", "height", "orientation", "source_quality"]
 TABLE_COLUMNS = ["camera", "image", "path", "format", "batch", "role", "status", "reason",
@@ -66,7 +69,6 @@ def develop_batch(
     on_bad_image: str,
     sigma: float,
     table: str | os.PathLike,
-    log: Callable[[str], None] = print,
     storage: Mapping | None = None,
     cameras: Iterable[str] = (),
     scores_table: str | os.PathLike | None = None,
@@ -94,7 +96,7 @@ def develop_batch(
     drive = DrivePaths.of(drive)
     images = list(images)
     scored_any = scores_table is not None and any(i["role"] not in UNSCORED_ROLES for i in images)
-    score = fingerprint_scorer(load_fingerprints(drive, cameras), log) if scored_any else None
+    score = fingerprint_scorer(load_fingerprints(drive, cameras)) if scored_any else None
     rows, scores = [], []
     for item in images:
         row = {k: item[k] for k in ("camera", "image", "path", "format", "batch", "role")}
@@ -108,7 +110,7 @@ def develop_batch(
         except BadImageError as exc:
             if on_bad_image == "fail":
                 raise
-            log(f"skipped: {exc}")
+            logger.warning(f"skipped: {exc}")
             rows.append({**row, "status": "skipped", "reason": exc.problem})
             continue
         for quality in qualities:
@@ -117,7 +119,7 @@ def develop_batch(
             save_residual(drive.residual(item["camera"], ORIGINAL, item["image"]), residual, storage)
         if scored and score is not None:
             # the term K * I with I the development's gray rounded to 8 bits, as the original was always scored
-            for found in score(residual, gray_uint8(developed.rgb), f"{item['path']} (development)", log):
+            for found in score(residual, gray_uint8(developed.rgb), f"{item['path']} (development)"):
                 scores.append({"camera": item["camera"], "image": item["image"], "role": item["role"],
                                "quality": ORIGINAL, **found, "match": found["fingerprint"] == item["camera"]})
         height, width = developed.rgb.shape[:2]
@@ -126,7 +128,7 @@ def develop_batch(
                      "raw_pattern": developed.raw_pattern, "orientation": developed.orientation,
                      "source_quality": developed.source_quality})
         source = f"pattern {developed.raw_pattern}" if developed.raw_pattern else f"{item['format']} original"
-        log(f"developed {item['path']} ({width}x{height}, {source}, orientation tag {developed.orientation})")
+        logger.info(f"developed {item['path']} ({width}x{height}, {source}, orientation tag {developed.orientation})")
     if scores_table is not None:
         save_csv(scores_table, pd.DataFrame(scores, columns=SCORE_TABLE_COLUMNS))
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS).astype({c: "Int64" for c in INTEGER_COLUMNS})

@@ -13,8 +13,9 @@ did not build a fingerprint.
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -24,6 +25,8 @@ from ..methods.calibration import chosen_method, load_calibration
 from ..metrics import image_gains, metrics_table
 from .identification import read_scores
 from .roles import EVALUATED_ROLES, subset_of
+
+logger = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["camera", "image", "role", "subset", "quality", "method", "fingerprint", "pce", "ncc", "match"]
 
@@ -88,7 +91,6 @@ def write_evaluation(
     scores_out: str | os.PathLike,
     metrics_out: str | os.PathLike,
     gains_out: str | os.PathLike | None = None,
-    log: Callable[[str], None] = print,
     methods: Iterable[str] | None = None,
     calibrations: Mapping[str, str | os.PathLike] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -101,9 +103,9 @@ def write_evaluation(
     scores = evaluation_scores(read_scores(spn_scores), computed, qualities, methods,
                                read_calibrations(calibrations or {}))
     if scores.empty:
-        log("no image was evaluated: no camera has test or holdout images with a fingerprint; the tables are "
-            "empty (add images, lower spn.fingerprint_images, or evaluate a trained model on every image: "
-            "model.checkpoint)")
+        logger.warning("no image was evaluated: no camera has test or holdout images with a fingerprint; the "
+                       "tables are empty (add images, lower spn.fingerprint_images, or evaluate a trained model on "
+                       "every image: model.checkpoint)")
     metrics = metrics_table(scores, ["subset", "camera", "quality", "method"], threshold)
     order = {m: i for i, m in enumerate(method_order(metrics["method"].unique()))}
     metrics = (metrics.assign(_m=metrics["method"].map(order))

@@ -3,13 +3,16 @@ camera and quality (:mod:`spnrestore.metrics`)."""
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Callable, Iterable
+from typing import Iterable
 
 import pandas as pd
 
 from ..atomic import save_csv
 from ..metrics import metrics_table
+
+logger = logging.getLogger(__name__)
 
 SCORE_TABLE_COLUMNS = ["camera", "image", "role", "quality", "fingerprint", "pce", "ncc", "match"]
 
@@ -22,7 +25,7 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
 
 def write_identification(
     tables: Iterable[str | os.PathLike], threshold: float, scores_out: str | os.PathLike,
-    summary_out: str | os.PathLike, log: Callable[[str], None] = print,
+    summary_out: str | os.PathLike,
 ) -> pd.DataFrame:
     """Concatenate the per-batch score tables; write them and the per camera and quality summary.
 
@@ -32,8 +35,8 @@ def write_identification(
     scores = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=SCORE_TABLE_COLUMNS)
     summary = metrics_table(scores, ["camera", "quality"], threshold, keys=("camera", "image"))
     if scores.empty:
-        log("no image was scored: every usable image built its camera's fingerprint, or no camera has one; "
-            "add images or lower spn.fingerprint_images (see the run's first lines per camera)")
+        logger.warning("no image was scored: every usable image built its camera's fingerprint, or no camera has "
+                       "one; add images or lower spn.fingerprint_images (see the run's first lines per camera)")
     save_csv(scores_out, scores)
     save_csv(summary_out, summary)
     return summary

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from .. import __version__
 from ..config import ENV_KEYS, load_yaml, resolve_config
@@ -217,14 +217,13 @@ def plan_run(config: dict, paths: DrivePaths) -> RunPlan:
         keep_residuals=keeps_residuals(config["storage"]), train_settings=train_settings)
 
 
-def load_plan(config: dict, paths: DrivePaths, workdir: str | os.PathLike = ".",
-              log: Callable[[str], None] | None = None) -> RunPlan:
+def load_plan(config: dict, paths: DrivePaths, workdir: str | os.PathLike = ".") -> RunPlan:
     """The plan of ``config`` on ``paths``'s drive: from the working folder's cache when its key matches,
     else :func:`plan_run`, stored (atomically; an unwritable cache is only not used)."""
     if paths.demo:
         from ..demo import ensure_demo_drive
 
-        ensure_demo_drive(paths.drive, config["demo"], log=log or (lambda m: None))
+        ensure_demo_drive(paths.drive, config["demo"])
     try:
         key = plan_key(config, paths)
     except OSError as exc:
@@ -251,10 +250,12 @@ def load_plan(config: dict, paths: DrivePaths, workdir: str | os.PathLike = ".",
 
 
 def workflow_plan(base: Mapping, basedir: str | os.PathLike, overrides: Mapping | None,
-                  environ: Mapping[str, str], dotenv_path: str | None,
-                  log: Callable[[str], None] | None = None) -> RunPlan:
-    """What ``common.smk`` calls: the resolved configuration and the drive's paths, then the (cached) plan."""
+                  environ: Mapping[str, str], dotenv_path: str | None) -> RunPlan:
+    """What ``common.smk`` calls: the resolved configuration and the drive's paths, then the (cached) plan.
+    What it logs (the demo drive's progress) goes where the caller's logging sends it (``common.smk``: to
+    Snakemake's stderr, :func:`spnrestore.log_setup.messages_to`)."""
     config = resolve_workflow_config(base, basedir, overrides, environ, dotenv_path)
     # Results inside the working folder are named relative to it, so that a target given as a path relative to
     # the working folder (`snakemake results/spn/identification.csv`) names the same file as the rule's output.
-    return load_plan(config, drive_paths(config, basedir).relative_to_workdir(), ".", log)
+    paths = drive_paths(config, basedir).relative_to_workdir()
+    return load_plan(config, paths, ".")

@@ -6,6 +6,7 @@ when the drive does not keep them, computes) the residuals of the example images
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Callable, Iterable, Mapping
 
@@ -22,6 +23,8 @@ from ..residual_files import keeps_residuals, load_residual
 from ..spn import extract_residual, fingerprint_term, score_pair
 from .identification import read_scores
 from .spn import jpeg_residual
+
+logger = logging.getLogger(__name__)
 
 
 def drive_crop_row(
@@ -133,7 +136,6 @@ def write_plots(
     roc_out: Iterable[str | os.PathLike],
     pce_out: Iterable[str | os.PathLike],
     crops_out: str | os.PathLike,
-    log: Callable[[str], None] = print,
     checkpoint: str | os.PathLike | None = None,
     sigma: float | None = None,
     storage: Mapping | None = None,
@@ -156,10 +158,10 @@ def write_plots(
             message = f"no image of subset {subset!r} was evaluated (see the run's first lines and skipped.csv)"
             for out in (roc, pce):
                 figures.note_figure(out, f"{subset} images", message)
-            log(message)
+            logger.warning(message)
     if scores.empty:
         figures.note_figure(crops_out, "residual crops", "no image was evaluated")
-        log("no image was evaluated: figures say so")
+        logger.warning("no image was evaluated: figures say so")
         return
     lowest = int(scores["quality"].min())
     examples = scores[scores["match"] & (scores["method"] == PLAIN_NAME) & (scores["quality"] == lowest)]
@@ -170,4 +172,4 @@ def write_plots(
     rows = [drive_crop_row(drive, r.camera, r.image, lowest, scores, sigma, storage, context, develop)
             for r in examples.itertuples()]
     figures.residual_crops(rows, crops_out)
-    log(f"plots written; crops of {len(rows)} images at quality {lowest}")
+    logger.info(f"plots written; crops of {len(rows)} images at quality {lowest}")

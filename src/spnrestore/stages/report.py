@@ -19,6 +19,7 @@ Bioconda and crates.io, not on PyPI or Debian, so it is not a dependency here.
 from __future__ import annotations
 
 import html
+import logging
 import os
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -29,6 +30,8 @@ from ..atomic import write_text
 from ..methods import PLAIN_NAME, method_order
 from ..metrics import gain_summary
 from .results import deciding_method, goal_checks, harm_checks, method_lines, model_lines, read_metrics
+
+logger = logging.getLogger(__name__)
 
 STYLE = """<style>
 .spn { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; color: #1f2937; }
@@ -295,7 +298,6 @@ def write_report_tables(
     plan: Sequence[str] = (),
     train_log: str | os.PathLike | None = None,
     val_log: str | os.PathLike | None = None,
-    log: Callable[[str], None] = print,
     gains_csv: str | os.PathLike | None = None,
     calibrations: Mapping[str, str | os.PathLike] | None = None,
 ) -> list[Path]:
@@ -325,5 +327,5 @@ def write_report_tables(
             raise ValueError(f"report_tables: no page {key!r} for {path} (its input table is not given)")
         write_text(path, pages[key]())
         written.append(Path(path))
-        log(f"written {path}")
+        logger.info(f"written {path}")
     return written

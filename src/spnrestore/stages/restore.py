@@ -13,10 +13,11 @@ rows are the same, in the same order, whatever ``threads``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -31,6 +32,8 @@ from .evaluation import SCORE_COLUMNS
 from .roles import EVALUATED_ROLES, subset_of
 from .scorer import fingerprint_scorer, load_fingerprints
 from .spn import jpeg_residual
+
+logger = logging.getLogger(__name__)
 
 
 def scored_methods(methods: Iterable[str]) -> list:
@@ -49,7 +52,6 @@ def restore_camera(
     sigma: float,
     table: str | os.PathLike,
     device: str | None = None,
-    log: Callable[[str], None] = print,
     storage: Mapping | None = None,
     threads: int = 1,
 ) -> pd.DataFrame:
@@ -66,7 +68,7 @@ def restore_camera(
     context = MethodContext(sigma, str(checkpoint) if checkpoint else None, device)
     chosen = scored_methods(methods)
     fingerprints = load_fingerprints(drive, cameras)
-    score = fingerprint_scorer(fingerprints, log)
+    score = fingerprint_scorer(fingerprints)
     keep, qualities = keeps_residuals(storage), list(qualities)
     images = pd.concat([ok_images(t) for t in develop_tables], ignore_index=True)
     work = [(item, roles[item.image], quality) for item in images.itertuples()
@@ -80,10 +82,10 @@ def restore_camera(
     def rows_of(task, residuals, rgb, name):
         item, role, quality = task
         if score.on_gpu:
-            found = {method: score(residual, rgb, label, log) for method, residual, label in residuals}
+            found = {method: score(residual, rgb, label) for method, residual, label in residuals}
         else:  # each fingerprint's term transformed once for every method
             found = score_residuals({method: residual for method, residual, _ in residuals}, rgb, fingerprints,
-                                    name, log)
+                                    name)
         return [{"camera": item.camera, "image": item.image, "role": role, "subset": subset_of(role),
                  "quality": quality, "method": method, **row, "match": row["fingerprint"] == item.camera}
                 for method, _, _ in residuals for row in found[method]]
@@ -110,7 +112,8 @@ def restore_camera(
             while len(behind) > threads or (behind and behind[0].done()):
                 rows += behind.popleft().result()
             if k + 1 == len(work) or work[k + 1][0] is not item:
-                log(f"{', '.join(m.name for m in chosen) or 'no method'}: {item.camera}/{item.image} ({role})")
+                logger.info(f"{', '.join(m.name for m in chosen) or 'no method'}: {item.camera}/{item.image} "
+                            f"({role})")
         while behind:
             rows += behind.popleft().result()
     frame = pd.DataFrame(rows, columns=SCORE_COLUMNS)

@@ -11,14 +11,17 @@ learned the identity restores the residual up to rounding).
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from ..atomic import write_text
 from ..methods import CALIBRATED_NAME, ORIGINAL_NAME, PLAIN_NAME, get_method, method_order, registered
 from ..metrics import METRIC_COLUMNS, gain_summary
+
+logger = logging.getLogger(__name__)
 
 RTOL = 1e-4
 NO_NONMATCH = ("no non-matching pair was scored: every camera has its own sensor size, so no image meets "
@@ -194,7 +197,7 @@ def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
 
 def write_results(metrics_csv: str | os.PathLike, threshold: float, out: str | os.PathLike,
                   checkpoint: str | os.PathLike | None = None, reused: bool = False,
-                  plan: Sequence[str] = (), log: Callable[[str], None] = print,
+                  plan: Sequence[str] = (),
                   gains_csv: str | os.PathLike | None = None) -> str:
     """Write ``results.md`` for ``metrics_csv`` (and the per-image ``gains_csv``) with the model that restored
     the residuals (``checkpoint``) and the drive's account (``plan``: the lines printed when the run started);
@@ -211,5 +214,5 @@ def write_results(metrics_csv: str | os.PathLike, threshold: float, out: str | o
         extra += ["No image was evaluated: the drive's account above says why.", ""]
     text = text + "\n" + "\n".join(extra) if extra else text
     write_text(out, text)
-    log(text)
+    logger.info(text)
     return text

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Callable, Iterable, Mapping
 
@@ -12,6 +13,8 @@ from ..paths import DrivePaths
 from ..residual_files import load_residual
 from ..spn import score_residual
 
+logger = logging.getLogger(__name__)
+
 
 #: Columns of a batch's score table (rules develop and score): one row per residual and fingerprint.
 SCORE_TABLE_COLUMNS = ["camera", "image", "role", "quality", "fingerprint", "pce", "ncc", "match"]
@@ -19,8 +22,8 @@ SCORE_TABLE_COLUMNS = ["camera", "image", "role", "quality", "fingerprint", "pce
 NVIDIA_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia/version")
 
 
-def fingerprint_scorer(fingerprints: Mapping[str, np.ndarray], log: Callable[[str], None] = print) -> Callable:
-    """``score(residual, image, name, log) -> rows``: :func:`spnrestore.spn.score_residual` against
+def fingerprint_scorer(fingerprints: Mapping[str, np.ndarray]) -> Callable:
+    """``score(residual, image, name) -> rows``: :func:`spnrestore.spn.score_residual` against
     ``fingerprints``, on a CUDA GPU (:class:`spnrestore.spn.torch_scoring.TorchScorer`, fingerprints uploaded
     once) when one is present, else with numpy; both give the same rows (PCE within float32 FFT rounding,
     ``tests/test_torch_scoring.py``). ``score.on_gpu`` says which. Torch is imported only where an NVIDIA
@@ -32,17 +35,17 @@ def fingerprint_scorer(fingerprints: Mapping[str, np.ndarray], log: Callable[[st
             pass
         else:
             if torch_device_available():
-                log("scoring on the GPU (torch FFT)")
+                logger.info("scoring on the GPU (torch FFT)")
                 scorer = TorchScorer(fingerprints, "cuda")
 
-                def score(residual, image, name, log):
-                    return scorer.score(residual, image, name, log)
+                def score(residual, image, name):
+                    return scorer.score(residual, image, name)
 
                 score.on_gpu = True
                 return score
 
-    def score(residual, image, name, log):
-        return score_residual(residual, image, fingerprints, name, log)
+    def score(residual, image, name):
+        return score_residual(residual, image, fingerprints, name)
 
     score.on_gpu = False
     return score

@@ -4,7 +4,7 @@ writer of :mod:`spnrestore.dataset`."""
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import pandas as pd
 
@@ -55,7 +55,6 @@ def write_split_shards(
     cameras: Iterable[str],
     settings: Mapping,
     out_dir: str | os.PathLike,
-    log: Callable[[str], None] = print,
     camera: str | None = None,
     storage: Mapping | None = None,
     sigma: float | None = None,
@@ -70,5 +69,5 @@ def write_split_shards(
         examples, {c: drive.fingerprint(c) for c in cameras}, out_dir, split,
         target=settings["target"], patch=settings["patch"], stride=settings["stride"],
         shard_size=settings["shard_size"], rule=settings["patch_rule"],
-        max_patches_per_image=settings["max_patches_per_image"], log=log, camera=camera, sigma=sigma,
+        max_patches_per_image=settings["max_patches_per_image"], camera=camera, sigma=sigma,
     )

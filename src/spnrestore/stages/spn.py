@@ -7,8 +7,9 @@ as the job's tracked output. The ``residual`` rule runs only when the drive keep
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,8 @@ from ..spn import FingerprintAccumulator, extract_residual
 from .develop import ok_images
 from .roles import UNSCORED_ROLES
 from .scorer import SCORE_TABLE_COLUMNS, fingerprint_scorer, load_fingerprints
+
+logger = logging.getLogger(__name__)
 
 
 def jpeg_residual(
@@ -54,7 +57,6 @@ def residual_batch(
     qualities: Iterable[int],
     sigma: float,
     table: str | os.PathLike,
-    log: Callable[[str], None] = print,
     storage: Mapping | None = None,
 ) -> pd.DataFrame:
     """Residual of every JPEG of one batch, at every quality, stored as the ``storage`` config section says
@@ -68,7 +70,7 @@ def residual_batch(
             target = drive.residual(item.camera, quality, item.image)
             save_residual(target, residual, storage)
             rows.append({"camera": item.camera, "image": item.image, "quality": quality, "residual": str(target)})
-            log(f"residual {source} -> {target}")
+            logger.info(f"residual {source} -> {target}")
     frame = pd.DataFrame(rows, columns=["camera", "image", "quality", "residual"])
     save_csv(table, frame)
     return frame
@@ -81,7 +83,6 @@ def fingerprint_camera(
     sigma: float,
     drive: DrivePaths | Mapping,
     table: str | os.PathLike,
-    log: Callable[[str], None] = print,
     storage: Mapping | None = None,
     calibration: Mapping | None = None,
 ) -> pd.DataFrame:
@@ -128,7 +129,7 @@ def fingerprint_camera(
             rows.append({"image": name, "used": False, "reason": exc.problem})
             continue
         rows.append({"image": name, "used": True, "reason": ""})
-        log(f"fingerprint {camera}: added {item['path']}")
+        logger.info(f"fingerprint {camera}: added {item['path']}")
     if accumulator.count < 2:
         raise SpnRestoreError(
             f"camera {camera!r}: only {accumulator.count} usable fingerprint image(s); a fingerprint needs at "
@@ -151,7 +152,6 @@ def score_batch(
     cameras: Iterable[str],
     table: str | os.PathLike,
     sigma: float,
-    log: Callable[[str], None] = print,
     storage: Mapping | None = None,
 ) -> pd.DataFrame:
     """Score the residuals of a batch's JPEGs (every quality) against every fingerprint, beside the scores
@@ -165,7 +165,7 @@ def score_batch(
     read or computed as ``storage`` says (:func:`jpeg_residual`, with ``sigma``).
     """
     drive = DrivePaths.of(drive)
-    score = fingerprint_scorer(load_fingerprints(drive, cameras), log)
+    score = fingerprint_scorer(load_fingerprints(drive, cameras))
     originals = pd.read_csv(original_scores, dtype={"camera": str, "image": str, "role": str, "quality": str,
                                                     "fingerprint": str}, keep_default_na=False)
     originals = {image: group.to_dict("records") for image, group in originals.groupby("image", sort=False)}
@@ -178,10 +178,10 @@ def score_batch(
         for q in qualities:
             rgb = read_rgb(drive.jpeg(item.camera, q, item.image))
             residual, name = jpeg_residual(drive, item.camera, q, item.image, sigma, storage, rgb)
-            for found in score(residual, rgb, name, log):
+            for found in score(residual, rgb, name):
                 rows.append({"camera": item.camera, "image": item.image, "role": role, "quality": str(q),
                              **found, "match": found["fingerprint"] == item.camera})
-        log(f"scored {item.camera}/{item.image} ({role})")
+        logger.info(f"scored {item.camera}/{item.image} ({role})")
     frame = pd.DataFrame(rows, columns=SCORE_TABLE_COLUMNS)
     save_csv(table, frame)
     return frame

@@ -3,13 +3,16 @@ selected on whole validation images scored against the training cameras' fingerp
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from ..atomic import write_bytes
 from ..paths import DrivePaths
 from ..spn import residual_settings
+
+logger = logging.getLogger(__name__)
 
 
 def train_restorer(
@@ -21,7 +24,6 @@ def train_restorer(
     cameras: Iterable[str],
     sigma: float,
     logs_out: Mapping[str, str | os.PathLike],
-    log: Callable[[str], None] = print,
 ) -> dict:
     """Train (or resume) the restorer with the training ``settings`` and write the selected model to
     ``checkpoint``, recording the residual settings (``sigma``) its inputs were made with.
@@ -35,12 +37,12 @@ def train_restorer(
     drive = DrivePaths.of(drive)
     try:
         metrics = train(data=dataset_dir, out_checkpoint=checkpoint, work_dir=work_dir, cfg=settings,
-                        log=log, fingerprints={camera: drive.fingerprint(camera) for camera in cameras},
+                        fingerprints={camera: drive.fingerprint(camera) for camera in cameras},
                         residual=residual_settings(sigma))
     except KeyboardInterrupt:  # Ctrl-C: training saved its last.pt and said so; end without a traceback
-        log("training interrupted (Ctrl-C): run the workflow again to resume from the last checkpoint")
+        logger.warning("training interrupted (Ctrl-C): run the workflow again to resume from the last checkpoint")
         raise SystemExit(130) from None
-    log(f"final metrics: {metrics}")
+    logger.info(f"final metrics: {metrics}")
     for name, out in logs_out.items():
         write_bytes(out, (Path(work_dir) / f"{name}.csv").read_bytes())
     return metrics

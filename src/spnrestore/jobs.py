@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from .log_setup import add_handler, stream_handler
+from .log_setup import PACKAGE_LOGGER, add_handler, stream_handler
 
 #: The handler :func:`start_job` gave the package's messages (one per job; a second call replaces it).
 _job_handler: logging.Handler | None = None
@@ -38,6 +38,6 @@ def start_job(smk) -> None:
         sys.stderr = open(smk.log[0], "w", buffering=1, encoding="utf-8")
     limit_threads(getattr(smk, "threads", 1))
     if _job_handler is not None:
-        logging.getLogger("spnrestore").removeHandler(_job_handler)
+        logging.getLogger(PACKAGE_LOGGER).removeHandler(_job_handler)
     _job_handler = stream_handler(sys.stderr)
     add_handler(_job_handler, logging.INFO)

@@ -25,7 +25,6 @@ from .networks import Generator
 from .whole_image import TileRunner
 
 
-
 def openvino_available() -> bool:
     """Whether OpenVINO imports here."""
     try:

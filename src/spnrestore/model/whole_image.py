@@ -85,8 +85,8 @@ def restore_image(
 
     ``rgb``: uint8 H x W x 3; ``residual``: H x W; ``quality``: JPEG quality 1..100. Images larger than
     ``tile`` px run in tiles of at most ``tile`` x ``tile`` (rounded up to the model's downsampling factor), the
-    fewest per side, of one size, spread evenly and overlapping by at least ``overlap`` px (rounded up likewise), ``batch`` tiles per forward pass; each output pixel
-    is a weighted mean of the tiles covering it, ignoring the outer quarter of every overlap.
+    fewest per side, of one size, spread evenly and overlapping by at least ``overlap`` px (rounded up
+    likewise), ``batch`` tiles per forward pass; each output pixel is a weighted mean of the tiles covering it, ignoring the outer quarter of every overlap.
     The tiles take the model's memory layout (channels-last on CUDA, or when the model's weights are: inference
     keeps its model channels-last on the CPU too, 1.75x faster there with oneDNN, 2026-11-27).
     ``runner``: the tiles go through it instead of the torch model (:mod:`.cpu_runtime`; the block filter still
@@ -117,31 +117,22 @@ def restore_image(
     with torch.inference_mode():
         for i in range(0, len(origins), batch):
             group = origins[i:i + batch]
+            tiles_rgb = np.stack([rgb_p[y:y + th, x:x + tw] for y, x in group])
+            tiles_res = np.stack([res_p[y:y + th, x:x + tw] for y, x in group])[:, None]
             if runner is not None:
-                x_rgb = np.stack([rgb_p[y:y + th, x:x + tw] for y, x in group]).transpose(0, 3, 1, 2)
-                x_rgb = x_rgb.astype(np.float32) / np.float32(255.0)
-                x_res = np.stack([res_p[y:y + th, x:x + tw] for y, x in group])[:, None]
-                out = runner(x_rgb, x_res, np.full(len(group), int(quality), np.int64))[:, 0]
+                x_rgb = tiles_rgb.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
+                out = runner(x_rgb, tiles_res, np.full(len(group), int(quality), np.int64))[:, 0]
                 out *= np.float32(model.residual_scale.item())
-                _blend(acc, norm, group, out, th, tw, hp, wp, overlap)
-                continue
-            x_rgb = torch.from_numpy(np.stack([rgb_p[y:y + th, x:x + tw] for y, x in group]))
-            x_res = torch.from_numpy(np.stack([res_p[y:y + th, x:x + tw] for y, x in group]))[:, None]
-            x_rgb = x_rgb.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=fmt)
-            x_res = x_res.to(device, non_blocking=True).contiguous(memory_format=fmt)
-            q = torch.full((len(group),), int(quality), device=device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-                out = model(x_rgb, x_res, q, prefiltered=True)
-            out = (out[:, 0].float() * model.residual_scale).cpu().numpy()
-            _blend(acc, norm, group, out, th, tw, hp, wp, overlap)
+            else:
+                x_rgb = torch.from_numpy(tiles_rgb).to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+                x_rgb = x_rgb.div_(255.0).contiguous(memory_format=fmt)
+                x_res = torch.from_numpy(tiles_res).to(device, non_blocking=True).contiguous(memory_format=fmt)
+                q = torch.full((len(group),), int(quality), device=device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                    out = model(x_rgb, x_res, q, prefiltered=True)
+                out = (out[:, 0].float() * model.residual_scale).cpu().numpy()
+            for (y, x), o in zip(group, out):
+                weight = np.outer(_ramp(th, overlap, y > 0, y + th < hp), _ramp(tw, overlap, x > 0, x + tw < wp))
+                acc[y:y + th, x:x + tw] += o * weight
+                norm[y:y + th, x:x + tw] += weight
     return (acc / norm)[:h, :w]
-
-
-def _blend(acc: np.ndarray, norm: np.ndarray, group, out: np.ndarray, th: int, tw: int, hp: int, wp: int,
-           overlap: int) -> None:
-    """Add the tiles ``out`` (B x th x tw) at ``group``'s origins into ``acc`` with their ramp weights, and
-    the weights into ``norm``."""
-    for (y, x), o in zip(group, out):
-        weight = np.outer(_ramp(th, overlap, y > 0, y + th < hp), _ramp(tw, overlap, x > 0, x + tw < wp))
-        acc[y:y + th, x:x + tw] += o * weight
-        norm[y:y + th, x:x + tw] += weight

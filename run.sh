@@ -2,7 +2,7 @@
 # Quick start. Needs only python3 (3.11+) with pip.
 #   bash run.sh demo   set up .venv, generate the demo drive, run the whole workflow on it (ignores .env)
 #   bash run.sh drive  set up .venv, run the whole workflow on the drive named by .env (EXTERNAL_DRIVE)
-#   bash run.sh test   set up .venv, run the test suite (what CI runs)
+#   bash run.sh test   set up .venv, run the test suite (what CI runs; TEST_WORKERS pytest workers, default 2)
 # Extra arguments go to snakemake (demo) or pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -42,7 +42,8 @@ case "${1:-}" in
     test)
         shift
         setup
-        python -m pytest "$@"
+        # Each test file in one worker (its module fixtures are made once); TEST_WORKERS=0: no workers.
+        python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
         ;;
     *)
         echo "usage: bash run.sh demo|drive|test [extra arguments]" >&2

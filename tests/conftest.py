@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -14,17 +15,41 @@ SAMPLES = ROOT.parent / "shared" / "data" / "raw-samples"
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The SLURM tests run last. They install SLURM where it is missing and stop its daemons when done; with
-    SLURM's tools present and no controller answering, the SLURM executor plugin, which Snakemake imports
-    at every start, waits about 9 s on ``scontrol show config``: every later workflow test would pay it."""
+    """The SLURM tests run last (see :func:`_no_slurm_controller_wait`). ``bash run.sh test`` runs two
+    pytest-xdist workers with ``--dist loadfile``: each file's tests in one worker, as its module fixtures
+    need; a session fixture is made in each worker that uses it, so one shared by several files
+    (``developed_run``) is used by one file only."""
     items.sort(key=lambda item: item.path.name == "test_slurm.py")
+
+
+SHIMS = "no-slurm"
+
+
+def without_shims(path: str) -> str:
+    """``path`` (a PATH value) without the folder of :func:`_no_slurm_controller_wait`."""
+    return os.pathsep.join(p for p in path.split(os.pathsep) if not Path(p).name.startswith(SHIMS))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_slurm_controller_wait(tmp_path_factory):
+    """Workflow tests see an ``scontrol`` that fails at once. The SLURM executor plugin, which Snakemake
+    imports at every start, asks ``scontrol show config`` for a help text; where SLURM's tools are installed
+    and no controller answers (after test_slurm.py stopped its daemons, or on a machine with the tools only)
+    that waits about 9 s, in every Snakemake start of every workflow test. test_slurm.py restores the real
+    PATH for itself."""
+    real = without_shims(os.environ.get("PATH", ""))
+    shims = tmp_path_factory.mktemp(SHIMS)
+    script = shims / "scontrol"
+    script.write_text("#!/bin/sh\necho 'scontrol: not for the workflow tests (tests/conftest.py)' >&2\nexit 1\n")
+    script.chmod(0o755)
+    os.environ["PATH"] = f"{shims}{os.pathsep}{real}"
+    yield
+    os.environ["PATH"] = real
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _openvino_cache(tmp_path_factory):
     """Converted models go to a folder of this session (the workflows' jobs inherit it), not the user's cache."""
-    import os
-
     os.environ["SPNRESTORE_CACHE"] = str(tmp_path_factory.mktemp("spnrestore-cache"))
 
 

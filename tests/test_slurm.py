@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, sha256_tree
+from conftest import ROOT, sha256_tree, without_shims
 from spnrestore.demo import make_demo_drive
 
 CLUSTER = ROOT / "tests" / "cluster"
@@ -175,6 +175,15 @@ def slurm_up() -> bool:
     if shutil.which("scontrol") is None:
         return False
     return "is UP" in subprocess.run(["scontrol", "ping"], capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _real_scontrol():
+    """This module uses the real SLURM tools (conftest shims ``scontrol`` away for the other tests)."""
+    shimmed = os.environ["PATH"]
+    os.environ["PATH"] = without_shims(shimmed)
+    yield
+    os.environ["PATH"] = shimmed
 
 
 @pytest.fixture(scope="module")

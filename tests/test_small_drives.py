@@ -91,12 +91,16 @@ def test_fewer_fingerprint_images_scores_the_natural_images(small_drive, tmp_pat
     assert set(summary["camera"]) == {"Dresden_Like", "all"}
 
 
-def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, default_run, developed_run):
+def test_reused_model_on_a_drive_with_nothing_to_evaluate(small_drive, default_run, tmp_path):
     """model.checkpoint on a drive whose every image builds a fingerprint (the default run's folder: only the
     evaluation's jobs are added): the evaluation, results and figures are written, empty, and say why. Each
-    camera is calibrated on its fingerprint's images; the one with 3 of them, too few, gets plain."""
+    camera is calibrated on its fingerprint's images; the one with 3 of them, too few, gets plain. The model
+    is a copy of the shipped one, given by path as another drive's model would be."""
+    from spnrestore.model.pretrained import pretrained_checkpoint
+
     work, _ = default_run
-    checkpoint = developed_run["results"] / "model" / "restorer.pt"
+    checkpoint = tmp_path / "other_drive_restorer.pt"
+    shutil.copyfile(pretrained_checkpoint(), checkpoint)
     run = run_snakemake(work, small_drive, config=(f"model={{checkpoint: {checkpoint}}}", FEW_METHODS))
     results = work / "results"
     assert "this drive trains nothing" in run.output

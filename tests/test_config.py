@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_config(project_dir, workdir=".", environ=None, overrides=None) -> dict:
     """The workflow's configuration as the workflow resolves it (``spnrestore.stages.plan``), with the ``.env``
-    of ``workdir``."""
+    of ``workdir`` (its cache of validated configurations in a new folder: every call validates)."""
     from spnrestore.stages.plan import resolve_workflow_config
 
     base = load_yaml(Path(project_dir) / "config" / "config.yaml")
     return resolve_workflow_config(base, project_dir, overrides, {} if environ is None else environ,
-                                   str(Path(workdir) / ".env"))
+                                   str(Path(workdir) / ".env"), tempfile.mkdtemp(prefix="spnrestore-config-"))
 
 
 @pytest.fixture()
@@ -158,3 +159,28 @@ def test_each_default_is_written_once():
     assert load_yaml(ROOT / "config" / "config.yaml") == {}
     assert default_config()["spn"]["sigma"] == DEFAULT_SIGMA
     assert default_config()["spn"]["pce_threshold"] == PCE_THRESHOLD
+
+
+def test_a_validated_configuration_is_reused_and_a_changed_layer_is_validated_again(tmp_path):
+    """The workflow's configuration is cached by its merged layers and the schema (a dry-run skips jsonschema);
+    the cached and the freshly validated values are equal, a changed layer is validated (and refused) again,
+    and a damaged entry is validated again."""
+    import subprocess
+    import sys
+
+    from spnrestore.stages.plan import CACHE_DIR, resolve_workflow_config
+
+    def resolve(overrides):
+        return resolve_workflow_config({}, ROOT, overrides, {}, None, tmp_path)
+
+    first = resolve({"quality_levels": "90,30"})
+    entries = list((tmp_path / CACHE_DIR / "config").glob("*.json"))
+    assert len(entries) == 1 and resolve({"quality_levels": "90,30"}) == first
+    with pytest.raises(ConfigError, match="quality_levels"):
+        resolve({"quality_levels": "90,300"})
+    entries[0].write_text("{damaged")
+    assert resolve({"quality_levels": "90,30"}) == first
+    code = ("import sys; from spnrestore.stages.plan import resolve_workflow_config as r; "
+            f"r({{}}, {str(ROOT)!r}, {{'quality_levels': '90,30'}}, {{}}, None, {str(tmp_path)!r}); "
+            "sys.exit('jsonschema' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .. import __version__
-from ..config import ENV_KEYS, load_yaml, resolve_config
+from ..config import ENV_KEYS, load_yaml, merge_layers, validated
 from ..errors import SpnRestoreError
 from ..paths import DrivePaths, drive_paths
 
@@ -77,12 +77,37 @@ def plan_from_json(text: str) -> RunPlan:
 
 
 def resolve_workflow_config(base: Mapping, basedir: str | os.PathLike, overrides: Mapping | None,
-                            environ: Mapping[str, str], dotenv_path: str | None) -> dict:
-    """``config/config.yaml`` < ``.env`` < the environment < ``--config``, validated by the schema."""
-    return resolve_config(
-        base={k: v for k, v in base.items() if k not in ENV_KEYS},
-        schema=load_yaml(Path(basedir) / "config" / "schema.yaml"),
-        dotenv_path=dotenv_path, environ=environ, overrides=overrides)
+                            environ: Mapping[str, str], dotenv_path: str | None, workdir: str | os.PathLike = ".") -> dict:
+    """``config/config.yaml`` < ``.env`` < the environment < ``--config``, validated by the schema. The
+    result is cached beside the plans, keyed by the merged layers and the schema: the same layers give the
+    same configuration without validating them again (jsonschema, about 0.1 s of every dry-run)."""
+    schema = load_yaml(Path(basedir) / "config" / "schema.yaml")
+    merged, sources = merge_layers({k: v for k, v in base.items() if k not in ENV_KEYS}, schema, dotenv_path,
+                                   environ, overrides)
+    text = json.dumps([__version__, merged, schema], sort_keys=True, default=str)
+    path = Path(workdir) / CACHE_DIR / "config" / f"{hashlib.sha256(text.encode()).hexdigest()[:32]}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass  # damaged: validate again
+    config = validated(merged, schema, sources)
+    _store(path, json.dumps(config))
+    return json.loads(json.dumps(config))  # the same values whether validated now or read from the cache
+
+
+def _store(path: Path, text: str) -> None:
+    """Write a cache entry atomically and keep the newest :data:`CACHE_KEEP` of its folder; an unwritable
+    cache is only not used."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".{path.stem}.{os.getpid()}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        for old in sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-CACHE_KEEP]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _listing(original: Path, flat_folder: str) -> list:
@@ -237,15 +262,7 @@ def load_plan(config: dict, paths: DrivePaths, workdir: str | os.PathLike = ".")
         except (OSError, ValueError, TypeError, KeyError):
             pass  # a damaged or older entry: plan again
     text = plan_to_json(plan_run(config, paths))
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        tmp = cache / f".{key}.{os.getpid()}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        for old in sorted(cache.glob("*.json"), key=lambda p: p.stat().st_mtime)[:-CACHE_KEEP]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass
+    _store(path, text)
     return plan_from_json(text)  # the same values whether planned now or read from the cache
 
 

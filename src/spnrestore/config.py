@@ -187,8 +187,16 @@ def merge_layers(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping | None = None,
 ) -> tuple[dict, dict[str, str]]:
-    """The configuration layers merged, not yet validated (arguments of :func:`resolve_config`), and where
-    each key given came from (for the error messages of :func:`validated`)."""
+    """The configuration layers merged (``config.yaml`` < ``.env`` < the environment < ``--config``), not yet
+    validated, and where each key given came from (for the error messages of :func:`validated`).
+
+    Args:
+        base: the parsed ``config/config.yaml``.
+        schema: the parsed ``config/schema.yaml`` (JSON schema 2020-12; it types the ``--config`` values).
+        dotenv_path: ``.env`` file to read if it exists (None: none).
+        environ: process environment (only the upper-case keys of ENV_KEYS are read).
+        overrides: ``snakemake --config`` entries.
+    """
     config = copy.deepcopy(dict(base))
     sources: dict[str, str] = {}
     if dotenv_path is not None and Path(dotenv_path).is_file():
@@ -203,7 +211,8 @@ def merge_layers(
 
 
 def validated(config: Mapping, schema: Mapping, sources: Mapping[str, str]) -> dict:
-    """``config`` (from :func:`merge_layers`) with the schema's defaults, validated against ``schema``."""
+    """``config`` (from :func:`merge_layers`) with the schema's defaults, validated against ``schema``: a new
+    dict, or a ConfigError naming the key, its source, its value and the fix."""
     import jsonschema  # here: a dry-run whose configuration was validated before never imports it
 
     config = with_defaults(schema, config)
@@ -212,26 +221,3 @@ def validated(config: Mapping, schema: Mapping, sources: Mapping[str, str]) -> d
     if errors:
         raise ConfigError(_schema_error_message(errors[0], sources))
     return config
-
-
-def resolve_config(
-    base: Mapping,
-    schema: Mapping,
-    dotenv_path: str | os.PathLike | None = ".env",
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping | None = None,
-) -> dict:
-    """Merge the configuration layers and validate the result against ``schema``.
-
-    Args:
-        base: the parsed ``config/config.yaml``.
-        schema: the parsed ``config/schema.yaml`` (JSON schema 2020-12).
-        dotenv_path: ``.env`` file to read if it exists (None: none).
-        environ: process environment (only the upper-case keys of ENV_KEYS are read).
-        overrides: ``snakemake --config`` entries.
-
-    Returns:
-        A new validated dict. Raises ConfigError naming key, source, value and fix.
-    """
-    config, sources = merge_layers(base, schema, dotenv_path, environ, overrides)
-    return validated(config, schema, sources)

@@ -42,8 +42,9 @@ case "${1:-}" in
     test)
         shift
         setup
-        # Each test file in one worker (its module fixtures are made once); TEST_WORKERS=0: no workers.
-        python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
+        # Each test file in one worker (its module fixtures are made once), the files in the order of
+        # tests/conftest.py (end-to-end files first); TEST_WORKERS=0: no workers.
+        python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
         ;;
     *)
         echo "usage: bash run.sh demo|drive|test [extra arguments]" >&2

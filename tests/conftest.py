@@ -15,11 +15,14 @@ SAMPLES = ROOT.parent / "shared" / "data" / "raw-samples"
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The SLURM tests run last (see :func:`_no_slurm_controller_wait`). ``bash run.sh test`` runs two
-    pytest-xdist workers with ``--dist loadfile``: each file's tests in one worker, as its module fixtures
-    need; a session fixture is made in each worker that uses it, so one shared by several files
-    (``developed_run``) is used by one file only."""
-    items.sort(key=lambda item: item.path.name == "test_slurm.py")
+    """Files with end-to-end runs (a test marked ``slow``) first, each file's tests together, in collection
+    order otherwise. ``bash run.sh test`` runs two pytest-xdist workers that take whole files in this order
+    (``--dist loadfile --no-loadscope-reorder``): the long files start at once, the short ones fill the end
+    of both workers. A session fixture is made in each worker that uses it, so one shared by several files
+    would be made twice (``developed_run`` serves one file). The SLURM tests need no place of their own: the
+    other tests never wait on SLURM (:func:`_no_slurm_controller_wait`)."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)
 
 
 SHIMS = "no-slurm"
@@ -34,9 +37,9 @@ def without_shims(path: str) -> str:
 def _no_slurm_controller_wait(tmp_path_factory):
     """Workflow tests see an ``scontrol`` that fails at once. The SLURM executor plugin, which Snakemake
     imports at every start, asks ``scontrol show config`` for a help text; where SLURM's tools are installed
-    and no controller answers (after test_slurm.py stopped its daemons, or on a machine with the tools only)
-    that waits about 9 s, in every Snakemake start of every workflow test. test_slurm.py restores the real
-    PATH for itself."""
+    and no controller answers (once test_slurm.py, which installs SLURM where it can, stopped its daemons, or
+    on a machine with the tools only) that waits about 9 s, in every Snakemake start of every workflow test.
+    test_slurm.py restores the real PATH for itself."""
     real = without_shims(os.environ.get("PATH", ""))
     shims = tmp_path_factory.mktemp(SHIMS)
     script = shims / "scontrol"

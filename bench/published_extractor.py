@@ -218,9 +218,14 @@ def main(argv=None) -> int:
     if args.csv:
         table.to_csv(args.csv, index=False)
     cameras = usable_cameras(table)
-    apart = sorted(set(table["camera"]) - set(cameras))
-    pd.set_option("display.width", 200)
     print(f"usable devices (plain median PCE of their own JPEGs > {PCE_THRESHOLD:g}): {', '.join(cameras)}")
+    report(table, methods, cameras)
+    return 0
+
+
+def report(table: pd.DataFrame, methods: list[str], cameras: list[str]) -> None:
+    """Print the summary over ``cameras``, the one over the others (apart), and the per-device table."""
+    apart = sorted(set(table["camera"]) - set(cameras))
     print(f"apart: {', '.join(apart) or 'none'}\n")
     if cameras:
         print(summarise(table, methods, cameras).to_markdown(index=False, floatfmt=".3g"))
@@ -229,7 +234,6 @@ def main(argv=None) -> int:
         print(summarise(table, methods, apart).to_markdown(index=False, floatfmt=".3g"))
     print()
     print(per_device(table, methods).to_markdown(index=False, floatfmt=".1f"))
-    return 0
 
 
 if __name__ == "__main__":

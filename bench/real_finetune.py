@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from published_extractor import score, summarise
+from published_extractor import report, score
 from scene_residue import Residuals, images_of
 from spnrestore.jpeg import decode_rgb, encode_jpeg, read_rgb
 from spnrestore.methods.models import fused_compute, model_compute
@@ -243,11 +243,7 @@ def main(argv=None) -> int:
         print(f"fold {held}: done", file=sys.stderr, flush=True)
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(args.out / "pairs.csv", index=False)
-    names = ["plain", "shipped", "fused", "real", "real_fused"]
-    print(summarise(table, names, usable).to_markdown(index=False, floatfmt=".3g"))
-    from published_extractor import per_device
-    print()
-    print(per_device(table, names).to_markdown(index=False, floatfmt=".1f"))
+    report(table, list(methods), usable)
     return 0
 
 

@@ -196,7 +196,7 @@ def fold_settings(steps: int, lr: float, seed: int) -> dict:
 def fold_method(name: str, checkpoint: Path, fused: bool) -> str:
     if name not in registered():
         compute = fused_compute(str(checkpoint)) if fused else model_compute(str(checkpoint))
-        register(Method(name, f"real fine-tune {'fused with plain' if fused else ''}", MODEL, compute,
+        register(Method(name, "real fine-tune" + (", fused with plain" if fused else ""), MODEL, compute,
                         str(checkpoint)))
     return name
 

@@ -147,6 +147,10 @@ def evaluated_batch_tables(stage):
 EVALUATED_CAMERAS = sorted(
     {c for c in CAMERAS if any(r in EVALUATED_ROLES for r in ROLES[c].values())}
 )
+# evaluated images per camera (restore_threads)
+EVALUATED_COUNTS = {
+    c: sum(r in EVALUATED_ROLES for r in ROLES[c].values()) for c in EVALUATED_CAMERAS
+}
 
 
 def restore_threads(wildcards):
@@ -161,11 +165,9 @@ def restore_threads(wildcards):
         if workflow.cores and workflow.cores < 4096
         else os.cpu_count() or 1
     )
-    counts = {
-        c: sum(r in EVALUATED_ROLES for r in ROLES[c].values())
-        for c in EVALUATED_CAMERAS
-    }
-    share = counts.get(wildcards.camera, 0) / max(sum(counts.values()), 1)
+    share = EVALUATED_COUNTS.get(wildcards.camera, 0) / max(
+        sum(EVALUATED_COUNTS.values()), 1
+    )
     return max(1, min(RESTORE_THREADS, int(cores * share)))
 
 

@@ -86,7 +86,8 @@ def restore_image(
     ``rgb``: uint8 H x W x 3; ``residual``: H x W; ``quality``: JPEG quality 1..100. Images larger than
     ``tile`` px run in tiles of at most ``tile`` x ``tile`` (rounded up to the model's downsampling factor), the
     fewest per side, of one size, spread evenly and overlapping by at least ``overlap`` px (rounded up
-    likewise), ``batch`` tiles per forward pass; each output pixel is a weighted mean of the tiles covering it, ignoring the outer quarter of every overlap.
+    likewise), ``batch`` tiles per forward pass; each output pixel is a weighted mean of the tiles covering
+    it, ignoring the outer quarter of every overlap.
     The tiles take the model's memory layout (channels-last on CUDA, or when the model's weights are: inference
     keeps its model channels-last on the CPU too, 1.75x faster there with oneDNN, 2026-11-27).
     ``runner``: the tiles go through it instead of the torch model (:mod:`.cpu_runtime`; the block filter still

@@ -28,6 +28,19 @@ logger = logging.getLogger(__name__)
 UNKNOWN = "unknown"
 
 
+def usable_fingerprints(fingerprints: Mapping, shape: tuple, name: str) -> list[tuple[str, object]]:
+    """(camera, K) of the ``fingerprints`` of a residual's ``shape`` or its transpose; each other one is not
+    scored, which is logged (a warning naming the file ``name`` and both sizes)."""
+    usable = []
+    for camera, k in fingerprints.items():
+        if tuple(k.shape) in (tuple(shape), tuple(shape)[::-1]):
+            usable.append((camera, k))
+        else:
+            logger.warning(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} "
+                           f"is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
+    return usable
+
+
 def score_residual(
     residual: np.ndarray,
     image: np.ndarray,
@@ -49,13 +62,7 @@ def score_residual(
     computed from the residual's spectrum, once per residual (and quarter turn) for all fingerprints: per
     fingerprint one real FFT of the term and no inverse FFT (:func:`~spnrestore.spn.pce_with_spectrum`).
     """
-    usable = []
-    for camera, k in fingerprints.items():
-        if k.shape not in (residual.shape, residual.shape[::-1]):
-            logger.warning(f"not scored: {name} is {residual.shape[1]}x{residual.shape[0]}, the fingerprint of "
-                           f"{camera!r} is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
-            continue
-        usable.append((camera, k))
+    usable = usable_fingerprints(fingerprints, residual.shape, name)
     results = _score_all(residual, image, [k for _, k in usable], with_ncc)
     return [{"fingerprint": camera, "pce": value, "ncc": correlation}
             for (camera, _), (value, correlation, _) in zip(usable, results)]
@@ -78,13 +85,7 @@ def score_residuals(
     shape = residuals[keys[0]].shape
     if any(residuals[k].shape != shape for k in keys):
         return {k: score_residual(residuals[k], image, fingerprints, name, with_ncc=with_ncc) for k in keys}
-    usable = []
-    for camera, k in fingerprints.items():
-        if k.shape not in (shape, shape[::-1]):
-            logger.warning(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} "
-                           f"is {k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
-            continue
-        usable.append((camera, k))
+    usable = usable_fingerprints(fingerprints, shape, name)
     best: dict = {key: [None] * len(usable) for key in keys}
     for turn in (0, 1, -1):
         todo = [i for i, (_, k) in enumerate(usable) if turn in _turns(shape, k.shape)]

@@ -36,7 +36,7 @@ from spnrestore.errors import BadImageError, SpnRestoreError
 from ._checks import check_same_size
 from .detection import _ncc_value
 from .fingerprint import INTENSITY_SCALE
-from .scoring import score_residual
+from .scoring import score_residual, usable_fingerprints
 from .wavelet_denoise import GRAY_WEIGHTS
 
 __all__ = ["TorchScorer", "torch_device_available"]
@@ -187,15 +187,8 @@ class TorchScorer:
                 raise SpnRestoreError(f"score_batch: {name} is {shape[1]}x{shape[0]} but {names[0]} is "
                                       f"{shapes[0][1]}x{shapes[0][0]}; score residuals of one size per call")
         shape = shapes[0]
-        usable = []
-        for camera, k in self.fingerprints.items():
-            if tuple(k.shape) in (shape, shape[::-1]):
-                usable.append(camera)
-        for name in names:
-            for camera, k in self.fingerprints.items():
-                if camera not in usable:
-                    logger.warning(f"not scored: {name} is {shape[1]}x{shape[0]}, the fingerprint of {camera!r} is "
-                                   f"{k.shape[1]}x{k.shape[0]} (crop or rotate the image to the sensor size)")
+        for name in names:  # each residual's mismatches are logged under its own name
+            usable = [camera for camera, _ in usable_fingerprints(self.fingerprints, shape, name)]
         if not usable:
             return [[] for _ in residuals]
         turns = [t for t in (0, 1, -1) if any(t in _turns(shape, self.fingerprints[c].shape) for c in usable)]

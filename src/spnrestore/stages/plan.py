@@ -77,7 +77,8 @@ def plan_from_json(text: str) -> RunPlan:
 
 
 def resolve_workflow_config(base: Mapping, basedir: str | os.PathLike, overrides: Mapping | None,
-                            environ: Mapping[str, str], dotenv_path: str | None, workdir: str | os.PathLike = ".") -> dict:
+                            environ: Mapping[str, str], dotenv_path: str | None,
+                            workdir: str | os.PathLike = ".") -> dict:
     """``config/config.yaml`` < ``.env`` < the environment < ``--config``, validated by the schema. The
     result is cached beside the plans, keyed by the merged layers and the schema: the same layers give the
     same configuration without validating them again (jsonschema, about 0.1 s of every dry-run)."""

@@ -40,7 +40,9 @@ NEW_DEFAULTS = {"cpu_time_budget_s": 3600, "init": None, "model": {**OLD_DEFAULT
                 "lr_decay_over": "steps",
                 "synthetic": {"patch": 128, "margin": 32, "qualities": [25, 95], "quality_step": 5,
                               "val_qualities": [30, 60, 90], "val_examples": 768, "sigma": 5.0,
-                              "ranges": {}}}
+                              "ranges": {}},
+                "real": {"folder": None, "qualities": [30, 50, 70, 90], "patch": 128, "patches": 16, "val_every": 10,
+                         "min_pce": 60.0, "exclude": [], "synthetic_share": 0.0}}
 NEW_RUNTIME_KEYS = {"cpu_time_budget_s"}
 
 

@@ -18,8 +18,8 @@ Sub-commands (``spnrestore <command> --help`` for each):
   settings (``--config``);
 * ``restore IMAGE... -o DIR`` — restored residuals ``DIR/<stem>.npy`` (+
   ``.png`` preview), by the shipped model or ``--checkpoint CKPT``;
-* ``pretrain --settings YAML -o OUT`` — the shipped model's training on
-  synthetic sensors (:mod:`spnrestore.model.pretrain`: the training engine on the synthetic stream);
+* ``pretrain --settings YAML -o OUT [--real CAMERAS]`` — the shipped model's training on synthetic
+  sensors, then on real cameras (:mod:`spnrestore.model.pretrain`: the training engine on either source);
 * ``layout SRC --by exif|pattern [REGEX] -o DRIVE/Images/Original`` — the
   drive's camera folders built from a folder of images (a public data set) by
   links or copies, with a table of what went where (:mod:`spnrestore.layout`).
@@ -409,8 +409,8 @@ def _first_restorer(methods, context):
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    """Pretrain the restorer on synthetic sensors (the training engine on the synthetic stream); OUT/restorer.pt
-    is the selected model, the work files (last.pt, logs) lie beside it."""
+    """Pretrain the restorer on synthetic sensors, or fine-tune it on real cameras (``--real``), with the training
+    engine; OUT/restorer.pt is the selected model, the work files (last.pt, logs) lie beside it."""
     from .config import load_yaml
     from .errors import ConfigError
     from .model.pretrain import pretrain
@@ -423,7 +423,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         raise SpnRestoreError(f"{path}: cannot read the pretraining settings ({exc.strerror}); give a YAML file "
                               "(config/pretrain.yaml is the shipped model's).") from None
     options = (("steps", args.steps), ("time_budget_s", args.time_budget), ("num_workers", args.workers),
-               ("device", args.device), ("init", args.init))
+               ("device", args.device), ("init", args.init), ("real.folder", args.real))
     assignments = [parse_assignment(text) for text in args.set] + [(k, v) for k, v in options if v is not None]
     try:
         with messages_to(stream_handler(sys.stdout)):  # the training's lines on stdout
@@ -654,14 +654,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", **config)
     p.set_defaults(run=cmd_restore)
 
-    p = sub.add_parser("pretrain", help="train the restorer on synthetic sensors (the shipped model's command)",
+    p = sub.add_parser("pretrain", help="train the restorer on synthetic sensors or real cameras (the shipped "
+                                        "model's commands)",
                        description="Train the restorer on a stream of synthetic cameras (a new sensor per example, "
-                                   "exact PRNU targets; spnrestore.dataset.synthetic) with the training engine of "
-                                   "the workflow and its settings (training_schema.yaml: the engine's keys and a "
-                                   "'synthetic' section). Writes OUT/restorer.pt, the model selected on validation, "
-                                   "and the work files (last.pt, train_log.csv, val_log.csv: a killed run resumes). "
-                                   "The shipped model is made by "
-                                   "'spnrestore pretrain --settings config/pretrain.yaml -o OUT' (docs/model.md).")
+                                   "exact PRNU targets; spnrestore.dataset.synthetic), or fine-tune it on a folder "
+                                   "of real cameras (--real: targets from fingerprints of each camera's other images; "
+                                   "spnrestore.dataset.real), with the training engine of the workflow and its "
+                                   "settings (training_schema.yaml: the engine's keys, a 'synthetic' and a 'real' "
+                                   "section). Writes OUT/restorer.pt, the model selected on validation, and the work "
+                                   "files (last.pt, train_log.csv, val_log.csv: a killed run resumes). The shipped "
+                                   "model is made by 'spnrestore pretrain --settings config/pretrain.yaml', then "
+                                   "'--settings config/pretrain-real.yaml --real CAMERAS' (docs/model.md).")
     p.add_argument("--settings", default="config/pretrain.yaml", metavar="YAML",
                    help="training settings (default config/pretrain.yaml)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="folder for the model and the work files")
@@ -669,7 +672,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=_positive, metavar="S", help="stop training after S seconds (time_budget_s)")
     p.add_argument("--workers", type=int, help="processes making examples (num_workers)")
     p.add_argument("--init", metavar="CHECKPOINT",
-                   help="start from this model ('pretrained': the shipped one; its model settings must match)")
+                   help="start from this model ('pretrained': the shipped one, 'pretrained-synthetic': its "
+                        "synthetic base; its model settings must match)")
+    p.add_argument("--real", metavar="CAMERAS",
+                   help="fine-tune on real cameras: a folder with one sub-folder of JPEG images per camera, flat "
+                        "fields in its 'flat' sub-folder (real.folder)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, VALUE in YAML, dotted KEY for a nested one (e.g. --set lr=2e-4 "
                         "--set model.width=8 --set synthetic.ranges.iso=[100,200]); repeatable")

@@ -17,7 +17,10 @@ uint8 (B, 3, P, P), ``residual``, ``target`` and ``other_target`` float32 (B, 1,
   pixels and target are kept. The non-match term ``other_target`` of an example is the target of the one
   before it (the batch rolled by one; over the whole validation set for validation): another camera's,
   independent of it. Selection on synthetic data ignores it (:attr:`SyntheticSource.nonmatch_guard`): the
-  step kept is the one with the highest mean NCC with the exact target over the validation set.
+  step kept is the one with the highest mean NCC with the exact target over the validation set;
+* :class:`RealSource`: real cameras' JPEG patches whose targets come from fingerprints of the other half of
+  the same camera's images (:mod:`spnrestore.dataset.real`; ``spnrestore pretrain`` with ``real.folder``):
+  the fine-tune the shipped model had. Its targets are noisy estimates, so selection keeps the non-match guard.
 
 A source is given the resolved training configuration and the device by :meth:`DataSource.open`, then
 asked for batches; ``identity`` is compared when a run is resumed, ``record`` is written into every
@@ -39,6 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from ..dataset import real
 from ..dataset.shard_reader import manifest_sha256
 from ..dataset.synthetic import SensorRanges, example_seed, synthetic_photo
 from ..errors import ConfigError, SpnRestoreError
@@ -368,3 +372,141 @@ class SyntheticSource:
     def image_validation(self, sigma: float | None) -> None:
         return None
 
+
+
+# ------------------------------------------------------------------------------------------------ real cameras
+
+class RealSource:
+    """Real cameras' patches with fingerprint targets (:mod:`spnrestore.dataset.real`), held in memory.
+
+    ``per_camera`` maps a camera's name to its examples (:func:`spnrestore.dataset.real.camera_examples`).
+    Step ``s`` trains on a batch drawn without replacement with the generator seeded by (seed, s), so the data
+    are a function of the seed; every ``val_every``-th patch of each camera validates, taken in turns across
+    cameras so that each validation example's non-match term (the one before it) is another camera's."""
+
+    where = "real cameras"
+    nonmatch_guard = True  # the targets are estimates: keep steps that do not raise the non-match NCC
+
+    def __init__(self, per_camera: Mapping[str, Mapping], patch: int, val_every: int = 10,
+                 settings: Mapping | None = None, synthetic: "SyntheticSource | None" = None,
+                 synthetic_share: float = 0.0):
+        if len(per_camera) < 2:
+            raise ConfigError(f"real cameras: {len(per_camera)} usable camera(s) ({', '.join(per_camera) or 'none'}); "
+                              "training on real cameras needs at least 2 whose fingerprint identifies their own "
+                              "images (the non-match term of an example is another camera's).")
+        self.cameras, self._patch, self._settings = sorted(per_camera), int(patch), dict(settings or {})
+        # a share of each batch from the synthetic stream (its examples keep what the base learned there)
+        self._synthetic, self._share, self._n_synthetic = synthetic, float(synthetic_share), 0
+        train_parts, val_parts = [], []
+        for name in self.cameras:
+            arrays = {k: torch.from_numpy(np.asarray(per_camera[name][k])) for k in real.ARRAYS}
+            n = len(arrays["quality"])
+            val = torch.arange(0, n, val_every)
+            keep = torch.ones(n, dtype=torch.bool)
+            keep[val] = False
+            train_parts.append({k: v[keep] for k, v in arrays.items()})
+            val_parts.append({k: v[val] for k, v in arrays.items()})
+        self.train_arrays = {k: torch.cat([p[k] for p in train_parts]) for k in real.ARRAYS}
+        turns = min(len(p["quality"]) for p in val_parts)  # round-robin across cameras
+        self.val_arrays = {k: torch.stack([p[k][:turns] for p in val_parts], 1).flatten(0, 1) for k in real.ARRAYS}
+
+    def open(self, cfg: Mapping, device: torch.device) -> None:
+        if cfg["epochs"]:
+            raise ConfigError(f"training config: epochs = {cfg['epochs']}: real-camera batches are drawn per step; "
+                              "set epochs to null and count steps.")
+        if cfg["batch_size"] > len(self.train_arrays["quality"]):
+            raise ConfigError(f"training config: batch_size = {cfg['batch_size']} exceeds the "
+                              f"{len(self.train_arrays['quality'])} real-camera training patches; lower batch_size "
+                              "or raise real.patches.")
+        self.cfg, self.device = cfg, device
+        if self._synthetic is not None and self._share > 0:
+            self._n_synthetic = round(cfg["batch_size"] * self._share)
+            if not 2 <= self._n_synthetic < cfg["batch_size"]:
+                raise ConfigError(f"training config: real.synthetic_share = {self._share} of batch_size = "
+                                  f"{cfg['batch_size']} gives {self._n_synthetic} synthetic examples a step; give a "
+                                  "share that leaves at least 2 synthetic and 1 real example in each batch.")
+            self._synthetic.open({**cfg, "batch_size": self._n_synthetic}, device)
+
+    @property
+    def patch(self) -> int:
+        return self._patch
+
+    @property
+    def train_examples(self) -> None:
+        return None
+
+    @property
+    def val_set(self) -> Examples:
+        return Examples(with_other(self.val_arrays))
+
+    def describe(self) -> str:
+        return (f"real cameras {', '.join(self.cameras)}: {len(self.train_arrays['quality'])} train and "
+                f"{len(self.val_arrays['quality'])} val patches of {self._patch} px")
+
+    def identity(self) -> dict:
+        mixed = {"synthetic_share": self._share, **self._synthetic.identity()} if self._share > 0 else {}
+        return {"real_cameras": self.cameras, **mixed}
+
+    def record(self) -> dict:
+        mixed = {"synthetic": self._synthetic.settings()} if self._share > 0 else {}
+        return {"real": {**self._settings, "cameras": self.cameras, "patch": self._patch, **mixed}}
+
+    def train_batches(self, start: int, stop: int) -> Iterator[dict]:
+        """Step ``s``: real patches drawn with the generator seeded by (seed, s), then, with a synthetic share,
+        examples of the synthetic stream's step ``s`` (a function of the seed too)."""
+        n, size = len(self.train_arrays["quality"]), self.cfg["batch_size"] - self._n_synthetic
+        synthetic = iter(self._synthetic.train_batches(start, stop)) if self._n_synthetic else None
+        for step in range(start, stop):
+            idx = torch.from_numpy(np.random.default_rng([self.cfg["seed"], step]).choice(n, size, replace=False))
+            batch = {k: v[idx] for k, v in self.train_arrays.items()}
+            if synthetic is not None:
+                extra = next(synthetic)
+                batch = {k: torch.cat([batch[k], extra[k].to(batch[k].device, batch[k].dtype)]) for k in real.ARRAYS}
+            yield with_other(batch)
+
+    def val_batches(self) -> Iterator[dict]:
+        return self.val_set.batches(self.cfg["batch_size"])
+
+    def filter_batches(self) -> list[dict]:
+        raise ConfigError("training config: training on real cameras fine-tunes a model (its block filter is "
+                          "kept); set init to a checkpoint ('pretrained-synthetic': the synthetic base).")
+
+    def scales(self, prefilter: Callable | None) -> tuple[float, float]:
+        sample = {k: v[:SCALE_EXAMPLES] for k, v in self.train_arrays.items()}
+        return batch_scales([sample], prefilter, self.where)
+
+    def image_validation(self, sigma: float | None) -> None:
+        return None
+
+
+def real_source(cfg: Mapping, cache: Path | None) -> RealSource:
+    """The real-camera source of a resolved training configuration's ``real`` section (its folder's cameras
+    whose plain fingerprint identifies their own images), with the examples kept in ``cache``."""
+    r, sigma = cfg["real"], cfg["synthetic"]["sigma"]
+    examples, usable = {}, []
+    try:
+        cams = real.camera_folders(r["folder"])
+    except SpnRestoreError as exc:
+        raise ConfigError(f"training config: real.folder = {r['folder']!r}: {exc}") from None
+    for cam in cams:
+        arrays = real.camera_examples(cam, r["qualities"], r["patch"], r["patches"], cfg["seed"], sigma, cache)
+        own = float(arrays["own_pce"])
+        if own > r["min_pce"] and cam.name not in r["exclude"]:
+            examples[cam.name] = arrays
+            usable.append(cam.name)
+        logger.info(f"real cameras: {cam.name}: {len(arrays.get('quality', []))} patches, halves' plain PCE "
+                    f"{own:.0f}{'' if cam.name in usable else ' (not used)'}")
+    settings = {k: r[k] for k in ("qualities", "patches", "val_every", "min_pce", "synthetic_share")}
+    return RealSource(examples, r["patch"], r["val_every"], settings, *mixed_synthetic(cfg))
+
+
+def mixed_synthetic(cfg: Mapping) -> tuple["SyntheticSource | None", float]:
+    """The synthetic stream mixed into real-camera batches (``real.synthetic_share`` of each batch; None where
+    the share is 0), with the ``synthetic`` section's settings; validation stays on the real cameras."""
+    share = float(cfg["real"]["synthetic_share"])
+    if share <= 0:
+        return None, 0.0
+    if cfg["synthetic"]["patch"] != cfg["real"]["patch"]:
+        raise ConfigError(f"training config: synthetic.patch = {cfg['synthetic']['patch']} and real.patch = "
+                          f"{cfg['real']['patch']}: mixed batches need one patch size; set both alike.")
+    return SyntheticSource({**cfg, "synthetic": {**cfg["synthetic"], "val_examples": 2}}), share

@@ -148,6 +148,16 @@ def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
     summary = checkpoint_summary(payload)
     metrics = payload.get("metrics") or {}
     origin = "trained elsewhere and reused by this drive (model.checkpoint)" if reused else "trained on this drive"
+    if payload.get("real") and "selected" in metrics:  # the training engine on real cameras
+        cams = payload["real"].get("cameras") or []
+        return [f"- checkpoint: `{checkpoint}` ({origin})",
+                f"- SHA-256: `{file_sha256(checkpoint)}`",
+                f"- training data: {len(cams)} real cameras ({', '.join(cams)}; `spnrestore pretrain --real`, seed "
+                f"{payload.get('seed')}), from `{(payload.get('train_config') or {}).get('init')}`, "
+                f"{metrics.get('examples_seen')} patches, {metrics.get('steps_done')} steps ({metrics.get('stopped_by')}) "
+                f"in {metrics.get('elapsed_s', 0):.0f} s on {metrics.get('device_name')}",
+                f"- selected model: {metrics['selected']} (validation patches of those cameras)",
+                f"- residual settings it was trained with: {summary['residual']}"]
     if payload.get("pretrain") and "selected" in metrics:  # the training engine on synthetic sensors
         return [f"- checkpoint: `{checkpoint}` ({origin})",
                 f"- SHA-256: `{file_sha256(checkpoint)}`",

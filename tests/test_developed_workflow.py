@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import LONELY, TINY, sha256_tree
-from spnrestore.methods import DEFAULT_METHODS
+from spnrestore.config import default_config
 from workflow_runner import run_snakemake
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def evaluated_methods(config: tuple[str, ...]) -> list[str]:
     for entry in config:
         if entry.startswith("evaluation="):
             return list(yaml.safe_load(entry.split("=", 1)[1])["methods"])
-    return list(DEFAULT_METHODS)
+    return list(default_config()["evaluation"]["methods"])
 
 
 def test_manifest_of_developed_originals(developed_run):

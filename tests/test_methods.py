@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from spnrestore.config import default_config
 from spnrestore.errors import SpnRestoreError
-from spnrestore.methods import (CALIBRATED_NAME, DEFAULT_METHODS, MethodContext, compute_residual, get_method,
+from spnrestore.methods import (CALIBRATED_NAME, MethodContext, compute_residual, get_method,
                                 method_order, registered)
 from spnrestore.methods.calibration import (CalibrationSet, LeaveOneOut, calibrate, choose, chosen_method, settings,
                                             select_images, usable)
@@ -14,8 +15,10 @@ from spnrestore.spn.fingerprint import central_window, fingerprint_from_sums
 
 
 def test_the_registry_holds_the_built_ins_in_table_order():
-    assert list(registered()) == ["plain", "li2010", "phase", "shipped", "fused", "drive", "calibrated", "original"]
-    assert set(DEFAULT_METHODS) <= set(registered())
+    assert list(registered()) == ["plain", "li2010", "phase", "shipped", "fused", "synthetic", "drive", "calibrated",
+                                  "original"]
+    assert get_method("synthetic").needs_model and get_method("synthetic").checkpoint == "synthetic"
+    assert set(default_config()["evaluation"]["methods"]) <= set(registered())  # the schema's default
     assert method_order(["original", "shipped", "plain", "mine", "calibrated"]) == [
         "plain", "shipped", "calibrated", "original", "mine"]
     assert get_method("shipped").needs_model and not get_method("li2010").needs_model

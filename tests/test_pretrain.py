@@ -26,7 +26,7 @@ from spnrestore.model.inference import load_restorer, restore_residual
 from spnrestore.model.losses import ncc as ncc_torch
 from spnrestore.model.networks import Generator, GeneratorConfig
 from spnrestore.model.pretrain import MODEL_FILE, pretrain
-from spnrestore.model.pretrained import pretrained_checkpoint, resolve_checkpoint
+from spnrestore.model.pretrained import pretrained_checkpoint, resolve_checkpoint, synthetic_checkpoint
 from spnrestore.model.sources import SyntheticBatches, SyntheticSource, sensor_ranges
 from spnrestore.model.train import TRAIN_COLUMNS, VAL_COLUMNS, Trainer
 from spnrestore.model.train_config import parse_assignment, resolve_config, with_overrides
@@ -165,11 +165,13 @@ def test_the_phone_recipe_fine_tunes_the_shipped_model_on_the_default_mix(projec
     assert sensor_ranges(cfg["synthetic"]["ranges"]) == SensorRanges()  # phones in
 
 
-def test_the_shipped_recipe_is_a_training_config(project_root):
+def test_the_synthetic_base_recipe_is_a_training_config(project_root):
+    """config/pretrain.yaml is the recipe of the shipped model's synthetic base (synthetic.pt: the model shipped
+    until the real-camera fine-tune, made by the former loop)."""
     cfg = resolve_config(load_yaml(project_root / "config" / "pretrain.yaml"))
-    shipped = load_checkpoint(pretrained_checkpoint())
+    shipped = load_checkpoint(synthetic_checkpoint())
     assert cfg["model"] == shipped["model_config"]
-    old = shipped["pretrain"]  # the settings the shipped run recorded (its own loop, now gone)
+    old = shipped["pretrain"]  # the settings the base's run recorded (its own loop, now gone)
     assert {k: cfg["synthetic"][k] for k in ("patch", "margin", "qualities", "quality_step", "sigma", "val_examples")} == \
         {k: old[k] for k in ("patch", "margin", "qualities", "quality_step", "sigma", "val_examples")}
     assert (cfg["seed"], cfg["steps"], cfg["time_budget_s"], cfg["batch_size"], cfg["lr"], cfg["warmup_steps"],
@@ -340,12 +342,16 @@ def test_shipped_model_loads_with_weights_only_and_restores():
     assert path.is_file() and path.stat().st_size < 4_000_000
     assert resolve_checkpoint("pretrained") == str(path) and resolve_checkpoint("none") is None
     payload = load_checkpoint(path)  # weights_only=True
-    assert payload["pretrain"]["variant"] and payload["metrics"]["steps_done"] > 0
+    assert payload["real"]["cameras"] and payload["metrics"]["steps_done"] > 0
     assert payload["residual"] == residual_settings(5.0)
-    restorer = load_restorer(path, "cpu", residual=residual_settings(5.0))
-    assert restorer.model.config.jpeg_features and restorer.model.block_filter is not None
+    base = synthetic_checkpoint()
+    assert base.is_file() and base.stat().st_size < 4_000_000 and resolve_checkpoint("pretrained-synthetic") == str(base)
+    assert load_checkpoint(base)["pretrain"]["variant"]
     pixels, target, _ = synthetic_photo(example_seed(7, 5, 0), 256, 30)
     w = extract_residual(pixels)
-    restored = restore_residual(restorer, pixels, w, 30)
-    assert restored.shape == w.shape and restored.dtype == np.float32 and np.isfinite(restored).all()
-    assert not np.allclose(restored, w)  # it learned something: not the identity
+    for model in (path, base):
+        restorer = load_restorer(model, "cpu", residual=residual_settings(5.0))
+        assert restorer.model.config.jpeg_features and restorer.model.block_filter is not None
+        restored = restore_residual(restorer, pixels, w, 30)
+        assert restored.shape == w.shape and restored.dtype == np.float32 and np.isfinite(restored).all()
+        assert not np.allclose(restored, w)  # it learned something: not the identity

@@ -30,9 +30,7 @@ from .registry import (CALIBRATED, COMPUTED, MODEL, ORIGINAL, Method, MethodCont
 PLAIN_NAME = plain.PLAIN.name
 ORIGINAL_NAME = original.ORIGINAL_METHOD.name
 CALIBRATED_NAME = calibration.CALIBRATED_METHOD.name
-#: evaluation.methods by default (``drive`` where the drive has a model; ``original`` wherever it exists).
-DEFAULT_METHODS = ["plain", "li2010", "phase", "shipped", "fused", "drive", "calibrated"]
 
 __all__ = ["CALIBRATED", "COMPUTED", "MODEL", "ORIGINAL", "Method", "MethodContext", "checkpoint_method",
            "compute_residual", "get_method", "method_order", "register", "registered", "PLAIN_NAME",
-           "ORIGINAL_NAME", "CALIBRATED_NAME", "DEFAULT_METHODS"]
+           "ORIGINAL_NAME", "CALIBRATED_NAME"]

@@ -1,5 +1,6 @@
-"""Restoration models as methods: ``shipped`` (the model packaged with spnrestore) and ``drive`` (the model
-the drive trained, or the one it reuses with ``model.checkpoint``); a checkpoint file given by path is a
+"""Restoration models as methods: ``shipped`` (the model packaged with spnrestore: fine-tuned on real cameras),
+``synthetic`` (its base, pretrained on synthetic sensors only: the model shipped until 2026-12-07) and
+``drive`` (the model the drive trained, or the one it reuses with ``model.checkpoint``); a checkpoint file given by path is a
 method of the same kind (:func:`.registry.checkpoint_method`). ``fused`` sums the plain residual and the
 shipped model's, each at unit variance. Torch is imported only when one computes."""
 
@@ -38,9 +39,11 @@ def fused_compute(checkpoint: str):
     return compute
 
 
-SHIPPED = register(Method("shipped", "the restorer shipped with spnrestore (pretrained on synthetic sensors)",
+SHIPPED = register(Method("shipped", "the restorer shipped with spnrestore (synthetic sensors, then real cameras)",
                           MODEL, model_compute("shipped"), "shipped", "docs/model.md"))
 FUSED = register(Method("fused", "the plain residual and the shipped restorer's, each at unit variance, summed",
                         MODEL, fused_compute("shipped"), "shipped", "docs/methods.md"))
+SYNTHETIC = register(Method("synthetic", "the shipped restorer's base, pretrained on synthetic sensors only", MODEL,
+                            model_compute("synthetic"), "synthetic", "docs/model.md"))
 DRIVE = register(Method("drive", "the restorer this drive trained (or reuses: model.checkpoint)", MODEL,
                         model_compute("drive"), "drive", "docs/model.md"))

@@ -117,11 +117,14 @@ class MethodContext:
     _last: dict = field(default_factory=dict)
 
     def checkpoint_path(self, checkpoint: str | None) -> str | None:
-        """The file of a model method's ``checkpoint``: ``shipped`` the packaged model, ``drive`` the drive's."""
-        from ..model.pretrained import pretrained_checkpoint
+        """The file of a model method's ``checkpoint``: ``shipped`` the packaged model, ``synthetic`` its
+        synthetic base, ``drive`` the drive's."""
+        from ..model.pretrained import pretrained_checkpoint, synthetic_checkpoint
 
         if checkpoint == "shipped":
             return str(pretrained_checkpoint())
+        if checkpoint == "synthetic":
+            return str(synthetic_checkpoint())
         if checkpoint == "drive":
             return self.drive_checkpoint
         return checkpoint

@@ -223,11 +223,11 @@ def plan_run(config: dict, paths: DrivePaths) -> RunPlan:
             continue
         if method.checkpoint == "drive" and config["model"]["checkpoint"].strip() == "pretrained":
             continue  # the drive's model is the shipped one, scored as shipped
-        if method.needs_model and method.checkpoint not in ("shipped", "drive") \
+        if method.needs_model and method.checkpoint not in ("shipped", "synthetic", "drive") \
                 and not os.path.isfile(method.checkpoint):
             raise SpnRestoreError(f"evaluation.methods: {spec!r}: {method.checkpoint} is not a file; give the path "
                                   "of a restorer.pt (NAME=PATH) or leave it out")
-        methods.append(method.name if method.checkpoint in ("shipped", "drive", None) else spec)
+        methods.append(method.name if method.checkpoint in ("shipped", "synthetic", "drive", None) else spec)
     try:
         train_settings = resolve_training_config({
             "pce_threshold": config["spn"]["pce_threshold"], **config["train"]["settings"],

@@ -8,9 +8,10 @@ workflow runs it) are correlated with the exact PRNU term on the photo's centre 
 left out). Printed per kind and quality: the mean NCC of plain and of every model, and the share of photos
 where a model is below plain.
 
-    python bench/synthetic_kinds.py shipped fused new=PATH/restorer.pt [--examples 96]
+    python bench/synthetic_kinds.py synthetic shipped fused new=PATH/restorer.pt [--examples 96]
 
-Methods are those of the registry (``spnrestore.methods``): ``shipped``, ``fused`` or NAME=PATH of a checkpoint.
+Methods are those of the registry (``spnrestore.methods``): ``synthetic``, ``shipped``, ``fused`` or NAME=PATH
+of a checkpoint.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="'shipped', 'fused' or NAME=PATH")
+    parser.add_argument("models", nargs="+", help="'synthetic', 'shipped', 'fused' or NAME=PATH")
     parser.add_argument("--examples", type=int, default=96)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--margin", type=int, default=32)

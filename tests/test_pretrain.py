@@ -156,12 +156,12 @@ def test_settings_are_checked_by_the_one_schema():
     assert sensor_ranges(cfg["synthetic"]["ranges"]).prnu_strength == SensorRanges().prnu_strength  # not given: default
 
 
-def test_the_phone_recipe_fine_tunes_the_shipped_model_on_the_default_mix(project_root):
+def test_the_phone_recipe_fine_tunes_the_synthetic_base_on_the_default_mix(project_root):
     """config/pretrain-phone.yaml (issue 25's phone fine-tune, not shipped: docs/model.md) is a training config of
-    the one schema that starts from the shipped model, on the generator's default mix, bounded by steps."""
+    the one schema that starts from the synthetic base, on the generator's default mix, bounded by steps."""
     cfg = resolve_config(load_yaml(project_root / "config" / "pretrain-phone.yaml"))
-    assert cfg["init"] == "pretrained" and cfg["time_budget_s"] is None and cfg["cpu_time_budget_s"] is None
-    assert cfg["model"] == load_checkpoint(pretrained_checkpoint())["model_config"]
+    assert cfg["init"] == "pretrained-synthetic" and cfg["time_budget_s"] is None and cfg["cpu_time_budget_s"] is None
+    assert cfg["model"] == load_checkpoint(synthetic_checkpoint())["model_config"]
     assert sensor_ranges(cfg["synthetic"]["ranges"]) == SensorRanges()  # phones in
 
 

@@ -1,7 +1,7 @@
 """Restoration models as methods: ``shipped`` (the model packaged with spnrestore: fine-tuned on real cameras),
 ``synthetic`` (its base, pretrained on synthetic sensors only: the model shipped until 2026-12-07) and
-``drive`` (the model the drive trained, or the one it reuses with ``model.checkpoint``); a checkpoint file given by path is a
-method of the same kind (:func:`.registry.checkpoint_method`). ``fused`` sums the plain residual and the
+``drive`` (the model the drive trained, or the one it reuses with ``model.checkpoint``); a checkpoint file
+given by path is a method of the same kind (:func:`.registry.checkpoint_method`). ``fused`` sums the plain residual and the
 shipped model's, each at unit variance. Torch is imported only when one computes."""
 
 import numpy as np

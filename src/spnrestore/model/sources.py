@@ -373,7 +373,6 @@ class SyntheticSource:
         return None
 
 
-
 # ------------------------------------------------------------------------------------------------ real cameras
 
 class RealSource:
@@ -491,7 +490,7 @@ def real_source(cfg: Mapping, cache: Path | None) -> RealSource:
     for cam in cams:
         arrays = real.camera_examples(cam, r["qualities"], r["patch"], r["patches"], cfg["seed"], sigma, cache)
         own = float(arrays["own_pce"])
-        if own > r["min_pce"] and cam.name not in r["exclude"]:
+        if "quality" in arrays and own > r["min_pce"] and cam.name not in r["exclude"]:
             examples[cam.name] = arrays
             usable.append(cam.name)
         logger.info(f"real cameras: {cam.name}: {len(arrays.get('quality', []))} patches, halves' plain PCE "

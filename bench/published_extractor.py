@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scene_residue import Residuals, images_of, splits
+from scene_residue import Residuals, splits
+from spnrestore.dataset.real import images_of
 from spnrestore.jpeg import read_rgb
 from spnrestore.methods.registry import COMPUTED, Method, in_plain_units, register, registered, residual_std
 from spnrestore.metrics import gain_and_lowered

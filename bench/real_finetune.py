@@ -26,10 +26,9 @@ import torch
 from published_extractor import report, score
 from scene_residue import Residuals
 from spnrestore.config import load_yaml
-from spnrestore.dataset.real import camera_examples, camera_folders
 from spnrestore.methods.models import fused_compute, model_compute
 from spnrestore.methods.registry import MODEL, Method, register, registered
-from spnrestore.model.sources import RealSource, mixed_synthetic
+from spnrestore.model.sources import RealSource, real_examples
 from spnrestore.model.train import train
 from spnrestore.model.train_config import resolve_config
 from spnrestore.spn import residual_settings
@@ -38,11 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "config" / "pretrain-real.yaml"  # the shipped model's fine-tune: every fold uses its settings
 
 
-def fold_settings(steps: int | None, lr: float | None, seed: int | None) -> dict:
+def fold_settings(folder: Path, steps: int | None, lr: float | None, seed: int | None,
+                  synthetic_share: float | None) -> dict:
     """The shipped model's fine-tune settings (config/pretrain-real.yaml: from the synthetic base, correlation
-    loss) with the steps, learning rate and seed given (None keeps the recipe's)."""
+    loss) on the cameras of ``folder``, with the steps, learning rate, seed and synthetic share given (None keeps
+    the recipe's)."""
     cfg = load_yaml(RECIPE)
     cfg.update({k: v for k, v in (("steps", steps), ("lr", lr), ("seed", seed)) if v is not None})
+    real = {**cfg.get("real", {}), "folder": str(folder)}
+    cfg["real"] = real if synthetic_share is None else {**real, "synthetic_share": synthetic_share}
     return resolve_config(cfg)
 
 
@@ -67,28 +70,20 @@ def main(argv=None) -> int:
                         help="methods scored beside the folds' models (plain at least)")
     parser.add_argument("--cameras", nargs="*", default=None, help="held-out cameras to run (default: every usable)")
     args = parser.parse_args(argv)
-    cfg = fold_settings(args.steps, args.lr, args.seed)
-    if args.synthetic_share is not None:
-        cfg = resolve_config({**cfg, "real": {**cfg["real"], "synthetic_share": args.synthetic_share}})
-    r, sigma = cfg["real"], cfg["synthetic"]["sigma"]
+    cfg = fold_settings(args.originals, args.steps, args.lr, args.seed, args.synthetic_share)
     torch.set_num_threads(cfg["threads"] or 2)
-    examples = {}
-    for cam in camera_folders(args.originals):
-        examples[cam.name] = camera_examples(cam, r["qualities"], r["patch"], r["patches"], cfg["seed"], sigma,
-                                             args.out / "examples")
-        print(f"{cam.name}: {len(examples[cam.name].get('quality', []))} patches, halves' plain PCE "
-              f"{float(examples[cam.name]['own_pce']):.0f}", file=sys.stderr, flush=True)
-    usable = [name for name, e in examples.items() if float(e["own_pce"]) > r["min_pce"]]
+    examples, usable = real_examples(cfg, args.out / "examples")
+    for name, arrays in examples.items():
+        print(f"{name}: {len(arrays.get('quality', []))} patches, halves' plain PCE {float(arrays['own_pce']):.0f}",
+              file=sys.stderr, flush=True)
     print(f"usable (trained on and held out): {', '.join(usable)}", file=sys.stderr)
     tables = []
-    settings = {k: r[k] for k in ("qualities", "patches", "val_every", "min_pce", "synthetic_share")}
     for held in args.cameras or usable:
         fold = args.out / f"fold-{held}"
         model = fold / "restorer.pt"
         if not model.exists():
-            source = RealSource({n: examples[n] for n in usable if n != held}, r["patch"], r["val_every"], settings,
-                                *mixed_synthetic(cfg))
-            train(source, model, fold, cfg, residual=residual_settings(sigma))
+            source = RealSource.from_config(cfg, {n: examples[n] for n in usable if n != held})
+            train(source, model, fold, cfg, residual=residual_settings(cfg["synthetic"]["sigma"]))
         methods = {**{m: m for m in ["plain", *args.compare]},
                    "real": fold_method(f"real-{held}", model, False),
                    "real_fused": fold_method(f"real_fused-{held}", model, True)}

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spnrestore.dataset.real import images_of
 from spnrestore.jpeg import decode_rgb, encode_jpeg, read_rgb
 from spnrestore.methods import get_method
 from spnrestore.methods.registry import MethodContext, compute_residual
@@ -46,11 +47,6 @@ from spnrestore.spn.fingerprint import estimate_fingerprint, fingerprint_term
 from spnrestore.spn.scene import smooth_half, smooth_textured_ncc
 
 SIGMA = 5.0
-JPEG_SUFFIXES = (".jpg", ".jpeg")
-
-
-def images_of(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in JPEG_SUFFIXES)
 
 
 def splits(natural: list[Path], flat: list[Path]) -> dict[str, tuple[list[Path], list[Path]]]:

@@ -96,7 +96,10 @@ def halves(cam: Path) -> tuple[list[tuple[Path, np.ndarray]], list[tuple[Path, n
 def _key(cam: Path, settings: dict) -> str:
     """The cache key of a camera's examples: its files (names, sizes, times) and the settings."""
     files = images_of(cam) + (images_of(cam / FLAT_FOLDER) if (cam / FLAT_FOLDER).is_dir() else [])
-    listing = [[str(p.relative_to(cam)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+    listing = []
+    for p in files:
+        st = p.stat()
+        listing.append([str(p.relative_to(cam)), st.st_size, st.st_mtime_ns])
     return hashlib.sha256(json.dumps([cam.name, listing, settings], sort_keys=True).encode()).hexdigest()[:16]
 
 

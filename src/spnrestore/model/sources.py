@@ -409,6 +409,14 @@ class RealSource:
         turns = min(len(p["quality"]) for p in val_parts)  # round-robin across cameras
         self.val_arrays = {k: torch.stack([p[k][:turns] for p in val_parts], 1).flatten(0, 1) for k in real.ARRAYS}
 
+    @classmethod
+    def from_config(cls, cfg: Mapping, per_camera: Mapping[str, Mapping]) -> "RealSource":
+        """The source of the cameras ``per_camera`` with a resolved training configuration's ``real`` section
+        (patch, validation share, the synthetic share: :func:`mixed_synthetic`), recording its settings."""
+        r = cfg["real"]
+        settings = {k: r[k] for k in ("qualities", "patches", "val_every", "min_pce", "synthetic_share")}
+        return cls(per_camera, r["patch"], r["val_every"], settings, *mixed_synthetic(cfg))
+
     def open(self, cfg: Mapping, device: torch.device) -> None:
         if cfg["epochs"]:
             raise ConfigError(f"training config: epochs = {cfg['epochs']}: real-camera batches are drawn per step; "
@@ -478,25 +486,33 @@ class RealSource:
         return None
 
 
-def real_source(cfg: Mapping, cache: Path | None) -> RealSource:
-    """The real-camera source of a resolved training configuration's ``real`` section (its folder's cameras
-    whose plain fingerprint identifies their own images), with the examples kept in ``cache``."""
+def real_examples(cfg: Mapping, cache: Path | None) -> tuple[dict[str, dict], list[str]]:
+    """The examples of every camera of a resolved training configuration's ``real.folder`` (kept in ``cache``)
+    and the names of those to train on: cameras with examples whose halves' plain PCE is above ``real.min_pce``,
+    not in ``real.exclude``; the log names each camera, its patches and PCE, and those not used."""
     r, sigma = cfg["real"], cfg["synthetic"]["sigma"]
-    examples, usable = {}, []
     try:
         cams = real.camera_folders(r["folder"])
     except SpnRestoreError as exc:
         raise ConfigError(f"training config: real.folder = {r['folder']!r}: {exc}") from None
+    examples, usable = {}, []
     for cam in cams:
-        arrays = real.camera_examples(cam, r["qualities"], r["patch"], r["patches"], cfg["seed"], sigma, cache)
+        examples[cam.name] = arrays = real.camera_examples(cam, r["qualities"], r["patch"], r["patches"], cfg["seed"],
+                                                           sigma, cache)
         own = float(arrays["own_pce"])
         if "quality" in arrays and own > r["min_pce"] and cam.name not in r["exclude"]:
-            examples[cam.name] = arrays
             usable.append(cam.name)
         logger.info(f"real cameras: {cam.name}: {len(arrays.get('quality', []))} patches, halves' plain PCE "
                     f"{own:.0f}{'' if cam.name in usable else ' (not used)'}")
-    settings = {k: r[k] for k in ("qualities", "patches", "val_every", "min_pce", "synthetic_share")}
-    return RealSource(examples, r["patch"], r["val_every"], settings, *mixed_synthetic(cfg))
+    return examples, usable
+
+
+def real_source(cfg: Mapping, cache: Path | None) -> RealSource:
+    """The real-camera source of a resolved training configuration's ``real`` section: its folder's cameras
+    whose plain fingerprint identifies their own images (:func:`real_examples`), with the examples kept in
+    ``cache``."""
+    examples, usable = real_examples(cfg, cache)
+    return RealSource.from_config(cfg, {name: examples[name] for name in usable})
 
 
 def mixed_synthetic(cfg: Mapping) -> tuple["SyntheticSource | None", float]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -137,49 +137,30 @@ def read_metrics(metrics_csv: str | os.PathLike) -> pd.DataFrame:
                        na_values={c: [""] for c in METRIC_COLUMNS})
 
 
-def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
-    """The ``Model`` section of results.md: which checkpoint restored the residuals (its SHA-256), where it was
-    trained, the model that training selected and why, and the residual settings it was trained with."""
-    from ..checksums import file_sha256
-    from ..model.checkpoint import load_checkpoint
-    from ..model.inference import checkpoint_summary
-
-    payload = load_checkpoint(checkpoint)
-    summary = checkpoint_summary(payload)
-    metrics = payload.get("metrics") or {}
-    origin = "trained elsewhere and reused by this drive (model.checkpoint)" if reused else "trained on this drive"
+def _training(payload: Mapping, summary: Mapping, metrics: Mapping) -> tuple[str, str]:
+    """What a checkpoint was trained on and the model its training selected (and why), in words."""
     if payload.get("real") and "selected" in metrics:  # the training engine on real cameras
         cams = payload["real"].get("cameras") or []
-        return [f"- checkpoint: `{checkpoint}` ({origin})",
-                f"- SHA-256: `{file_sha256(checkpoint)}`",
-                f"- training data: {len(cams)} real cameras ({', '.join(cams)}; `spnrestore pretrain --real`, seed "
+        return (f"{len(cams)} real cameras ({', '.join(cams)}; `spnrestore pretrain --real`, seed "
                 f"{payload.get('seed')}), from `{(payload.get('train_config') or {}).get('init')}`, "
                 f"{metrics.get('examples_seen')} patches, {metrics.get('steps_done')} steps ({metrics.get('stopped_by')}) "
                 f"in {metrics.get('elapsed_s', 0):.0f} s on {metrics.get('device_name')}",
-                f"- selected model: {metrics['selected']} (validation patches of those cameras)",
-                f"- residual settings it was trained with: {summary['residual']}"]
+                f"{metrics['selected']} (validation patches of those cameras)")
     if payload.get("pretrain") and "selected" in metrics:  # the training engine on synthetic sensors
-        return [f"- checkpoint: `{checkpoint}` ({origin})",
-                f"- SHA-256: `{file_sha256(checkpoint)}`",
-                f"- training data: synthetic sensors (`spnrestore pretrain`, seed {payload['pretrain'].get('seed')}), "
+        return (f"synthetic sensors (`spnrestore pretrain`, seed {payload['pretrain'].get('seed')}), "
                 f"{metrics.get('examples_seen')} examples of new cameras, {metrics.get('steps_done')} steps "
                 f"({metrics.get('stopped_by')}) in {metrics.get('elapsed_s', 0):.0f} s on {metrics.get('device_name')}",
-                f"- selected model: {metrics['selected']} (synthetic validation sensors)",
-                f"- residual settings it was trained with: {summary['residual']}"]
-    if payload.get("pretrain"):  # the former pretraining loop (the shipped model)
+                f"{metrics['selected']} (synthetic validation sensors)")
+    if payload.get("pretrain"):  # the former pretraining loop (the shipped model's synthetic base)
         val = metrics.get("validation") or {}
-        return [f"- checkpoint: `{checkpoint}` ({origin})",
-                f"- SHA-256: `{file_sha256(checkpoint)}`",
-                f"- training data: synthetic sensors (`spnrestore pretrain`, variant `{metrics.get('variant')}`, seed "
+        return (f"synthetic sensors (`spnrestore pretrain`, variant `{metrics.get('variant')}`, seed "
                 f"{payload['pretrain'].get('seed')}), {metrics.get('examples_seen')} examples of new cameras, "
                 f"{metrics.get('steps_done')} steps in {metrics.get('train_seconds', 0):.0f} s on {metrics.get('device_name')}",
-                f"- selected model: " + ("the block filter alone (no step beat it on the synthetic validation)"
-                                         if metrics.get("filter_alone") else
-                                         f"step {metrics.get('selected_step')}: mean NCC with the exact PRNU term "
-                                         f"{val.get('ncc_model', float('nan')):.4f} vs {val.get('ncc_filter', float('nan')):.4f} "
-                                         f"for the block filter alone and {val.get('ncc_plain', float('nan')):.4f} plain "
-                                         "(synthetic validation sensors)"),
-                f"- residual settings it was trained with: {summary['residual']}"]
+                "the block filter alone (no step beat it on the synthetic validation)" if metrics.get("filter_alone")
+                else f"step {metrics.get('selected_step')}: mean NCC with the exact PRNU term "
+                     f"{val.get('ncc_model', float('nan')):.4f} vs {val.get('ncc_filter', float('nan')):.4f} "
+                     f"for the block filter alone and {val.get('ncc_plain', float('nan')):.4f} plain "
+                     "(synthetic validation sensors)")
     step, done = summary["selected_step"], summary["steps_done"]
     init = (payload.get("train_config") or {}).get("init")
     if metrics.get("selected"):
@@ -197,10 +178,24 @@ def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
     if init and step:
         chosen += f"; training started from {init} (its model is step 0)"
     stopped = {"steps": "all steps done", "time_budget": f"time budget of {metrics.get('time_budget_s')} s spent"}
+    return (f"`{payload.get('dataset_dir', '?')}` (manifest SHA-256 `{payload.get('manifest_sha256', '?')}`), "
+            f"{done} steps ({stopped.get(summary['stopped_by'], summary['stopped_by'])})", chosen)
+
+
+def model_lines(checkpoint: str | os.PathLike, reused: bool) -> list[str]:
+    """The ``Model`` section of results.md: which checkpoint restored the residuals (its SHA-256), where it was
+    trained, the model that training selected and why, and the residual settings it was trained with."""
+    from ..checksums import file_sha256
+    from ..model.checkpoint import load_checkpoint
+    from ..model.inference import checkpoint_summary
+
+    payload = load_checkpoint(checkpoint)
+    summary = checkpoint_summary(payload)
+    data, chosen = _training(payload, summary, payload.get("metrics") or {})
+    origin = "trained elsewhere and reused by this drive (model.checkpoint)" if reused else "trained on this drive"
     return [f"- checkpoint: `{checkpoint}` ({origin})",
             f"- SHA-256: `{file_sha256(checkpoint)}`",
-            f"- training data: `{payload.get('dataset_dir', '?')}` (manifest SHA-256 "
-            f"`{payload.get('manifest_sha256', '?')}`), {done} steps ({stopped.get(summary['stopped_by'], summary['stopped_by'])})",
+            f"- training data: {data}",
             f"- selected model: {chosen}",
             f"- residual settings it was trained with: {summary['residual'] or 'not recorded (older checkpoint)'}"]
 
